@@ -1,0 +1,3 @@
+module github.com/keyq/keyq
+
+go 1.26

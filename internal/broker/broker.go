@@ -1,0 +1,542 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// DefaultMaxMessageBytes is the message size limit when Config leaves it unset.
+const DefaultMaxMessageBytes = 1 << 20
+
+// DefaultSweepInterval is how often drained queues are looked at for removal.
+const DefaultSweepInterval = time.Second
+
+// Forever, as a wait, blocks until a message comes or the context ends.
+const Forever time.Duration = math.MaxInt64
+
+// Config holds what a Broker is built with. The zero value is a usable in-memory
+// broker.
+type Config struct {
+	// MaxMessageBytes is the largest message a put accepts; 0 means
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int
+
+	// Store records every change; nil keeps messages in memory only.
+	Store storage.Store
+
+	// CacheBytes bounds the payload bytes kept in memory for messages that the Store
+	// also keeps; beyond it payloads are read back from the Store on get. 0 means no
+	// bound. It has no effect with the memory store, whose payloads live nowhere else.
+	CacheBytes int64
+
+	// SweepInterval is how often drained queues are dropped from the table; a queue
+	// goes once it has been empty and unused for a whole interval. 0 means
+	// DefaultSweepInterval.
+	SweepInterval time.Duration
+
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Message is a message handed to a consumer. Payload belongs to the caller.
+type Message struct {
+	Queue   string
+	ID      uint64
+	Payload []byte
+}
+
+// Broker is the table of queues. Its methods may be called from any goroutine. Create
+// one with New and stop it with Close.
+type Broker struct {
+	maxMessage int
+	store      storage.Store
+	log        *slog.Logger
+
+	mu     sync.RWMutex // protects queues; exclusive only to add or drop a queue
+	queues map[string]*Queue
+
+	nextID atomic.Uint64
+
+	drainMu sync.Mutex // protects drained; taken after Queue.mu, never before
+	drained []*Queue
+
+	cacheLimit int64
+	cacheUsed  atomic.Int64
+
+	// Totals of queues already dropped, so that server totals survive the drop.
+	retiredPuts atomic.Uint64
+	retiredGets atomic.Uint64
+	emptyGets   atomic.Uint64
+	waiting     atomic.Int64
+
+	started time.Time
+	closed  atomic.Bool
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	// testHookPutLocked, when set, runs inside a put's critical section.
+	testHookPutLocked func(queue string)
+}
+
+// New builds a broker, rebuilds its queues from cfg.Store and starts its sweeper.
+func New(cfg Config) (*Broker, error) {
+	b := &Broker{
+		maxMessage: cfg.MaxMessageBytes,
+		store:      cfg.Store,
+		log:        cfg.Logger,
+		queues:     make(map[string]*Queue),
+		cacheLimit: cfg.CacheBytes,
+		started:    time.Now(),
+		done:       make(chan struct{}),
+	}
+	if b.maxMessage <= 0 {
+		b.maxMessage = DefaultMaxMessageBytes
+	}
+	if b.store == nil {
+		b.store = storage.Memory{}
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.log = b.log.With("component", "broker")
+
+	if err := b.recover(); err != nil {
+		return nil, err
+	}
+
+	interval := cfg.SweepInterval
+	if interval <= 0 {
+		interval = DefaultSweepInterval
+	}
+	b.wg.Go(func() { b.sweepLoop(interval) })
+	return b, nil
+}
+
+// MaxMessageBytes returns the largest message a put accepts.
+func (b *Broker) MaxMessageBytes() int { return b.maxMessage }
+
+// Put appends a copy of payload to the tail of the named queue, creating the queue if
+// needed, and returns the message's ID once the store holds it durably.
+func (b *Broker) Put(ctx context.Context, queue string, payload []byte) (uint64, error) {
+	return b.put(ctx, queue, payload, false)
+}
+
+// PutFront is Put at the head of the queue: the message is the next one taken.
+func (b *Broker) PutFront(ctx context.Context, queue string, payload []byte) (uint64, error) {
+	return b.put(ctx, queue, payload, true)
+}
+
+// Get takes the message at the head of the named queue. When the queue is empty it
+// waits up to wait for a message (0: not at all; Forever: until ctx ends) and then
+// returns ErrEmpty.
+func (b *Broker) Get(ctx context.Context, queue string, wait time.Duration) (Message, error) {
+	return b.GetAny(ctx, []string{queue}, wait)
+}
+
+// GetAny takes the first message of the first non-empty queue among queues, looked at
+// in the order given; if all are empty it waits, as Get does, for a put on any of
+// them. Waiters are served in the order they began to wait.
+func (b *Broker) GetAny(
+	ctx context.Context, queues []string, wait time.Duration,
+) (Message, error) {
+	return b.take(ctx, queues, wait, false)
+}
+
+// PopBack takes the message at the tail of the named queue, or returns ErrEmpty.
+func (b *Broker) PopBack(ctx context.Context, queue string) (Message, error) {
+	return b.take(ctx, []string{queue}, 0, true)
+}
+
+// PopBackAny is GetAny taking from the tails of the queues (RESP BRPOP).
+func (b *Broker) PopBackAny(
+	ctx context.Context, queues []string, wait time.Duration,
+) (Message, error) {
+	return b.take(ctx, queues, wait, true)
+}
+
+func (b *Broker) take(
+	ctx context.Context, queues []string, wait time.Duration, back bool,
+) (Message, error) {
+	if err := b.checkGet(queues, wait); err != nil {
+		return Message{}, err
+	}
+
+	for _, name := range queues {
+		q := b.lookup(name, false)
+		if q == nil {
+			continue
+		}
+		if d, ok := b.tryTake(q, back); ok {
+			return b.finish(ctx, d)
+		}
+	}
+
+	if wait == 0 {
+		b.emptyGets.Add(1)
+		return Message{}, ErrEmpty
+	}
+	return b.await(ctx, queues, wait, back)
+}
+
+// Len returns the number of messages in the named queue; 0 for an unknown queue.
+func (b *Broker) Len(queue string) (int, error) {
+	if err := ValidateKey(queue); err != nil {
+		return 0, err
+	}
+	q := b.lookup(queue, false)
+	if q == nil {
+		return 0, nil
+	}
+	return int(q.depth.Load()), nil
+}
+
+// Close stops the broker: blocked gets return ErrClosed, later calls fail, and the
+// store is closed. Front doors should stop their connections first. Close is
+// idempotent.
+func (b *Broker) Close() error {
+	if !b.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(b.done)
+	b.wg.Wait()
+
+	if err := b.store.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+func (b *Broker) checkPut(queue string, payload []byte) error {
+	if err := ValidateKey(queue); err != nil {
+		return err
+	}
+	if len(payload) > b.maxMessage {
+		return fmt.Errorf("%w: %d bytes, over the limit of %d",
+			ErrMessageTooLarge, len(payload), b.maxMessage)
+	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (b *Broker) checkGet(queues []string, wait time.Duration) error {
+	if len(queues) == 0 {
+		return fmt.Errorf("%w: no queue named", ErrInvalidKey)
+	}
+	for _, name := range queues {
+		if err := ValidateKey(name); err != nil {
+			return err
+		}
+	}
+	if wait < 0 {
+		return fmt.Errorf("%w: %v is negative", ErrInvalidWait, wait)
+	}
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// lookup returns the named queue, creating it when create is set (else nil if it
+// does not exist). The returned queue may be dropped at any moment after: callers
+// check Queue.dead under its lock and look again.
+func (b *Broker) lookup(name string, create bool) *Queue {
+	b.mu.RLock()
+	q := b.queues[name]
+	b.mu.RUnlock()
+	if q != nil || !create {
+		return q
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if q = b.queues[name]; q == nil {
+		q = newQueue(name)
+		b.queues[name] = q
+	}
+	return q
+}
+
+// lockLive returns the named queue, created if needed, locked and not dropped.
+func (b *Broker) lockLive(name string) *Queue {
+	for {
+		q := b.lookup(name, true)
+		q.mu.Lock()
+		if !q.dead {
+			return q
+		}
+		q.mu.Unlock()
+	}
+}
+
+func (b *Broker) put(ctx context.Context, name string, payload []byte, front bool) (uint64, error) {
+	if err := b.checkPut(name, payload); err != nil {
+		return 0, err
+	}
+	e := entry{payload: bytes.Clone(payload), size: len(payload)}
+
+	q := b.lockLive(name)
+	if b.testHookPutLocked != nil {
+		b.testHookPutLocked(name)
+	}
+	e.id = b.nextID.Add(1) - 1
+	ticket, err := b.offerLocked(q, e, front)
+	q.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return 0, fmt.Errorf("put %d on queue %q: %w", e.id, name, err)
+	}
+	return e.id, nil
+}
+
+// offerLocked records e as put on q and hands it to the first waiter, or queues it.
+// A message put back (after a waiter left with it) goes through here too, front set.
+func (b *Broker) offerLocked(q *Queue, e entry, front bool) (storage.Ticket, error) {
+	op := storage.OpPut
+	if front {
+		op = storage.OpPutFront
+	}
+	rec := storage.Record{Op: op, Queue: q.name, ID: e.id, Payload: e.payload}
+	loc, ticket, err := b.store.Append(&rec)
+	if err != nil {
+		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
+	}
+	e.loc = loc
+	b.admitToCache(&e)
+	q.puts.Add(1)
+
+	if w := q.claimWaiterLocked(); w != nil {
+		d := delivery{queue: q.name, e: e}
+		d.ticket, d.err = b.recordTakeLocked(q, e)
+		if d.err != nil {
+			q.pushLocked(e, true) // the put stands; the waiter gets the error
+		} else {
+			q.ops += 2 // a put and a take that never touched the ring
+			q.gets.Add(1)
+		}
+		w.ch <- d
+		return ticket, nil
+	}
+
+	q.pushLocked(e, front)
+	return ticket, nil
+}
+
+// tryTake takes the head (or tail) entry of q if it has one.
+func (b *Broker) tryTake(q *Queue, back bool) (delivery, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+
+	if q.dead || q.ready.len() == 0 {
+		return delivery{}, false
+	}
+	return b.takeLocked(q, back), true
+}
+
+// takeLocked pops an entry from a non-empty q and records the take. If the store
+// refuses the take, the entry stays where it was and the delivery carries the error.
+func (b *Broker) takeLocked(q *Queue, back bool) delivery {
+	e := q.popLocked(back)
+	d := delivery{queue: q.name, e: e}
+	d.ticket, d.err = b.recordTakeLocked(q, e)
+	if d.err != nil {
+		q.pushLocked(e, !back)
+		return d
+	}
+
+	q.gets.Add(1)
+	if q.idleLocked() {
+		b.noteDrainedLocked(q)
+	}
+	return d
+}
+
+func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
+	rec := storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
+	_, ticket, err := b.store.Append(&rec)
+	if err != nil {
+		return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
+	}
+	return ticket, nil
+}
+
+// finish waits until the take behind d is durable and returns its message, reading
+// the payload back from the store if the cache did not keep it.
+func (b *Broker) finish(ctx context.Context, d delivery) (Message, error) {
+	if d.err != nil {
+		return Message{}, d.err
+	}
+	if err := b.store.Wait(ctx, d.ticket); err != nil {
+		return Message{}, fmt.Errorf("get %d from queue %q: %w", d.e.id, d.queue, err)
+	}
+
+	payload, err := b.payload(d.e)
+	if err != nil {
+		return Message{}, err
+	}
+	return Message{Queue: d.queue, ID: d.e.id, Payload: payload}, nil
+}
+
+// payload returns e's bytes, from memory or from the store, and releases its share
+// of the cache.
+func (b *Broker) payload(e entry) ([]byte, error) {
+	if e.payload != nil || e.size == 0 {
+		if !e.loc.IsZero() {
+			b.cacheUsed.Add(-int64(e.size))
+		}
+		if e.payload == nil {
+			return []byte{}, nil
+		}
+		return e.payload, nil
+	}
+
+	p, err := b.store.ReadPayload(e.loc)
+	if err != nil {
+		return nil, fmt.Errorf("read message %d from segment %d offset %d: %w",
+			e.id, e.loc.Segment, e.loc.Offset, err)
+	}
+	return p, nil
+}
+
+// admitToCache decides whether e keeps its payload in memory. Messages the store does
+// not keep (zero location) always do; others only while the cache has room.
+func (b *Broker) admitToCache(e *entry) {
+	if e.loc.IsZero() || e.size == 0 {
+		return
+	}
+	if b.cacheLimit > 0 && b.cacheUsed.Load()+int64(e.size) > b.cacheLimit {
+		e.payload = nil
+		return
+	}
+	b.cacheUsed.Add(int64(e.size))
+}
+
+// await parks a waiter on every named queue and blocks until a put claims it, the
+// wait ends, ctx ends or the broker closes.
+func (b *Broker) await(
+	ctx context.Context, names []string, wait time.Duration, back bool,
+) (Message, error) {
+	w := newWaiter()
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
+
+	nodes, d, took := b.register(w, names, back)
+	defer b.unregister(nodes)
+	if took {
+		return b.finish(ctx, d)
+	}
+
+	var timeout <-chan time.Time
+	if wait != Forever {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	var cause error
+	select {
+	case d := <-w.ch:
+		return b.finish(ctx, d)
+	case <-timeout:
+		cause = ErrEmpty
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-b.done:
+		cause = ErrClosed
+	}
+
+	if w.state.CompareAndSwap(waiting, cancelled) {
+		if cause == ErrEmpty {
+			b.emptyGets.Add(1)
+		}
+		return Message{}, cause
+	}
+
+	// A put claimed us as we gave up: the message is ours. On timeout we still take
+	// it; if our caller is gone, it goes back to the head of its queue.
+	d = <-w.ch
+	if cause == ErrEmpty {
+		return b.finish(ctx, d)
+	}
+	b.requeue(d)
+	return Message{}, cause
+}
+
+// register parks w on each named queue in order. If a queue turns out to have a
+// message, w takes it itself (took is set) unless a put already claimed w; in both
+// cases it parks no further.
+func (b *Broker) register(
+	w *waiter, names []string, back bool,
+) (nodes []*waitNode, d delivery, took bool) {
+	for _, name := range names {
+		q := b.lockLive(name)
+		if q.ready.len() > 0 {
+			if w.state.CompareAndSwap(waiting, cancelled) {
+				d = b.takeLocked(q, back)
+				took = true
+			}
+			q.mu.Unlock()
+			return nodes, d, took
+		}
+
+		n := &waitNode{w: w, q: q}
+		q.waiters.pushBack(n)
+		q.mu.Unlock()
+		nodes = append(nodes, n)
+	}
+	return nodes, d, false
+}
+
+// unregister unlinks the nodes of a waiter that is done; queues left idle become
+// candidates for removal.
+func (b *Broker) unregister(nodes []*waitNode) {
+	for _, n := range nodes {
+		q := n.q
+		q.mu.Lock()
+		q.waiters.remove(n)
+		if q.idleLocked() && !q.dead {
+			b.noteDrainedLocked(q)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// requeue puts a claimed message whose waiter has gone back at the head of its
+// queue, where the next waiter or get finds it.
+func (b *Broker) requeue(d delivery) {
+	if d.err != nil {
+		return // the take was never recorded, so the message never left its queue
+	}
+	e := d.e
+	if e.payload == nil && e.size > 0 {
+		p, err := b.store.ReadPayload(e.loc)
+		if err != nil {
+			b.log.Error("message lost: cannot read it back to requeue",
+				"queue", d.queue, "msg_id", e.id, "err", err)
+			return
+		}
+		e.payload = p
+	} else if !e.loc.IsZero() {
+		b.cacheUsed.Add(-int64(e.size))
+	}
+
+	q := b.lockLive(d.queue)
+	_, err := b.offerLocked(q, e, true)
+	q.mu.Unlock()
+	if err != nil {
+		b.log.Error("message lost: cannot requeue it", "queue", d.queue, "msg_id", e.id,
+			"err", err)
+	}
+}

@@ -1,0 +1,95 @@
+package broker
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Stats is a snapshot of the broker's totals and of each queue. Counters are read
+// without stopping traffic, so totals may be off by the operations in flight.
+type Stats struct {
+	Uptime    time.Duration
+	Queues    int
+	Messages  int64
+	Bytes     int64
+	Puts      uint64
+	Gets      uint64
+	EmptyGets uint64
+	Waiting   int64 // blocked gets
+	CacheUsed int64 // payload bytes in memory that the store also keeps
+
+	QueueStats []QueueStats // sorted by name
+}
+
+// QueueStats describes one queue.
+type QueueStats struct {
+	Name     string
+	Messages int64
+	Bytes    int64
+	Puts     uint64 // since the queue was created
+	Gets     uint64
+	Waiting  int
+}
+
+// Stats returns a snapshot of the broker and, up to limit queues (0: all), of each
+// queue, sorted by name.
+func (b *Broker) Stats(limit int) Stats {
+	s := Stats{
+		Uptime:    time.Since(b.started),
+		Puts:      b.retiredPuts.Load(),
+		Gets:      b.retiredGets.Load(),
+		EmptyGets: b.emptyGets.Load(),
+		Waiting:   b.waiting.Load(),
+		CacheUsed: b.cacheUsed.Load(),
+	}
+
+	b.mu.RLock()
+	queues := make([]*Queue, 0, len(b.queues))
+	for _, q := range b.queues {
+		queues = append(queues, q)
+	}
+	b.mu.RUnlock()
+
+	slices.SortFunc(queues, func(x, y *Queue) int { return strings.Compare(x.name, y.name) })
+	s.Queues = len(queues)
+	for i, q := range queues {
+		qs := q.stats()
+		s.Messages += qs.Messages
+		s.Bytes += qs.Bytes
+		s.Puts += qs.Puts
+		s.Gets += qs.Gets
+		if limit <= 0 || i < limit {
+			s.QueueStats = append(s.QueueStats, qs)
+		}
+	}
+	return s
+}
+
+// QueueNames returns the names of the queues in the table, sorted.
+func (b *Broker) QueueNames() []string {
+	b.mu.RLock()
+	names := make([]string, 0, len(b.queues))
+	for name := range b.queues {
+		names = append(names, name)
+	}
+	b.mu.RUnlock()
+
+	slices.Sort(names)
+	return names
+}
+
+func (q *Queue) stats() QueueStats {
+	q.mu.Lock()
+	waiting := q.waiters.len()
+	q.mu.Unlock()
+
+	return QueueStats{
+		Name:     q.name,
+		Messages: q.depth.Load(),
+		Bytes:    q.bytes.Load(),
+		Puts:     q.puts.Load(),
+		Gets:     q.gets.Load(),
+		Waiting:  waiting,
+	}
+}

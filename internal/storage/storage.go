@@ -1,0 +1,125 @@
+// Package storage defines how the broker keeps messages: the Store interface that
+// every storage engine implements, and the records that pass through it.
+//
+// The broker keeps each queue's order in memory and tells the Store about every
+// change, in the order the changes happened on that queue. A Store that only keeps
+// memory (Memory) forgets everything on exit; the durable log (package wal) writes
+// each record to disk and can replay them after a restart.
+package storage
+
+import (
+	"context"
+	"errors"
+	"strconv"
+)
+
+// Op is the kind of change a Record describes.
+type Op uint8
+
+// The operations a Store records. Values are stored on disk: never renumber them.
+const (
+	// OpPut appends a message at the tail of its queue.
+	OpPut Op = 1
+	// OpPutFront pushes a message at the head of its queue (RESP LPUSH, a message
+	// returned to the head). ID may be an existing message's ID being put back.
+	OpPutFront Op = 2
+	// OpTake removes a message from its queue, wherever it stands (get, pop, ack).
+	OpTake Op = 3
+)
+
+// String names the operation for logs and errors.
+func (o Op) String() string {
+	switch o {
+	case OpPut:
+		return "put"
+	case OpPutFront:
+		return "put-front"
+	case OpTake:
+		return "take"
+	default:
+		return "op(" + strconv.Itoa(int(o)) + ")"
+	}
+}
+
+// Record is one change to one queue. Payload is set for puts only; a Store must not
+// keep a reference to it after Append returns, since the caller may reuse it.
+type Record struct {
+	Op      Op
+	Queue   string
+	ID      uint64 // the message's ID, unique across the server and never reused
+	Payload []byte
+	// Ref is, for OpTake, where the taken message's put was stored, so that the
+	// Store can count what in each segment is still live. Zero for other ops.
+	Ref Location
+}
+
+// Location says where a Store keeps a record. The zero Location means "nowhere":
+// the Memory store returns it, and the broker then keeps every payload itself.
+type Location struct {
+	Segment uint64
+	Offset  int64
+}
+
+// IsZero reports whether l points nowhere.
+func (l Location) IsZero() bool { return l == Location{} }
+
+// Ticket identifies a point in a Store's log. Wait(t) returns once everything
+// appended up to t is as durable as the Store's policy promises.
+type Ticket uint64
+
+// Store keeps the records of every queue. Append and Wait may be called from many
+// goroutines; the broker calls Append for one queue under that queue's lock, so
+// records of one queue reach the Store in the order their changes happened.
+type Store interface {
+	// Append adds rec to the log after every record appended before it and returns
+	// where the record was put and a ticket to wait on. It does not wait for disk.
+	Append(rec *Record) (Location, Ticket, error)
+
+	// Wait blocks until the record behind t is durable (per the fsync policy), ctx
+	// ends, or the log fails. Many waiters share one fsync.
+	Wait(ctx context.Context, t Ticket) error
+
+	// ReadPayload returns the payload of the put stored at loc, for messages whose
+	// payload the broker dropped from memory.
+	ReadPayload(loc Location) ([]byte, error)
+
+	// Replay calls fn with the records in log order, to rebuild the queues when the
+	// broker starts, and returns the next message ID to hand out: greater than every
+	// ID the log has ever seen, even of messages long consumed. fn may keep
+	// rec.Payload. A take whose put is no longer in the log is ignored, so a Store
+	// may drop consumed records in any way that keeps the live ones in order.
+	Replay(fn func(rec *Record, loc Location) error) (nextID uint64, err error)
+
+	// Close flushes and closes the log. Later calls fail with ErrClosed.
+	Close() error
+}
+
+// Errors a Store returns; the broker maps them to the clients' error codes.
+var (
+	// ErrClosed is returned by a Store used after Close.
+	ErrClosed = errors.New("storage: closed")
+	// ErrDiskFull is returned when a record could not be written for lack of space.
+	// The Store refuses puts until space returns, but takes keep working.
+	ErrDiskFull = errors.New("storage: disk full")
+)
+
+// Memory is the Store that keeps nothing: the broker's own queues are the only copy,
+// so messages are lost when the process exits. It costs nothing per operation.
+type Memory struct{}
+
+// Append implements Store; it records nothing.
+func (Memory) Append(*Record) (Location, Ticket, error) { return Location{}, 0, nil }
+
+// Wait implements Store; nothing is ever pending.
+func (Memory) Wait(context.Context, Ticket) error { return nil }
+
+// ReadPayload implements Store; Memory never drops payloads, so it is never called.
+func (Memory) ReadPayload(Location) ([]byte, error) {
+	return nil, errors.New("storage: memory store keeps no payloads")
+}
+
+// Replay implements Store; there is nothing to replay.
+func (Memory) Replay(func(*Record, Location) error) (uint64, error) { return 1, nil }
+
+// Close implements Store.
+func (Memory) Close() error { return nil }
