@@ -44,9 +44,15 @@ func (o Op) String() string {
 // Record is one change to one queue. Payload is set for puts only; a Store must not
 // keep a reference to it after Append returns, since the caller may reuse it.
 type Record struct {
-	Op      Op
-	Queue   string
-	ID      uint64 // the message's ID, unique across the server and never reused
+	Op    Op
+	Queue string
+	ID    uint64 // the message's ID, unique across the server and never reused
+	// Pos is, for puts, the message's place in its queue: tail puts get increasing
+	// positions and head puts decreasing ones, so sorting a queue's live puts by Pos
+	// gives its order whatever order the records sit in the log. A Store that copies
+	// live records forward (compaction) keeps their Pos, and Replay need not yield
+	// puts in queue order: the broker sorts.
+	Pos     int64
 	Payload []byte
 	// Ref is, for OpTake, where the taken message's put was stored, so that the
 	// Store can count what in each segment is still live. Zero for other ops.
