@@ -308,7 +308,13 @@ func (b *Broker) offerLocked(q *Queue, e entry, front bool) (storage.Ticket, err
 	if front {
 		op = storage.OpPutFront
 	}
-	rec := storage.Record{Op: op, Queue: q.name, ID: e.id, Payload: e.payload}
+	rec := storage.Record{
+		Op:      op,
+		Queue:   q.name,
+		ID:      e.id,
+		Pos:     q.nextPosLocked(front),
+		Payload: e.payload,
+	}
 	loc, ticket, err := b.store.Append(&rec)
 	if err != nil {
 		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)

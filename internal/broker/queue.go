@@ -18,6 +18,11 @@ type Queue struct {
 	sweptOps     uint64 // ops when the sweeper last found the queue empty
 	sweepPending bool   // on the broker's list of drained queues
 
+	// Positions order the queue in the store's records: every entry lies in
+	// [headPos, tailPos), head puts take headPos-1 and tail puts take tailPos.
+	headPos int64
+	tailPos int64
+
 	// Read by Stats and Len without mu.
 	depth atomic.Int64
 	bytes atomic.Int64
@@ -26,6 +31,16 @@ type Queue struct {
 }
 
 func newQueue(name string) *Queue { return &Queue{name: name} }
+
+// nextPosLocked returns the position of a put at the head (front) or at the tail.
+func (q *Queue) nextPosLocked(front bool) int64 {
+	if front {
+		q.headPos--
+		return q.headPos
+	}
+	q.tailPos++
+	return q.tailPos - 1
+}
 
 // pushLocked adds e at the tail, or at the head when front is set.
 func (q *Queue) pushLocked(e entry, front bool) {

@@ -1,84 +1,93 @@
 package broker
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyq/keyq/internal/storage"
 )
 
-// recover rebuilds the queues from the store's records, in log order, and sets the
-// next message ID past every ID the store has seen.
+// replayed is a put seen during replay, with its place in its queue.
+type replayed struct {
+	e   entry
+	pos int64
+}
+
+// replayQueue gathers one queue's live puts during replay; takes remove them.
+type replayQueue struct {
+	live map[uint64]replayed
+}
+
+// recover rebuilds the queues from the store's records and sets the next message ID
+// past every ID the store has seen. Records come in log order, which after compaction
+// is not queue order, so each queue's live puts are sorted by position at the end.
 func (b *Broker) recover() error {
 	start := time.Now()
+	queues := make(map[string]*replayQueue)
 
 	next, err := b.store.Replay(func(rec *storage.Record, loc storage.Location) error {
-		return b.replayOne(rec, loc)
+		return replayOne(queues, rec, loc)
 	})
 	if err != nil {
 		return fmt.Errorf("recover queues: %w", err)
 	}
 	b.nextID.Store(max(next, 1))
 
-	s := b.Stats(1)
+	var messages, size int64
+	for name, rq := range queues {
+		if len(rq.live) == 0 {
+			continue
+		}
+		q := b.rebuild(name, rq)
+		messages += q.depth.Load()
+		size += q.bytes.Load()
+	}
+
 	if _, memory := b.store.(storage.Memory); !memory {
-		b.log.Info("recovered queues", "queues", s.Queues, "messages", s.Messages,
-			"bytes", s.Bytes, "took", time.Since(start).Round(time.Millisecond))
+		b.log.Info("recovered queues", "queues", len(b.queues), "messages", messages,
+			"bytes", size, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
 
-func (b *Broker) replayOne(rec *storage.Record, loc storage.Location) error {
-	q := b.lookup(rec.Queue, true)
-	q.mu.Lock()
-	defer q.mu.Unlock()
+func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.Location) error {
+	rq := queues[rec.Queue]
+	if rq == nil {
+		rq = &replayQueue{live: make(map[uint64]replayed)}
+		queues[rec.Queue] = rq
+	}
 
 	switch rec.Op {
 	case storage.OpPut, storage.OpPutFront:
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
-		b.admitToCache(&e)
-		q.pushLocked(e, rec.Op == storage.OpPutFront)
-		q.puts.Add(1)
-		return nil
-
+		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:
-		i := q.indexLocked(rec.ID)
-		if i < 0 {
-			// The put was in a segment already deleted or compacted away.
-			return nil
-		}
-		e := q.ready.removeAt(i)
-		q.ops++
-		q.depth.Add(-1)
-		q.bytes.Add(-int64(e.size))
-		if e.payload != nil && !e.loc.IsZero() {
-			b.cacheUsed.Add(-int64(e.size))
-		}
-		if q.idleLocked() {
-			b.noteDrainedLocked(q)
-		}
-		return nil
+		// A take whose put is gone was compacted away with it: nothing to undo.
+		delete(rq.live, rec.ID)
+	default:
+		return fmt.Errorf("unknown record op %v for queue %q", rec.Op, rec.Queue)
 	}
-	return fmt.Errorf("unknown record op %v for queue %q", rec.Op, rec.Queue)
+	return nil
 }
 
-// indexLocked finds the message with the given ID, looking at both ends first since
-// takes nearly always remove the head (or, for RESP pops, the tail).
-func (q *Queue) indexLocked(id uint64) int {
-	n := q.ready.len()
-	if n == 0 {
-		return -1
+// rebuild creates the named queue from its live puts, in position order.
+func (b *Broker) rebuild(name string, rq *replayQueue) *Queue {
+	items := make([]replayed, 0, len(rq.live))
+	for _, r := range rq.live {
+		items = append(items, r)
 	}
-	if q.ready.at(0).id == id {
-		return 0
+	slices.SortFunc(items, func(x, y replayed) int { return cmp.Compare(x.pos, y.pos) })
+
+	q := newQueue(name)
+	q.headPos = items[0].pos
+	q.tailPos = items[len(items)-1].pos + 1
+	for _, r := range items {
+		b.admitToCache(&r.e)
+		q.pushLocked(r.e, false)
+		q.puts.Add(1)
 	}
-	if q.ready.at(n-1).id == id {
-		return n - 1
-	}
-	for i := 1; i < n-1; i++ {
-		if q.ready.at(i).id == id {
-			return i
-		}
-	}
-	return -1
+	b.queues[name] = q
+	return q
 }
