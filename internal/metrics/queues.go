@@ -1,0 +1,125 @@
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyq/keyq/internal/broker"
+)
+
+// queueCollector turns a broker.Stats snapshot, taken at scrape time, into series, so
+// puts and gets pay nothing for metrics. Queues beyond the cap, in name order, are
+// summed under queue="_other".
+//
+// TODO: export the age of each queue's oldest message once broker.QueueStats has it.
+type queueCollector struct {
+	source    StatsSource
+	maxSeries int
+
+	messages, bytes, puts, gets, waiting *prometheus.Desc
+
+	queues, overflow, totalMessages, totalBytes *prometheus.Desc
+	totalPuts, totalGets, emptyGets, blocked    *prometheus.Desc
+	cacheBytes                                  *prometheus.Desc
+}
+
+func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
+	if maxSeries == 0 {
+		maxSeries = DefaultMaxQueueSeries
+	}
+	perQueue := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("keyq_queue_"+name, help, []string{"queue"}, nil)
+	}
+	server := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("keyq_"+name, help, nil, nil)
+	}
+	return &queueCollector{
+		source:    source,
+		maxSeries: maxSeries,
+
+		messages: perQueue("messages", "Messages in the queue."),
+		bytes:    perQueue("bytes", "Payload bytes of the messages in the queue."),
+		puts:     perQueue("puts_total", "Messages put since the queue was created."),
+		gets:     perQueue("gets_total", "Messages taken since the queue was created."),
+		waiting:  perQueue("waiting", "Gets blocked on the queue."),
+
+		queues:        server("queues", "Queues in the table."),
+		overflow:      server("queues_other", "Queues summed under queue=\"_other\"."),
+		totalMessages: server("messages", "Messages in all queues."),
+		totalBytes:    server("bytes", "Payload bytes in all queues."),
+		totalPuts:     server("puts_total", "Messages put since start."),
+		totalGets:     server("gets_total", "Messages taken since start."),
+		emptyGets:     server("empty_gets_total", "Gets that found no message."),
+		blocked:       server("waiting", "Gets blocked on any queue."),
+		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.messages, c.bytes, c.puts, c.gets, c.waiting,
+		c.queues, c.overflow, c.totalMessages, c.totalBytes,
+		c.totalPuts, c.totalGets, c.emptyGets, c.blocked, c.cacheBytes,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.source.Stats(0)
+
+	var other broker.QueueStats
+	overflow := 0
+	own := 0
+	for _, qs := range s.QueueStats {
+		// A queue really named "_other" is summed there too: it must not clash with
+		// the aggregate's series.
+		if own >= c.maxSeries || qs.Name == OtherQueue {
+			addQueueStats(&other, qs)
+			overflow++
+			continue
+		}
+		own++
+		c.collectQueue(ch, qs.Name, qs)
+	}
+	if overflow > 0 {
+		c.collectQueue(ch, OtherQueue, other)
+	}
+
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	gauge(c.queues, float64(s.Queues))
+	gauge(c.overflow, float64(overflow))
+	gauge(c.totalMessages, float64(s.Messages))
+	gauge(c.totalBytes, float64(s.Bytes))
+	counter(c.totalPuts, s.Puts)
+	counter(c.totalGets, s.Gets)
+	counter(c.emptyGets, s.EmptyGets)
+	gauge(c.blocked, float64(s.Waiting))
+	gauge(c.cacheBytes, float64(s.CacheUsed))
+}
+
+func (c *queueCollector) collectQueue(ch chan<- prometheus.Metric, label string,
+	qs broker.QueueStats) {
+	metric := func(d *prometheus.Desc, t prometheus.ValueType, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, t, v, label)
+	}
+	metric(c.messages, prometheus.GaugeValue, float64(qs.Messages))
+	metric(c.bytes, prometheus.GaugeValue, float64(qs.Bytes))
+	metric(c.puts, prometheus.CounterValue, float64(qs.Puts))
+	metric(c.gets, prometheus.CounterValue, float64(qs.Gets))
+	metric(c.waiting, prometheus.GaugeValue, float64(qs.Waiting))
+}
+
+func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
+	sum.Messages += qs.Messages
+	sum.Bytes += qs.Bytes
+	sum.Puts += qs.Puts
+	sum.Gets += qs.Gets
+	sum.Waiting += qs.Waiting
+}
