@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestRunCountDeliversExactlyOnce(t *testing.T) {
+	for _, cfg := range []Config{
+		{Producers: 1, Consumers: 1, Count: 500},
+		{Producers: 4, Consumers: 3, Queues: 5, Count: 1001, Depth: 8, MessageBytes: 64},
+		{Producers: 2, Consumers: 4, Queues: 2, Count: 300, Depth: 64, MessageBytes: 4096},
+	} {
+		d := newMemDriver()
+		res, err := Run(context.Background(), cfg, d)
+		if err != nil {
+			t.Fatalf("run %+v: %v", cfg, err)
+		}
+		if res.Put != cfg.Count || res.Delivered != cfg.Count {
+			t.Errorf("put %d, delivered %d, want %d", res.Put, res.Delivered, cfg.Count)
+		}
+		if !res.ExactlyOnce || res.Errors != 0 {
+			t.Errorf("result %+v, want exactly once and no errors", res)
+		}
+		if len(d.setUp) != max(cfg.Queues, 1) {
+			t.Errorf("set up %d queues, want %d", len(d.setUp), cfg.Queues)
+		}
+		if res.PutLatency.Max == 0 || res.EndToEndLatency.P50 == 0 || res.MsgsPerSec == 0 {
+			t.Errorf("latency or throughput missing: %+v", res)
+		}
+	}
+}
+
+func TestRunDetectsLossAndDuplicates(t *testing.T) {
+	d := newMemDriver()
+	d.dropEvery, d.dupEvery = 10, 7
+	cfg := Config{Count: 140, DrainTimeout: 200 * time.Millisecond, GetWait: time.Millisecond}
+	res, err := Run(context.Background(), cfg, d)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// 14 of 140 puts dropped; of the 20 duplicated, 2 were also dropped.
+	if res.Lost != 14 || res.Duplicates != 18 || res.ExactlyOnce {
+		t.Fatalf("lost %d, duplicates %d, exactly once %v; want 14, 18, false",
+			res.Lost, res.Duplicates, res.ExactlyOnce)
+	}
+}
+
+func TestRunDurationStops(t *testing.T) {
+	var progress atomic.Int64
+	cfg := Config{
+		Producers: 2, Consumers: 2, Queues: 2, Depth: 4, Duration: 100 * time.Millisecond,
+		Progress: func(Progress) { progress.Add(1) },
+	}
+	done := make(chan *Result, 1)
+	go func() {
+		res, err := Run(context.Background(), cfg, newMemDriver())
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		done <- res
+	}()
+	select {
+	case res := <-done:
+		if res == nil || res.Put == 0 || !res.ExactlyOnce {
+			t.Fatalf("result %+v, want puts delivered exactly once", res)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a 100ms run did not end within 30s")
+	}
+	if progress.Load() == 0 {
+		t.Error("progress was never reported")
+	}
+}
+
+func TestConfigRejectsUnsupported(t *testing.T) {
+	for _, cfg := range []Config{
+		{Mix: MixPutReserveAck},
+		{Batch: 64},
+	} {
+		_, err := Run(context.Background(), cfg, newMemDriver())
+		if !errors.Is(err, ErrNotSupported) {
+			t.Errorf("config %+v: err %v, want ErrNotSupported", cfg, err)
+		}
+	}
+	for _, cfg := range []Config{{MessageBytes: 10}, {Mix: "put-put"}, {Count: -1}} {
+		if _, err := Run(context.Background(), cfg, newMemDriver()); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
+
+func TestOwnedCoversEveryQueue(t *testing.T) {
+	queues := []string{"a", "b", "c", "d", "e"}
+	for _, n := range []int{1, 2, 3, 5, 8} {
+		covered := map[string]int{}
+		for i := range n {
+			for _, q := range owned(i, n, queues) {
+				covered[q]++
+			}
+		}
+		if len(covered) != len(queues) {
+			t.Errorf("%d workers cover %v, want all of %v", n, covered, queues)
+		}
+	}
+}
+
+func TestResultWriters(t *testing.T) {
+	res, err := Run(context.Background(), Config{Count: 10}, newMemDriver())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var text, js bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatalf("write text: %v", err)
+	}
+	if !strings.Contains(text.String(), "exactly once yes") {
+		t.Errorf("text report lacks the verdict:\n%s", text.String())
+	}
+	if err := res.WriteJSON(&js); err != nil {
+		t.Fatalf("write json: %v", err)
+	}
+	var back Result
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || back.Delivered != 10 {
+		t.Errorf("json round trip: %v, delivered %d", err, back.Delivered)
+	}
+}
