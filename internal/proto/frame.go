@@ -80,6 +80,18 @@ func NewReader(br *bufio.Reader, maxFrame int) *Reader {
 // decoded: if it is 0, no further frame is waiting.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// FrameBuffered reports whether a whole frame is already read from the stream and
+// waiting to be decoded, so that ReadFrame will return it without blocking. A server
+// uses it to decide whether to flush its replies now or after the next request.
+func (r *Reader) FrameBuffered() bool {
+	n := r.br.Buffered()
+	if n < lengthSize {
+		return false
+	}
+	b, _ := r.br.Peek(lengthSize)
+	return uint64(n) >= lengthSize+uint64(binary.BigEndian.Uint32(b))
+}
+
 // ReadFrame reads the next frame. The frame's Body aliases the Reader's buffer and
 // is valid only until the next call.
 //

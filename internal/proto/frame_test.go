@@ -283,3 +283,34 @@ func TestStatusAndOpNames(t *testing.T) {
 		t.Fatalf("error = %q, fatal %v", e, e.Fatal())
 	}
 }
+
+func TestReaderFrameBuffered(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewReader(bufio.NewReader(pr), 1<<10)
+	frame := AppendFrame(nil, OpPing, 0, 1, []byte("abc"))
+	two := append(append([]byte(nil), frame...), frame...)
+
+	go func() {
+		pw.Write(two[:len(frame)+5]) // one frame and a part of the next
+		pw.Write(two[len(frame)+5:])
+	}()
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Buffered() != 5 || r.FrameBuffered() {
+		t.Fatalf("buffered %d, whole frame %v; want 5 bytes and no whole frame",
+			r.Buffered(), r.FrameBuffered())
+	}
+	if _, err := r.ReadFrame(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Buffered() != 0 || r.FrameBuffered() {
+		t.Fatal("nothing should be buffered")
+	}
+
+	r = newReader(bytes.NewReader(two), 1<<10)
+	r.br.Peek(len(two))
+	if !r.FrameBuffered() {
+		t.Fatal("two whole frames are buffered")
+	}
+}
