@@ -1,0 +1,244 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// Sizes of the connection's buffers. Frames larger than the write buffer go to the
+// socket directly.
+const (
+	readBufferSize  = 64 << 10
+	writeBufferSize = 64 << 10
+)
+
+// minReplyLimit is the least frame length the Client accepts in a reply, whatever
+// the server announced: a STATS document of a server with many queues may be larger
+// than its max frame. The frame reader allocates only as bytes arrive.
+const minReplyLimit = 64 << 20
+
+// outboxSize is how many requests may wait for the writer before callers block.
+const outboxSize = 256
+
+// Client is one connection to a keyq server. Its methods may be called from any
+// number of goroutines at once: requests are pipelined on the connection and each
+// reply is matched to its caller by request id. Create one with Dial and release it
+// with Close.
+//
+// A Client does not reconnect. Once its connection is dead, every call fails at once
+// with an error that matches ErrConnectionLost (or ErrClosed after Close).
+type Client struct {
+	conn       net.Conn
+	addr       string
+	maxMessage int
+
+	outbox chan *call     // requests for the writer goroutine, in the order sent
+	done   chan struct{}  // closed once the connection is dead or closed
+	wg     sync.WaitGroup // the reader and writer goroutines
+
+	mu      sync.Mutex // protects the fields below
+	pending map[uint32]*call
+	lastID  uint32
+	err     error // why the connection is dead; set once, never cleared
+}
+
+// Message is a message taken from a queue.
+type Message struct {
+	// Queue is the queue it was taken from.
+	Queue string
+	// ID is the id the server gave the message when it was put.
+	ID uint64
+	// Data is the message's bytes (empty, not nil, for a zero-byte message). It
+	// belongs to the caller.
+	Data []byte
+}
+
+// Dial connects to the keyq server at addr (host:port) and does the protocol
+// handshake. ctx bounds the connection and the handshake only; once Dial returns,
+// ending ctx has no effect on the Client.
+func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
+	cfg := newConfig(opts)
+	conn, err := cfg.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("keyq: dial %s: %w", addr, err)
+	}
+
+	br := bufio.NewReaderSize(conn, readBufferSize)
+	hello, err := handshake(ctx, conn, br)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("keyq: handshake with %s: %w", addr, err)
+	}
+
+	c := &Client{
+		conn:       conn,
+		addr:       addr,
+		maxMessage: int(hello.MaxMessage),
+		outbox:     make(chan *call, outboxSize),
+		done:       make(chan struct{}),
+		pending:    make(map[uint32]*call),
+	}
+	limit := max(int(hello.MaxFrame), int(hello.MaxMessage)+proto.FrameOverhead, minReplyLimit)
+	fr := proto.NewReader(br, limit)
+	fw := proto.NewWriter(bufio.NewWriterSize(conn, writeBufferSize))
+	c.wg.Go(func() { c.readLoop(fr) })
+	c.wg.Go(func() { c.writeLoop(fw) })
+	return c, nil
+}
+
+// handshake sends the client hello and reads the server's, within ctx.
+func handshake(ctx context.Context, conn net.Conn, br *bufio.Reader) (proto.ServerHello, error) {
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	// A cancelled ctx unblocks the reads and writes below by moving the deadline to
+	// the past.
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+
+	hello := proto.ClientHello{Version: proto.Version}.Append(nil)
+	_, err := conn.Write(hello)
+	var sh proto.ServerHello
+	if err == nil {
+		sh, err = proto.ReadServerHello(br)
+	}
+	if !stop() || ctx.Err() != nil {
+		return sh, ctx.Err()
+	}
+	if err != nil {
+		return sh, err
+	}
+	if sh.Version != proto.Version {
+		return sh, fmt.Errorf("server answered protocol version %d; this client speaks %d",
+			sh.Version, proto.Version)
+	}
+	return sh, conn.SetDeadline(time.Time{})
+}
+
+// MaxMessageBytes returns the largest message the server accepts, as it announced
+// in the handshake. Put refuses larger ones without sending them.
+func (c *Client) MaxMessageBytes() int { return c.maxMessage }
+
+// Put appends a copy of data to the tail of queue, creating the queue if needed,
+// and returns the id the server gave the message. A zero-byte message is a message.
+//
+// If ctx ends before the reply comes, Put returns ctx's error at once; the server
+// may still have stored the message if the request had already been sent.
+func (c *Client) Put(ctx context.Context, queue string, data []byte) (uint64, error) {
+	if len(data) > c.maxMessage {
+		return 0, &Error{Op: "put", Code: CodeMessageTooLarge, Text: fmt.Sprintf(
+			"message too large: %d bytes, over the limit of %d", len(data), c.maxMessage)}
+	}
+	body, err := appendKeyAndOptions(make([]byte, 0, 3+len(queue)+len(data)), "put", queue)
+	if err != nil {
+		return 0, err
+	}
+	body = append(body, data...)
+
+	r, err := c.roundTrip(ctx, newCall(proto.OpPut, body))
+	if err != nil {
+		return 0, err
+	}
+	return r.messageID()
+}
+
+// Get takes the message at the head of queue. When the queue is empty or does not
+// exist, it returns ErrEmpty at once.
+//
+// If ctx ends after the request was sent, Get returns ctx's error at once, but the
+// server may still have taken the message, which is then lost: a get removes the
+// message before the reply is on its way.
+func (c *Client) Get(ctx context.Context, queue string) (Message, error) {
+	// TODO: take options for a blocking get (wait) once servers support it.
+	body, err := appendKeyAndOptions(nil, "get", queue)
+	if err != nil {
+		return Message{}, err
+	}
+
+	r, err := c.roundTrip(ctx, newCall(proto.OpGet, body))
+	if err != nil {
+		return Message{}, err
+	}
+	if r.status == proto.StatusEmpty {
+		return Message{}, ErrEmpty
+	}
+	if err := r.expectOK(); err != nil {
+		return Message{}, err
+	}
+
+	d := proto.NewBody(r.body)
+	id, err := d.U64()
+	if err != nil {
+		return Message{}, r.badReply(err)
+	}
+	return Message{Queue: queue, ID: id, Data: d.Rest()}, nil
+}
+
+// Len returns the number of messages in queue; 0 for a queue that does not exist.
+func (c *Client) Len(ctx context.Context, queue string) (int64, error) {
+	body, err := appendKey(nil, "len", queue)
+	if err != nil {
+		return 0, err
+	}
+
+	r, err := c.roundTrip(ctx, newCall(proto.OpLen, body))
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.u64()
+	return int64(n), err
+}
+
+// Ping sends a few bytes that the server echoes, and checks the echo: it tells that
+// the connection and the server's loop are alive.
+func (c *Client) Ping(ctx context.Context) error {
+	cl := newCall(proto.OpPing, nil)
+	cl.body = binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+	want := cl.body
+
+	r, err := c.roundTrip(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if err := r.expectOK(); err != nil {
+		return err
+	}
+	if !bytes.Equal(r.body, want) {
+		return r.badReply(fmt.Errorf("echo of %d bytes differs from the %d sent",
+			len(r.body), len(want)))
+	}
+	return nil
+}
+
+// Close closes the connection. Calls still waiting for a reply fail with ErrClosed,
+// as does every later call. Close waits for the Client's goroutines to end and is
+// safe to call more than once.
+func (c *Client) Close() error {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+	return nil
+}
+
+func appendKey(dst []byte, op, queue string) ([]byte, error) {
+	dst, err := proto.AppendKey(dst, queue)
+	if pe := proto.AsError(err); pe != nil {
+		return nil, errorFrom(op, pe)
+	}
+	return dst, err
+}
+
+func appendKeyAndOptions(dst []byte, op, queue string) ([]byte, error) {
+	dst, err := appendKey(dst, op, queue)
+	if err != nil {
+		return nil, err
+	}
+	// Version 1 defines no options: the block is empty.
+	return proto.AppendOptions(dst)
+}
