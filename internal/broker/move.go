@@ -1,0 +1,262 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// Move takes the message at one end of queue src and puts it at one end of queue dst
+// in one atomic step (Redis' LMOVE and RPOPLPUSH), and returns it as it now stands
+// in dst. A consumer waiting on dst gets it at once. When src and dst are the same
+// queue, a move between opposite ends rotates the queue and a move from an end to
+// itself changes nothing. It returns ErrEmpty when src holds no message.
+//
+// The message gets a new ID in dst: IDs name one put, and the move is a new put.
+func (b *Broker) Move(ctx context.Context, src, dst string, from, to End) (Message, error) {
+	if err := b.checkMove(src, dst, 0); err != nil {
+		return Message{}, err
+	}
+
+	var read entry // the last payload read back from the store, by ID
+	for {
+		m, again, err := b.tryMove(ctx, src, dst, from, to, &read)
+		if !again {
+			return m, err
+		}
+	}
+}
+
+// tryMove moves one message under both queues' locks. When the message's payload
+// lives only in the store, it reads it without the locks into read and asks to be
+// called again (again), since the queues may have changed meanwhile.
+func (b *Broker) tryMove(
+	ctx context.Context, src, dst string, from, to End, read *entry,
+) (m Message, again bool, err error) {
+	qs, qd := b.lockPair(src, dst)
+	if qs.ready.len() == 0 {
+		unlockPair(qs, qd)
+		return Message{}, false, ErrEmpty
+	}
+	e := *qs.ready.at(0)
+	if from == Back {
+		e = *qs.ready.at(qs.ready.len() - 1)
+	}
+
+	payload := e.payload
+	if payload == nil && e.size > 0 {
+		if read.id != e.id || read.payload == nil {
+			unlockPair(qs, qd)
+			p, err := b.peekPayload(e)
+			if err != nil {
+				return Message{}, false, err
+			}
+			*read = entry{id: e.id, payload: p}
+			return Message{}, true, nil
+		}
+		payload = read.payload
+	}
+
+	if qs == qd && from == to {
+		unlockPair(qs, qd)
+		return Message{Queue: src, ID: e.id, Payload: bytes.Clone(payload)}, false, nil
+	}
+
+	moved, ticket, err := b.moveLocked(qs, qd, e, payload, from, to)
+	unlockPair(qs, qd)
+	if err != nil {
+		return Message{}, false, err
+	}
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return Message{}, false, fmt.Errorf("move %d from queue %q to %q: %w",
+			e.id, src, dst, err)
+	}
+	return Message{Queue: dst, ID: moved.id, Payload: bytes.Clone(payload)}, false, nil
+}
+
+// moveLocked puts a copy of e (the entry at src's end from) at dst's end to, then
+// takes e from src. The put comes first so that a store refusing it (disk full)
+// leaves everything as it was; a store that accepts the put but then refuses the
+// take has failed for good, and the message is then in both queues rather than in
+// neither. The caller holds both queues' locks.
+func (b *Broker) moveLocked(
+	qs, qd *Queue, e entry, payload []byte, from, to End,
+) (entry, storage.Ticket, error) {
+	moved := entry{id: b.nextID.Add(1) - 1, payload: payload, size: e.size}
+	putTicket, err := b.offerLocked(qd, moved, to == Front)
+	if err != nil {
+		return entry{}, 0, err
+	}
+	takeTicket, err := b.recordTakeLocked(qs, e)
+	if err != nil {
+		return entry{}, 0, err
+	}
+
+	// When qs == qd the put went to the other end, so this end still holds e.
+	qs.popLocked(from == Back)
+	b.releaseCache(e)
+	qs.gets.Add(1)
+	if qs.idleLocked() {
+		b.noteDrainedLocked(qs)
+	}
+	return moved, max(putTicket, takeTicket), nil
+}
+
+// BlockingMove is Move that, when src is empty, waits up to wait (Forever: until ctx
+// ends) for a message to arrive in src, and moves it (Redis' BLMOVE and BRPOPLPUSH).
+// Once woken, the message ends in dst or, if dst refuses it, back at the end of src
+// it came from, and the error is returned; it is never dropped.
+func (b *Broker) BlockingMove(
+	ctx context.Context, src, dst string, from, to End, wait time.Duration,
+) (Message, error) {
+	if err := b.checkMove(src, dst, wait); err != nil {
+		return Message{}, err
+	}
+	m, err := b.Move(ctx, src, dst, from, to)
+	if !errors.Is(err, ErrEmpty) || wait == 0 {
+		return m, err
+	}
+
+	d, err := b.awaitOne(ctx, src, wait, from)
+	if err != nil {
+		return Message{}, err
+	}
+	return b.land(ctx, d, dst, from, to)
+}
+
+// awaitOne waits on one queue as await does, but returns the delivery itself, its
+// take recorded, instead of finishing it. A message claimed as the wait ends for any
+// cause but the timeout goes back to the end of the queue it was taken from.
+func (b *Broker) awaitOne(
+	ctx context.Context, queue string, wait time.Duration, from End,
+) (delivery, error) {
+	w := newWaiter()
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
+
+	nodes, d, took := b.register(w, []string{queue}, from == Back)
+	defer b.unregister(nodes)
+	if took {
+		return d, d.err
+	}
+
+	var timeout <-chan time.Time
+	if wait != Forever {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	var cause error
+	select {
+	case d := <-w.ch:
+		return d, d.err
+	case <-timeout:
+		cause = ErrEmpty
+	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-b.done:
+		cause = ErrClosed
+	}
+
+	if w.state.CompareAndSwap(waiting, cancelled) {
+		if cause == ErrEmpty {
+			b.emptyGets.Add(1)
+		}
+		return delivery{}, cause
+	}
+	d = <-w.ch
+	if cause == ErrEmpty || d.err != nil {
+		return d, d.err
+	}
+	if p, err := b.payload(d.e); err == nil {
+		b.restore(d.queue, entry{id: d.e.id, payload: p, size: d.e.size}, from)
+	} else {
+		b.log.Error("message lost: cannot read it back to requeue",
+			"queue", d.queue, "msg_id", d.e.id, "err", err)
+	}
+	return delivery{}, cause
+}
+
+// land puts the message of d, already taken from its queue, at dst's end to. If dst
+// refuses it (C11: an error raised after the waiter woke), the message goes back to
+// the end of its queue it was taken from.
+func (b *Broker) land(
+	ctx context.Context, d delivery, dst string, from, to End,
+) (Message, error) {
+	p, err := b.payload(d.e)
+	if err != nil {
+		b.log.Error("message lost: cannot read it back to move it",
+			"queue", d.queue, "msg_id", d.e.id, "err", err)
+		return Message{}, err
+	}
+
+	moved := entry{id: b.nextID.Add(1) - 1, payload: p, size: len(p)}
+	qd := b.lockLive(dst)
+	ticket, err := b.offerLocked(qd, moved, to == Front)
+	qd.mu.Unlock()
+	if err != nil {
+		b.restore(d.queue, entry{id: d.e.id, payload: p, size: len(p)}, from)
+		return Message{}, err
+	}
+
+	if err := b.store.Wait(ctx, max(ticket, d.ticket)); err != nil {
+		return Message{}, fmt.Errorf("move %d from queue %q to %q: %w",
+			d.e.id, d.queue, dst, err)
+	}
+	return Message{Queue: dst, ID: moved.id, Payload: bytes.Clone(p)}, nil
+}
+
+// restore puts e, taken from the named queue by a move that could not finish, back
+// at the end it was taken from.
+func (b *Broker) restore(queue string, e entry, at End) {
+	q := b.lockLive(queue)
+	_, err := b.offerLocked(q, e, at == Front)
+	q.mu.Unlock()
+	if err != nil {
+		// TODO: a store that refuses every put (disk full) loses the message here.
+		b.log.Error("message lost: cannot put it back", "queue", queue, "msg_id", e.id,
+			"err", err)
+	}
+}
+
+func (b *Broker) checkMove(src, dst string, wait time.Duration) error {
+	if err := ValidateKey(dst); err != nil {
+		return err
+	}
+	return b.checkGet([]string{src}, wait)
+}
+
+// lockPair returns the queues named src and dst, created if needed, locked and not
+// dropped. Two queues are locked in name order, so two moves in opposite directions
+// cannot deadlock; the table lock is never taken while a queue's lock is held.
+func (b *Broker) lockPair(src, dst string) (qs, qd *Queue) {
+	if src == dst {
+		q := b.lockLive(src)
+		return q, q
+	}
+	for {
+		qs, qd = b.lookup(src, true), b.lookup(dst, true)
+		first, second := qs, qd
+		if dst < src {
+			first, second = qd, qs
+		}
+		first.mu.Lock()
+		second.mu.Lock()
+		if !qs.dead && !qd.dead {
+			return qs, qd
+		}
+		unlockPair(qs, qd)
+	}
+}
+
+func unlockPair(qs, qd *Queue) {
+	qs.mu.Unlock()
+	if qd != qs {
+		qd.mu.Unlock()
+	}
+}
