@@ -1,0 +1,231 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/metrics"
+)
+
+func TestHTTPHealthAndReadiness(t *testing.T) {
+	a := startAPI(t)
+
+	resp, body := a.do("GET", "/healthz", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz = %d %s", resp.StatusCode, body)
+	}
+	resp, body = a.do("GET", "/readyz", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d %s", resp.StatusCode, body)
+	}
+
+	a.server.Drain()
+	resp, body = a.do("GET", "/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz while draining = %d %s, want 503", resp.StatusCode, body)
+	}
+	resp, _ = a.do("GET", "/healthz", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz while draining = %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestHTTPReadinessFailsOnceTheBrokerCloses(t *testing.T) {
+	a := startAPI(t)
+	a.broker.Close()
+
+	resp, body := a.do("POST", "/v1/queues/q/messages", strings.NewReader("x"))
+	wantError(t, resp, body, http.StatusServiceUnavailable, "shutting_down", 22)
+	resp, _ = a.do("GET", "/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after the broker closed = %d, want 503", resp.StatusCode)
+	}
+}
+
+func TestHTTPPprofOnlyWhenAsked(t *testing.T) {
+	off := startAPI(t)
+	resp, body := off.do("GET", "/debug/pprof/", nil)
+	wantError(t, resp, body, http.StatusNotFound, "unknown_op", 18)
+
+	on := startAPI(t, withPprof())
+	resp, body = on.do("GET", "/debug/pprof/", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("goroutine")) {
+		t.Fatalf("pprof index = %d, want 200 listing goroutine", resp.StatusCode)
+	}
+	resp, _ = on.do("GET", "/debug/pprof/goroutine?debug=1", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("pprof goroutine = %d", resp.StatusCode)
+	}
+}
+
+// scrape reads /metrics from the API and parses it as Prometheus' text format.
+func (a *testAPI) scrape() map[string]*dto.MetricFamily {
+	a.t.Helper()
+	resp, body := a.do("GET", "/metrics", nil)
+	if resp.StatusCode != http.StatusOK {
+		a.t.Fatalf("metrics = %d %s", resp.StatusCode, body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		a.t.Fatalf("parse /metrics: %v", err)
+	}
+	return mfs
+}
+
+func series(mfs map[string]*dto.MetricFamily, name string, labels ...string) *dto.Metric {
+	for _, m := range mfs[name].GetMetric() {
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			found := false
+			for _, lp := range m.GetLabel() {
+				found = found || (lp.GetName() == labels[i] && lp.GetValue() == labels[i+1])
+			}
+			ok = ok && found
+		}
+		if ok {
+			return m
+		}
+	}
+	return nil
+}
+
+func seriesValue(t *testing.T, mfs map[string]*dto.MetricFamily, name string,
+	labels ...string) float64 {
+	t.Helper()
+	m := series(mfs, name, labels...)
+	if m == nil {
+		t.Fatalf("no series %s%v", name, labels)
+	}
+	if m.GetGauge() != nil {
+		return m.GetGauge().GetValue()
+	}
+	return m.GetCounter().GetValue()
+}
+
+func TestHTTPMetricsAfterPutsAndGets(t *testing.T) {
+	a := startAPI(t)
+	for range 3 {
+		a.put("jobs", "12345")
+	}
+	a.do("POST", "/v1/queues/jobs/get", nil)
+	a.do("POST", "/v1/queues/none/get", nil)
+	a.do("POST", "/v1/queues/none/get?wait=1ms", nil)
+	a.do("POST", "/v1/queues/a%00/messages", strings.NewReader("x"))
+
+	mfs := a.scrape()
+	checks := []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"keyq_queue_messages", []string{"queue", "jobs"}, 2},
+		{"keyq_queue_bytes", []string{"queue", "jobs"}, 10},
+		{"keyq_queue_puts_total", []string{"queue", "jobs"}, 3},
+		{"keyq_queue_gets_total", []string{"queue", "jobs"}, 1},
+		{"keyq_empty_gets_total", nil, 2},
+		{"keyq_connections_accepted_total", []string{"door", Door}, 1},
+		{"keyq_connections", []string{"door", Door}, 1},
+	}
+	for _, c := range checks {
+		if got := seriesValue(t, mfs, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+
+	counts := []struct {
+		op, result string
+		want       uint64
+	}{
+		{"put", "ok", 3},
+		{"put", "error", 1},
+		{"get", "ok", 1},
+		{"get", "empty", 1},
+		{"get_wait", "empty", 1},
+	}
+	for _, c := range counts {
+		m := series(mfs, "keyq_request_duration_seconds",
+			"door", Door, "op", c.op, "result", c.result)
+		if got := m.GetHistogram().GetSampleCount(); got != c.want {
+			t.Errorf("requests %s/%s = %d, want %d", c.op, c.result, got, c.want)
+		}
+	}
+	if mfs["go_goroutines"] == nil || mfs["process_cpu_seconds_total"] == nil {
+		t.Errorf("runtime or process collector missing from /metrics")
+	}
+}
+
+func TestHTTPMetricsQueueCap(t *testing.T) {
+	a := startAPI(t, withMaxQueueSeries(2))
+	for _, name := range []string{"q1", "q2", "q3", "q4"} {
+		a.put(name, "ab")
+	}
+
+	mfs := a.scrape()
+	if got := len(mfs["keyq_queue_messages"].GetMetric()); got != 3 {
+		t.Fatalf("keyq_queue_messages has %d series, want 2 queues and _other", got)
+	}
+	if got := seriesValue(t, mfs, "keyq_queue_messages", "queue", metrics.OtherQueue); got != 2 {
+		t.Errorf("messages{_other} = %v, want 2", got)
+	}
+	if series(mfs, "keyq_queue_messages", "queue", "q3") != nil {
+		t.Errorf("q3 has its own series over the cap")
+	}
+}
+
+func TestHTTPServeAndShutdown(t *testing.T) {
+	b, err := broker.New(broker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := New(Config{Broker: b})
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+
+	url := "http://" + ln.Addr().String()
+	resp, err := http.Post(url+"/v1/queues/q/messages", "", strings.NewReader("hi"))
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("put = %d", resp.StatusCode)
+	}
+	resp, err = http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics without Metrics = %d, want 404", resp.StatusCode)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("serve returned %v, want http.ErrServerClosed", err)
+	}
+	if n, _ := b.Len("q"); n != 1 {
+		t.Errorf("len = %d, want 1", n)
+	}
+}
