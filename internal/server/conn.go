@@ -1,0 +1,341 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// outboxLen is how many replies a connection queues for its writer; the byte bound
+// (Config.MaxOutputBytes) usually binds first.
+const outboxLen = 256
+
+// lingerTimeout is how long a connection closed after a fatal error keeps reading
+// (and discarding) what the client still sends, so that closing with unread input
+// does not reset the connection before the client has read the error frame.
+const lingerTimeout = 500 * time.Millisecond
+
+// errStopping ends a read once the server has stopped reading the connection.
+var errStopping = errors.New("server: connection stopped reading")
+
+// conn is one client connection. Its reader goroutine (serve, readLoop) decodes and
+// executes requests; its writer goroutine (writeLoop) owns bw and writes the replies.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	log    *slog.Logger
+	remote string // the peer's host, the key of its warning rate limit
+
+	// Owned by the reader.
+	br          *bufio.Reader
+	fr          *proto.Reader
+	readTimeout time.Duration // the handshake's, then the idle timeout
+	ctx         context.Context
+	cancel      context.CancelFunc
+
+	// Owned by the writer.
+	bw *bufio.Writer
+	fw *proto.Writer
+
+	outbox   chan reply
+	queued   atomic.Int64  // bytes of replies in the outbox or being written
+	drained  chan struct{} // the writer pokes it after each reply it writes
+	done     chan struct{} // closed when the writer stops
+	stopping atomic.Bool   // set by Shutdown: read nothing more from the network
+}
+
+func newConn(s *Server, nc net.Conn, id uint64) *conn {
+	c := &conn{
+		s:           s,
+		nc:          nc,
+		remote:      remoteHost(nc),
+		readTimeout: s.cfg.HandshakeTimeout,
+		outbox:      make(chan reply, outboxLen),
+		drained:     make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	c.log = s.log.With("conn", id, "remote", nc.RemoteAddr().String())
+	c.br = bufio.NewReaderSize(idleReader{c}, bufferSize)
+	c.fr = proto.NewReader(c.br, s.maxFrame)
+	c.bw = bufio.NewWriterSize(nc, bufferSize)
+	c.fw = proto.NewWriter(c.bw)
+	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	return c
+}
+
+func remoteHost(nc net.Conn) string {
+	addr := nc.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// idleReader reads from the connection with a fresh deadline before each read, so
+// that the idle timeout counts from the last byte received.
+type idleReader struct{ c *conn }
+
+func (r idleReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.readTimeout > 0 {
+		c.nc.SetReadDeadline(time.Now().Add(c.readTimeout))
+	}
+	// Checked after setting the deadline: stopReading sets the flag, then a deadline
+	// in the past, so either we see the flag or its deadline overrides ours.
+	if c.stopping.Load() {
+		return 0, errStopping
+	}
+	return c.nc.Read(p)
+}
+
+// stopReading makes the reader stop reading from the network: it answers what it
+// already holds and ends. Called by Shutdown, from any goroutine.
+func (c *conn) stopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Unix(1, 0))
+}
+
+// serve runs the connection: handshake, then the reader here and the writer on its
+// own goroutine, then the close.
+func (c *conn) serve() {
+	defer c.s.removeConn(c)
+	defer c.cancel()
+
+	if !c.handshake() {
+		c.nc.Close()
+		return
+	}
+	var writer sync.WaitGroup
+	writer.Go(c.writeLoop)
+
+	fatal := c.readLoop()
+	close(c.outbox)
+	writer.Wait()
+	// A client may still be sending after a fatal error or a shutdown: close gently, or
+	// the unread input turns the close into a reset that destroys the last replies.
+	if fatal || c.stopping.Load() {
+		lingerClose(c.nc)
+		return
+	}
+	c.nc.Close()
+}
+
+// handshake reads the client hello and answers it. It returns false if the
+// connection must close.
+func (c *conn) handshake() bool {
+	h, err := proto.ReadClientHello(c.br)
+	if err != nil {
+		if errors.Is(err, proto.ErrBadMagic) {
+			c.warn("not a keyq client", "err", err)
+		} else {
+			c.log.Debug("handshake failed", "err", err)
+		}
+		return false
+	}
+
+	version := proto.Negotiate(h.Version)
+	hello := proto.ServerHello{
+		Version:    version,
+		MaxMessage: uint32(c.s.broker.MaxMessageBytes()),
+		MaxFrame:   uint32(c.s.maxFrame),
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.HandshakeTimeout))
+	c.bw.Write(hello.Append(nil))
+	if err := c.bw.Flush(); err != nil {
+		c.log.Debug("handshake failed", "err", err)
+		return false
+	}
+	if version == 0 {
+		c.log.Debug("no protocol version in common", "offered", h.Version)
+		return false
+	}
+	c.readTimeout = c.s.cfg.IdleTimeout
+	return true
+}
+
+// readLoop reads, executes and answers requests until the connection ends. It
+// returns true when it ended on a fatal error, whose reply the client should get to
+// read before the close.
+func (c *conn) readLoop() (fatal bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic serving connection", "panic", v, "stack", string(debug.Stack()))
+			fatal = false
+		}
+	}()
+
+	for {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return c.readFailed(err)
+		}
+		rp := c.execute(f)
+		rp.more = c.fr.FrameBuffered()
+		if !c.send(rp) {
+			return false
+		}
+		if rp.status.Fatal() {
+			c.warn("bad request from client, closing", "op", f.Op, "err", string(rp.body))
+			return true
+		}
+	}
+}
+
+// readFailed handles the end of reading: a clean close, a timeout, a shutdown, or a
+// frame that broke the protocol.
+func (c *conn) readFailed(err error) (fatal bool) {
+	if pe := proto.AsError(err); pe != nil {
+		c.warn("bad frame from client, closing", "err", err)
+		c.send(reply{op: proto.OpNone, status: pe.Code, body: []byte(pe.Text)})
+		return true
+	}
+
+	switch {
+	case c.stopping.Load():
+		c.answerBuffered()
+	case errors.Is(err, io.EOF):
+		c.log.Debug("connection closed by client")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Debug("idle timeout, closing", "idle", c.readTimeout)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		c.log.Debug("client disconnected in the middle of a frame")
+	default:
+		c.log.Debug("read failed", "err", err)
+	}
+	return false
+}
+
+// answerBuffered answers ShuttingDown to every whole request already received.
+func (c *conn) answerBuffered() {
+	for c.fr.FrameBuffered() {
+		f, err := c.fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		rp := reply{op: f.Op, id: f.ID}
+		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
+		if !c.send(rp) {
+			return
+		}
+	}
+}
+
+// send queues rp for the writer, first waiting while the replies already queued are
+// over the output cap. It returns false if the writer has stopped.
+func (c *conn) send(rp reply) bool {
+	for c.queued.Load() > int64(c.s.cfg.MaxOutputBytes) {
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
+		}
+	}
+
+	c.queued.Add(int64(rp.size()))
+	select {
+	case c.outbox <- rp:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+// writeLoop writes the queued replies in order, flushing when the outbox is empty and
+// the reader holds no further request, and ends when the outbox closes or a write
+// fails; a failed write closes the connection, which ends the reader too.
+func (c *conn) writeLoop() {
+	defer close(c.done)
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic writing to connection", "panic", v, "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
+
+	for rp := range c.outbox {
+		if err := c.write(rp); err != nil {
+			c.writeFailed(err)
+			return
+		}
+		c.queued.Add(-int64(rp.size()))
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+
+		if !rp.more && len(c.outbox) == 0 {
+			if err := c.flush(); err != nil {
+				c.writeFailed(err)
+				return
+			}
+		}
+	}
+	if err := c.flush(); err != nil {
+		c.writeFailed(err)
+	}
+}
+
+func (c *conn) write(rp reply) error {
+	if rp.size() > c.bw.Available() {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	}
+	if rp.hasNum {
+		var num [8]byte
+		return c.fw.WriteReply(rp.op, rp.status, rp.id, proto.AppendU64(num[:0], rp.num), rp.body)
+	}
+	return c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
+}
+
+func (c *conn) flush() error {
+	if c.bw.Buffered() == 0 {
+		return nil
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	return c.bw.Flush()
+}
+
+func (c *conn) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.warn("client does not read its replies, closing", "err", err)
+	} else {
+		c.log.Debug("write failed", "err", err)
+	}
+	c.nc.Close()
+}
+
+// warn logs client misbehaviour at warn level, at most once per interval for each
+// client host, and at debug level otherwise.
+func (c *conn) warn(msg string, args ...any) {
+	if c.s.warn.allow(c.remote) {
+		c.log.Warn(msg, args...)
+		return
+	}
+	c.log.Debug(msg, args...)
+}
+
+// lingerClose closes nc while the client may still be sending: it sends FIN, then
+// reads and discards what the client still sends for a short while, so that the close
+// does not reset the connection and destroy the last replies before the client reads
+// them.
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if err := tc.CloseWrite(); err != nil {
+		return
+	}
+	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("server: closed")
+
+// statusOf maps an error from the broker to the status of its reply, and its text.
+// ErrEmpty is not an error on the wire: it is the Empty status with no text.
+func statusOf(err error) (proto.Status, string) {
+	switch {
+	case errors.Is(err, broker.ErrEmpty):
+		return proto.StatusEmpty, ""
+	case errors.Is(err, broker.ErrInvalidKey):
+		return proto.StatusInvalidKey, err.Error()
+	case errors.Is(err, broker.ErrMessageTooLarge):
+		return proto.StatusMessageTooLarge, err.Error()
+	case errors.Is(err, broker.ErrInvalidWait):
+		return proto.StatusBadRequest, err.Error()
+	case errors.Is(err, broker.ErrDiskFull):
+		return proto.StatusDiskFull, err.Error()
+	case errors.Is(err, broker.ErrClosed), errors.Is(err, context.Canceled):
+		return proto.StatusShuttingDown, err.Error()
+	}
+	if pe := proto.AsError(err); pe != nil {
+		return pe.Code, pe.Text
+	}
+	return proto.StatusInternal, err.Error()
+}

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// execute runs one request and returns its reply. It runs on the reader goroutine,
+// so requests of one connection run in the order they came.
+func (c *conn) execute(f proto.Frame) reply {
+	rp := reply{op: f.Op, id: f.ID}
+	handle := c.handler(f.Op)
+	switch {
+	case handle == nil:
+		rp.fail(proto.StatusUnknownOp, fmt.Sprintf("unknown opcode %#02x", uint8(f.Op)))
+	case c.stopping.Load():
+		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
+	case f.Flags != 0:
+		rp.fail(proto.StatusBadRequest,
+			fmt.Sprintf("flags %#02x are not defined in version 1", f.Flags))
+	default:
+		d := proto.NewBody(f.Body)
+		handle(&rp, &d)
+	}
+	return rp
+}
+
+func (c *conn) handler(op proto.Op) func(*reply, *proto.Body) {
+	switch op {
+	case proto.OpPut:
+		return c.handlePut
+	case proto.OpGet:
+		return c.handleGet
+	case proto.OpLen:
+		return c.handleLen
+	case proto.OpPing:
+		return c.handlePing
+	case proto.OpStats:
+		return c.handleStats
+	}
+	return nil
+}
+
+func (c *conn) handlePut(rp *reply, d *proto.Body) {
+	key, err := keyAndOptions(rp.op, d)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	id, err := c.s.broker.Put(c.ctx, key, d.Rest())
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.ok(id, nil)
+}
+
+func (c *conn) handleGet(rp *reply, d *proto.Body) {
+	key, err := keyAndOptions(rp.op, d)
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	msg, err := c.s.broker.Get(c.ctx, key, 0)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.ok(msg.ID, msg.Payload)
+}
+
+func (c *conn) handleLen(rp *reply, d *proto.Body) {
+	key, err := d.Key()
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	n, err := c.s.broker.Len(key)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.ok(uint64(n), nil)
+}
+
+func (c *conn) handlePing(rp *reply, d *proto.Body) {
+	if d.Len() > proto.MaxPingBytes {
+		rp.fail(proto.StatusBadRequest, fmt.Sprintf("ping body of %d bytes is over %d",
+			d.Len(), proto.MaxPingBytes))
+		return
+	}
+	rp.status, rp.body = proto.StatusOK, bytes.Clone(d.Rest())
+}
+
+func (c *conn) handleStats(rp *reply, d *proto.Body) {
+	if err := d.End(); err != nil {
+		rp.failErr(err)
+		return
+	}
+	doc, err := json.Marshal(c.s.stats())
+	if err != nil {
+		rp.failErr(fmt.Errorf("encode stats: %w", err))
+		return
+	}
+	rp.status, rp.body = proto.StatusOK, doc
+}
+
+// keyAndOptions decodes the key and options block that start PUT and GET bodies.
+// Version 1 defines no option, so any tag is refused rather than ignored.
+func keyAndOptions(op proto.Op, d *proto.Body) (string, error) {
+	key, err := d.Key()
+	if err != nil {
+		return "", err
+	}
+	opts, err := d.Options()
+	if err != nil {
+		return "", err
+	}
+	for tag := range opts.All() {
+		return "", proto.Errorf(proto.StatusBadRequest, "unknown option tag %d for %s", tag, op)
+	}
+	return key, nil
+}
+
+// maxStatsQueues bounds the queues listed in a STATS reply, so the reply stays far
+// below the max frame; the totals cover every queue.
+const maxStatsQueues = 1000
+
+// statsDoc is the JSON document of a STATS reply (see docs/PROTOCOL.md).
+type statsDoc struct {
+	Version       string          `json:"version"`
+	UptimeSeconds float64         `json:"uptime_seconds"`
+	Connections   int64           `json:"connections"`
+	Queues        int             `json:"queues"`
+	Messages      int64           `json:"messages"`
+	Bytes         int64           `json:"bytes"`
+	Puts          uint64          `json:"puts"`
+	Gets          uint64          `json:"gets"`
+	EmptyGets     uint64          `json:"empty_gets"`
+	Waiting       int64           `json:"waiting"`
+	QueueStats    []queueStatsDoc `json:"queue_stats"`
+}
+
+// queueStatsDoc mirrors broker.QueueStats field for field, with JSON names.
+type queueStatsDoc struct {
+	Name     string `json:"name"`
+	Messages int64  `json:"messages"`
+	Bytes    int64  `json:"bytes"`
+	Puts     uint64 `json:"puts"`
+	Gets     uint64 `json:"gets"`
+	Waiting  int    `json:"waiting"`
+}
+
+func (s *Server) stats() statsDoc {
+	bs := s.broker.Stats(maxStatsQueues)
+	doc := statsDoc{
+		Version:       s.cfg.Version,
+		UptimeSeconds: bs.Uptime.Seconds(),
+		Connections:   s.active.Load(),
+		Queues:        bs.Queues,
+		Messages:      bs.Messages,
+		Bytes:         bs.Bytes,
+		Puts:          bs.Puts,
+		Gets:          bs.Gets,
+		EmptyGets:     bs.EmptyGets,
+		Waiting:       bs.Waiting,
+		QueueStats:    make([]queueStatsDoc, 0, len(bs.QueueStats)),
+	}
+	for _, q := range bs.QueueStats {
+		doc.QueueStats = append(doc.QueueStats, queueStatsDoc(q))
+	}
+	return doc
+}

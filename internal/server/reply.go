@@ -1,0 +1,42 @@
+package server
+
+import "github.com/keyq/keyq/internal/proto"
+
+// frameHeaderBytes is a frame's length field and header.
+const frameHeaderBytes = 4 + proto.HeaderSize
+
+// reply is one reply frame on its way from the reader to the writer. It is passed by
+// value; body belongs to the reply (never to the reader's buffer).
+type reply struct {
+	op     proto.Op
+	status proto.Status
+	id     uint32
+	num    uint64 // a message id or a count, written first when hasNum is set
+	hasNum bool
+	body   []byte
+	more   bool // a further request is already received: the writer need not flush
+}
+
+func (r *reply) size() int {
+	n := frameHeaderBytes + len(r.body)
+	if r.hasNum {
+		n += 8
+	}
+	return n
+}
+
+// fail makes r an error reply with code and text.
+func (r *reply) fail(code proto.Status, text string) {
+	r.status, r.body, r.hasNum = code, []byte(text), false
+}
+
+// failErr makes r the reply for err: an error status with its text, or Empty.
+func (r *reply) failErr(err error) {
+	code, text := statusOf(err)
+	r.fail(code, text)
+}
+
+// ok makes r a success reply carrying num, then body.
+func (r *reply) ok(num uint64, body []byte) {
+	r.status, r.num, r.hasNum, r.body = proto.StatusOK, num, true, body
+}
