@@ -1,0 +1,34 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors the log returns besides those of package storage (storage.ErrClosed,
+// storage.ErrDiskFull), which it wraps where they apply.
+var (
+	// ErrCorrupt is wrapped by every *CorruptError.
+	ErrCorrupt = errors.New("wal: log corrupt")
+	// ErrLocked is returned by Open when another process holds the data directory.
+	ErrLocked = errors.New("wal: data directory in use")
+	// ErrRecordTooLarge is returned by Append for a record that no segment can hold.
+	ErrRecordTooLarge = errors.New("wal: record too large for a segment")
+)
+
+// CorruptError says where the log is damaged: a record (or a segment header) that
+// fails its checksum or cannot be decoded, and is not a torn write at the tail of the
+// newest segment. Open refuses such a log; Repair drops the damaged bytes.
+type CorruptError struct {
+	File   string // path of the segment file
+	Offset int64  // where the bad record or header starts
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("wal: log corrupt: %s at offset %d: %s (run keyq repair)",
+		e.File, e.Offset, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrCorrupt) match.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }

@@ -1,0 +1,519 @@
+package wal
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// Log is the durable storage.Store: an append-only log of segment files in one
+// directory. Open it with Open, hand it to the broker, and stop it with Close. Its
+// methods may be called from any goroutine.
+type Log struct {
+	dir     string
+	opts    Options
+	fs      fileSystem
+	log     *slog.Logger
+	lock    io.Closer // the data directory's lock
+	reserve int64     // bytes at the end of each segment kept for takes
+
+	mu       sync.Mutex // protects the fields below; taken after the broker's locks
+	segments []*segment // oldest first; the last one is active
+	// moved maps the first location of each put copied forward by compaction to
+	// where it is now, and firstOf maps back. Entries go when the put's current
+	// segment is deleted.
+	moved     map[storage.Location]storage.Location
+	firstOf   map[storage.Location]storage.Location
+	maxID     uint64 // highest message ID appended or replayed
+	nextID    uint64 // from recovery: past every ID the log has seen
+	appended  storage.Ticket
+	synced    storage.Ticket
+	roundDone chan struct{} // closed when the current sync round ends
+	err       error         // sticky: the first write or sync failure
+	closed    bool          // Close has begun
+	stopped   bool          // Close has made everything durable and closed the files
+	full      bool          // a put failed for lack of space and none has succeeded since
+	rollAfter time.Time     // while full, puts that need a new segment fail until then
+	diskBytes int64         // sum of the segments' sizes
+	liveBytes int64         // frame bytes of live puts
+	scratch   []byte        // encoding buffer
+	logLater  []func()      // log calls to make once mu is released
+
+	syncKick    chan struct{}
+	compactKick chan struct{}
+	done        chan struct{} // closed by Close to stop the goroutines
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+
+	syncs   atomic.Uint64
+	records atomic.Uint64
+}
+
+// Stats is a snapshot of a Log's counters.
+type Stats struct {
+	Records   uint64 // records appended since Open
+	Syncs     uint64 // fsyncs of the active segment by the syncer
+	Segments  int
+	DiskBytes int64 // bytes of records and headers in all segments
+	LiveBytes int64 // bytes of put records not yet taken
+}
+
+// rollRetry is how long puts needing a new segment fail fast after the disk was
+// found full, before the log tries to create one again.
+const rollRetry = 100 * time.Millisecond
+
+// Open opens (creating it if needed) the log in dir, checks every record in it and
+// rebuilds its accounting. A torn record at the end of the newest segment is cut off
+// with a warning; damage anywhere else fails with a *CorruptError.
+func Open(dir string, opts Options) (*Log, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("open log in %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	lock, err := opts.fs.Lock(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+
+	l := &Log{
+		dir:         dir,
+		opts:        opts,
+		fs:          opts.fs,
+		log:         opts.Logger.With("component", "wal"),
+		lock:        lock,
+		reserve:     opts.SegmentBytes / 8,
+		moved:       make(map[storage.Location]storage.Location),
+		firstOf:     make(map[storage.Location]storage.Location),
+		roundDone:   make(chan struct{}),
+		syncKick:    make(chan struct{}, 1),
+		compactKick: make(chan struct{}, 1),
+		done:        make(chan struct{}),
+	}
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	if err := l.recover(); err != nil {
+		l.closeFiles()
+		lock.Close()
+		l.cancel()
+		return nil, err
+	}
+
+	l.wg.Go(l.syncLoop)
+	l.wg.Go(l.compactLoop)
+	return l, nil
+}
+
+// Append writes rec at the end of the log and returns where it went and the ticket
+// to Wait on. A put that finds the disk full fails with an error wrapping
+// storage.ErrDiskFull and leaves nothing in the log.
+func (l *Log) Append(rec *storage.Record) (storage.Location, storage.Ticket, error) {
+	l.mu.Lock()
+	defer l.unlock()
+	if err := l.writableLocked(); err != nil {
+		return storage.Location{}, 0, err
+	}
+
+	switch rec.Op {
+	case storage.OpPut, storage.OpPutFront:
+		loc, err := l.appendPutLocked(rec, storage.Location{})
+		if err != nil {
+			return storage.Location{}, 0, fmt.Errorf("append %s of %d: %w", rec.Op, rec.ID, err)
+		}
+		return loc, l.appended, nil
+
+	case storage.OpTake:
+		l.scratch = appendTake(l.scratch[:0], rec)
+		if _, err := l.appendLocked(l.scratch, false); err != nil {
+			return storage.Location{}, 0, fmt.Errorf("append take of %d: %w", rec.ID, err)
+		}
+		l.maxID = max(l.maxID, rec.ID)
+		l.takeLocked(rec.Ref, time.Now())
+		return storage.Location{}, l.appended, nil
+	}
+	return storage.Location{}, 0, fmt.Errorf("append record of %d: unknown op %v", rec.ID, rec.Op)
+}
+
+// Wait returns once the record behind t is as durable as the fsync policy promises:
+// on disk with FsyncAlways, written to the operating system otherwise (which Append
+// already did).
+func (l *Log) Wait(ctx context.Context, t storage.Ticket) error {
+	if l.opts.Fsync != FsyncAlways {
+		return nil
+	}
+	return l.waitSynced(ctx, t)
+}
+
+// ReadPayload reads back the payload of the put first stored at loc, wherever
+// compaction has moved it since.
+func (l *Log) ReadPayload(loc storage.Location) ([]byte, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, storage.ErrClosed
+	}
+	cur := loc
+	if m, ok := l.moved[loc]; ok {
+		cur = m
+	}
+	sg := l.segmentLocked(cur.Segment)
+	if sg == nil {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("read payload: segment %d is gone", cur.Segment)
+	}
+	size, ok := sg.sizeOf(cur.Offset)
+	if !ok {
+		l.mu.Unlock()
+		return nil, fmt.Errorf("read payload: no put at segment %d offset %d",
+			cur.Segment, cur.Offset)
+	}
+	sg.io.RLock()
+	l.mu.Unlock()
+	defer sg.io.RUnlock()
+
+	buf := make([]byte, size)
+	if _, err := sg.f.ReadAt(buf, cur.Offset); err != nil {
+		return nil, fmt.Errorf("read segment %d at offset %d: %w", sg.id, cur.Offset, err)
+	}
+	r, _, err := decodeFrame(buf)
+	if err != nil || !r.isPut() {
+		return nil, &CorruptError{File: sg.path, Offset: cur.Offset,
+			Reason: fmt.Sprintf("unreadable put: %v", err)}
+	}
+	return r.payload, nil
+}
+
+// Replay calls fn with every live put, oldest segment first, and returns the next
+// message ID to hand out. Consumed records are not replayed: the log already
+// matched every take with its put when it opened. A put copied forward by
+// compaction is replayed with the Location it was first written at. fn may keep
+// rec.Payload.
+func (l *Log) Replay(fn func(rec *storage.Record, loc storage.Location) error) (uint64, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return 0, storage.ErrClosed
+	}
+	type segmentPuts struct {
+		sg   *segment
+		puts []putRef
+	}
+	var todo []segmentPuts
+	for _, sg := range l.segments {
+		if sg.live > 0 {
+			todo = append(todo, segmentPuts{sg, sg.livePuts()})
+		}
+	}
+	firstOf := make(map[storage.Location]storage.Location, len(l.firstOf))
+	for cur, first := range l.firstOf {
+		firstOf[cur] = first
+	}
+	next := max(l.nextID, l.maxID+1)
+	l.mu.Unlock()
+
+	var buf []byte
+	for _, t := range todo {
+		var err error
+		if buf, err = l.replaySegment(t.sg, t.puts, firstOf, buf, fn); err != nil {
+			return 0, err
+		}
+	}
+	return next, nil
+}
+
+// Stats returns a snapshot of the log's counters.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Stats{
+		Records:   l.records.Load(),
+		Syncs:     l.syncs.Load(),
+		Segments:  len(l.segments),
+		DiskBytes: l.diskBytes,
+		LiveBytes: l.liveBytes,
+	}
+}
+
+// Close stops the log's goroutines, makes every appended record durable and closes
+// the files. Later calls, to Close or any other method, fail with
+// storage.ErrClosed.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return storage.ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+
+	close(l.done)
+	l.cancel()
+	l.wg.Wait()
+
+	l.mu.Lock()
+	var err error
+	if l.err == nil && l.appended > l.synced {
+		sg := l.activeLocked()
+		if serr := sg.f.Sync(); serr != nil {
+			err = l.failLocked(fmt.Errorf("sync segment %d: %w", sg.id, serr))
+		} else {
+			l.synced = l.appended
+		}
+	}
+	l.stopped = true
+	done := l.roundDone
+	l.roundDone = make(chan struct{})
+	l.unlock()
+	close(done)
+
+	l.closeFiles()
+	if cerr := l.lock.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("unlock %s: %w", l.dir, cerr)
+	}
+	return err
+}
+
+func (l *Log) closeFiles() {
+	for _, sg := range l.segments {
+		sg.io.Lock()
+		if err := sg.f.Close(); err != nil {
+			l.log.Warn("close segment", "segment", sg.id, "err", err)
+		}
+		sg.io.Unlock()
+	}
+}
+
+// unlock releases mu and then makes the log calls queued while it was held.
+func (l *Log) unlock() {
+	logs := l.logLater
+	l.logLater = nil
+	l.mu.Unlock()
+	for _, f := range logs {
+		f()
+	}
+}
+
+func (l *Log) writableLocked() error {
+	if l.closed {
+		return storage.ErrClosed
+	}
+	return l.err
+}
+
+// failLocked makes err the log's sticky error, unless it already has one, and
+// returns the sticky error.
+func (l *Log) failLocked(err error) error {
+	if l.err == nil {
+		l.err = fmt.Errorf("wal: log failed, writes refused: %w", err)
+		l.logLater = append(l.logLater, func() {
+			l.log.Error("log failed, refusing writes", "err", err)
+		})
+	}
+	return l.err
+}
+
+func (l *Log) activeLocked() *segment { return l.segments[len(l.segments)-1] }
+
+// segmentLocked returns the segment with the given id, or nil.
+func (l *Log) segmentLocked(id uint64) *segment {
+	i, ok := slices.BinarySearchFunc(l.segments, id, func(sg *segment, id uint64) int {
+		switch {
+		case sg.id < id:
+			return -1
+		case sg.id > id:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return nil
+	}
+	return l.segments[i]
+}
+
+// appendPutLocked writes a put record, first set when it is a copy of a put first
+// written there, and accounts for it as live.
+func (l *Log) appendPutLocked(rec *storage.Record, first storage.Location) (storage.Location, error) {
+	l.scratch = appendPut(l.scratch[:0], rec, first)
+	loc, err := l.appendLocked(l.scratch, true)
+	if err != nil {
+		return storage.Location{}, err
+	}
+	l.activeLocked().addPut(loc.Offset, len(l.scratch))
+	l.liveBytes += int64(len(l.scratch))
+	l.maxID = max(l.maxID, rec.ID)
+	if l.full {
+		l.full = false
+		l.logLater = append(l.logLater, func() {
+			l.log.Info("disk space back, accepting puts")
+		})
+	}
+	return loc, nil
+}
+
+// appendLocked writes one frame at the end of the active segment, rolling to a new
+// segment first if it does not fit. Puts may use the segment up to its take
+// reserve, takes to its end.
+func (l *Log) appendLocked(frame []byte, put bool) (storage.Location, error) {
+	if int64(len(frame)) > l.opts.SegmentBytes-l.reserve-segmentHeader {
+		return storage.Location{}, fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(frame))
+	}
+	limit := l.opts.SegmentBytes
+	if put {
+		limit -= l.reserve
+	}
+	sg := l.activeLocked()
+	if sg.size+int64(len(frame)) > limit {
+		if err := l.rollLocked(); err != nil {
+			return storage.Location{}, err
+		}
+		sg = l.activeLocked()
+	}
+
+	off := sg.size
+	if _, err := sg.f.WriteAt(frame, off); err != nil {
+		return storage.Location{}, l.writeFailedLocked(sg, off, err)
+	}
+	sg.size += int64(len(frame))
+	l.diskBytes += int64(len(frame))
+	l.appended++
+	l.records.Add(1)
+	return storage.Location{Segment: sg.id, Offset: off}, nil
+}
+
+// writeFailedLocked handles a failed write at off in sg. Lack of space is not
+// fatal: the partial record is cut off and the append fails with ErrDiskFull. Any
+// other failure is sticky.
+func (l *Log) writeFailedLocked(sg *segment, off int64, err error) error {
+	err = fmt.Errorf("write segment %d at offset %d: %w", sg.id, off, err)
+	if !isNoSpace(err) {
+		return l.failLocked(err)
+	}
+	if terr := sg.f.Truncate(off); terr != nil {
+		return l.failLocked(fmt.Errorf("%w; cut partial record: %w", err, terr))
+	}
+	l.noteFullLocked()
+	return fmt.Errorf("%w: %w", storage.ErrDiskFull, err)
+}
+
+// noteFullLocked records that a put failed for lack of space, logging it once
+// until a put succeeds again.
+func (l *Log) noteFullLocked() {
+	l.rollAfter = time.Now().Add(rollRetry)
+	if l.full {
+		return
+	}
+	l.full = true
+	l.logLater = append(l.logLater, func() {
+		l.log.Error("disk full, refusing puts", "dir", l.dir)
+	})
+}
+
+// rollLocked makes a new segment the active one. The old one is fsynced first, so a
+// segment that is not the newest is always whole on disk, and only the newest can
+// end in a torn record after a crash.
+func (l *Log) rollLocked() error {
+	if l.full && time.Now().Before(l.rollAfter) {
+		return fmt.Errorf("%w: no room for a new segment", storage.ErrDiskFull)
+	}
+	old := l.activeLocked()
+	if err := old.f.Sync(); err != nil {
+		return l.failLocked(fmt.Errorf("sync segment %d: %w", old.id, err))
+	}
+	l.synced = l.appended // every older segment was synced when it rolled
+
+	sg, err := l.createSegment(old.id+1, l.maxID+1)
+	if isNoSpace(err) {
+		l.noteFullLocked()
+		return fmt.Errorf("%w: %w", storage.ErrDiskFull, err)
+	}
+	if err != nil {
+		return l.failLocked(err)
+	}
+	l.segments = append(l.segments, sg)
+	l.diskBytes += sg.size
+	return nil
+}
+
+// createSegment creates segment id, preallocated, with its header durable on disk
+// and in the directory before any record goes in: a segment never needs its
+// predecessor to tell the next message ID.
+func (l *Log) createSegment(id, nextID uint64) (*segment, error) {
+	sg := newSegment(l.dir, id, nil)
+	f, err := l.fs.OpenFile(sg.path, true)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", id, err)
+	}
+	if err := l.initSegment(f, id, nextID); err != nil {
+		f.Close()
+		if rerr := l.fs.Remove(sg.path); rerr != nil {
+			l.logLater = append(l.logLater, func() {
+				l.log.Warn("remove unfinished segment", "segment", id, "err", rerr)
+			})
+		}
+		return nil, fmt.Errorf("create segment %d: %w", id, err)
+	}
+	sg.f, sg.nextID, sg.size = f, nextID, segmentHeader
+	return sg, nil
+}
+
+func (l *Log) initSegment(f file, id, nextID uint64) error {
+	if err := f.Allocate(l.opts.SegmentBytes); err != nil {
+		return fmt.Errorf("allocate %d bytes: %w", l.opts.SegmentBytes, err)
+	}
+	if _, err := f.WriteAt(encodeSegmentHeader(id, nextID), 0); err != nil {
+		return fmt.Errorf("write header: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
+}
+
+// takeLocked accounts for a take of the put first stored at ref. A take whose put
+// is unknown (consumed long ago, or its segment deleted) changes nothing.
+func (l *Log) takeLocked(ref storage.Location, now time.Time) {
+	cur := ref
+	if m, ok := l.moved[ref]; ok {
+		cur = m
+	}
+	sg := l.killLocked(cur, now)
+	if sg == nil {
+		return
+	}
+	if sg == l.segments[0] && sg != l.activeLocked() && l.shouldCompactLocked(sg) {
+		select {
+		case l.compactKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// killLocked marks the put at cur dead and returns its segment, or nil if there
+// was no live put there.
+func (l *Log) killLocked(cur storage.Location, now time.Time) *segment {
+	sg := l.segmentLocked(cur.Segment)
+	if sg == nil {
+		return nil
+	}
+	n, ok := sg.kill(cur.Offset)
+	if !ok {
+		return nil
+	}
+	l.liveBytes -= n
+	sg.lastKill = now
+	return sg
+}

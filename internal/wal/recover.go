@@ -1,0 +1,276 @@
+package wal
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// recover reads every segment, oldest first, checks every record, and rebuilds the
+// accounting: which puts are live (a take kills the put its Ref names; a moved copy
+// kills the put it was copied from), the highest message ID, and where the newest
+// segment ends. Positions come from the validated contents alone.
+func (l *Log) recover() error {
+	start := time.Now()
+	ids, err := listSegments(l.fs, l.dir)
+	if err != nil {
+		return err
+	}
+
+	var buf []byte
+	var scanned int64
+	for i, id := range ids {
+		newest := i == len(ids)-1
+		var sg *segment
+		sg, buf, err = l.loadSegment(id, newest, buf)
+		if err != nil {
+			return err
+		}
+		if sg != nil {
+			scanned += sg.size
+		}
+	}
+
+	if len(l.segments) == 0 {
+		next := uint64(1)
+		if len(ids) > 0 {
+			next = ids[len(ids)-1] + 1
+		}
+		sg, err := l.createSegment(next, max(l.nextID, l.maxID+1, 1))
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, sg)
+		l.diskBytes += sg.size
+	}
+	l.nextID = max(l.nextID, l.maxID+1, l.activeLocked().nextID)
+
+	l.log.Info("log opened", "dir", l.dir, "segments", len(l.segments), "bytes", scanned,
+		"live_bytes", l.liveBytes, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// listSegments returns the ids of the segment files in dir, ascending.
+func listSegments(fs fileSystem, dir string) ([]uint64, error) {
+	names, err := fs.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list segments in %s: %w", dir, err)
+	}
+	var ids []uint64
+	for _, name := range names {
+		if id, ok := parseSegmentName(name); ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// loadSegment opens segment id, scans it and appends it to l.segments. It returns a
+// nil segment when the newest segment holds nothing at all (a crash while it was
+// being created): that file is removed.
+func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte, error) {
+	sg := newSegment(l.dir, id, nil)
+	f, err := l.fs.OpenFile(sg.path, false)
+	if err != nil {
+		return nil, buf, fmt.Errorf("open segment %d: %w", id, err)
+	}
+	sg.f = f
+	data, buf, err := readAll(f, buf)
+	if err != nil {
+		f.Close()
+		return nil, buf, fmt.Errorf("read %s: %w", sg.path, err)
+	}
+
+	sg.nextID, err = decodeSegmentHeader(data, id)
+	if err != nil {
+		f.Close()
+		if newest && lastNonZero(data, 0) == 0 {
+			return nil, buf, l.dropEmptySegment(sg)
+		}
+		return nil, buf, &CorruptError{File: sg.path, Offset: 0, Reason: err.Error()}
+	}
+	l.nextID = max(l.nextID, sg.nextID)
+	l.segments = append(l.segments, sg)
+
+	if err := l.scanSegment(sg, data, newest); err != nil {
+		return nil, buf, err
+	}
+	l.diskBytes += sg.size
+	return sg, buf, nil
+}
+
+// dropEmptySegment removes a newest segment whose file is all zeros.
+func (l *Log) dropEmptySegment(sg *segment) error {
+	l.log.Warn("removing empty segment left by a crash", "segment", sg.id, "file", sg.path)
+	if err := l.fs.Remove(sg.path); err != nil {
+		return fmt.Errorf("remove empty segment %d: %w", sg.id, err)
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return fmt.Errorf("remove empty segment %d: sync directory: %w", sg.id, err)
+	}
+	return nil
+}
+
+// scanSegment applies every record of sg's data. At the first bad record it decides
+// between the end of the data (only zeros follow), a torn write (newest segment,
+// nothing valid follows: cut off with a warning) and corruption (an error).
+func (l *Log) scanSegment(sg *segment, data []byte, newest bool) error {
+	off := int64(segmentHeader)
+	for off < int64(len(data)) {
+		r, n, err := decodeFrame(data[off:])
+		if err == nil {
+			l.applyLocked(sg, &r, off, n)
+			off += int64(n)
+			continue
+		}
+
+		end := lastNonZero(data, off)
+		if end == off {
+			break // the preallocated zeros after the last record
+		}
+		if !newest || findFrame(data, off+1, end) >= 0 {
+			return &CorruptError{File: sg.path, Offset: off, Reason: err.Error()}
+		}
+		l.log.Warn("cutting torn record at end of log", "file", sg.path, "offset", off,
+			"bytes", end-off, "err", err)
+		if err := l.cutTail(sg, off); err != nil {
+			return err
+		}
+		break
+	}
+	sg.size = off
+	return nil
+}
+
+// cutTail drops everything from off in the newest segment and preallocates it again,
+// so the next record is written over zeros.
+func (l *Log) cutTail(sg *segment, off int64) error {
+	if err := sg.f.Truncate(off); err != nil {
+		return fmt.Errorf("cut torn record from %s at %d: %w", sg.path, off, err)
+	}
+	if err := sg.f.Allocate(l.opts.SegmentBytes); err != nil && !isNoSpace(err) {
+		return fmt.Errorf("allocate %s: %w", sg.path, err)
+	}
+	if err := sg.f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", sg.path, err)
+	}
+	return nil
+}
+
+// applyLocked accounts for one valid record read at off in sg.
+func (l *Log) applyLocked(sg *segment, r *diskRecord, off int64, n int) {
+	l.maxID = max(l.maxID, r.id)
+	switch {
+	case r.isPut():
+		cur := storage.Location{Segment: sg.id, Offset: off}
+		if r.moved {
+			prev := r.first
+			if m, ok := l.moved[r.first]; ok {
+				prev = m
+				delete(l.firstOf, m)
+			}
+			l.killLocked(prev, time.Time{})
+			l.moved[r.first] = cur
+			l.firstOf[cur] = r.first
+		}
+		sg.addPut(off, n)
+		l.liveBytes += int64(n)
+	case r.kind == kindTake:
+		l.takeLocked(r.ref, time.Time{})
+	}
+}
+
+// replaySegment reads sg and calls fn with each of its puts listed in puts.
+func (l *Log) replaySegment(
+	sg *segment, puts []putRef, firstOf map[storage.Location]storage.Location, buf []byte,
+	fn func(*storage.Record, storage.Location) error,
+) ([]byte, error) {
+	sg.io.RLock()
+	data, buf, err := readAll(sg.f, buf)
+	sg.io.RUnlock()
+	if err != nil {
+		return buf, fmt.Errorf("replay %s: %w", sg.path, err)
+	}
+
+	for _, p := range puts {
+		if p.offset+int64(p.size) > int64(len(data)) {
+			return buf, &CorruptError{File: sg.path, Offset: p.offset, Reason: "cut short"}
+		}
+		r, _, err := decodeFrame(data[p.offset:])
+		if err != nil {
+			return buf, &CorruptError{File: sg.path, Offset: p.offset, Reason: err.Error()}
+		}
+		loc := storage.Location{Segment: sg.id, Offset: p.offset}
+		if first, ok := firstOf[loc]; ok {
+			loc = first
+		}
+		rec := storage.Record{
+			Op:      storage.Op(r.kind),
+			Queue:   string(r.queue),
+			ID:      r.id,
+			Pos:     r.pos,
+			Payload: bytes.Clone(r.payload),
+		}
+		if rec.Payload == nil {
+			rec.Payload = []byte{}
+		}
+		if err := fn(&rec, loc); err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// readAll reads the whole of f into buf, growing it as needed.
+func readAll(f file, buf []byte) ([]byte, []byte, error) {
+	size, err := f.Size()
+	if err != nil {
+		return nil, buf, err
+	}
+	if int64(cap(buf)) < size {
+		buf = make([]byte, size)
+	}
+	data := buf[:size]
+	n, err := f.ReadAt(data, 0)
+	if err != nil && int64(n) < size {
+		return nil, buf, err
+	}
+	return data, buf, nil
+}
+
+var zeroBlock [4096]byte
+
+// lastNonZero returns the offset just past the last non-zero byte of data at or after
+// from, or from if there is none.
+func lastNonZero(data []byte, from int64) int64 {
+	end := int64(len(data))
+	for end > from {
+		start := max(from, end-int64(len(zeroBlock)))
+		if !bytes.Equal(data[start:end], zeroBlock[:end-start]) {
+			for end > start && data[end-1] == 0 {
+				end--
+			}
+			return end
+		}
+		end = start
+	}
+	return from
+}
+
+// findFrame returns the offset of the first valid frame starting in [from, end), or
+// -1. A torn write is followed by nothing valid; corruption usually is.
+func findFrame(data []byte, from, end int64) int64 {
+	for off := from; off < end; off++ {
+		if _, err := frameLen(data[off:]); err != nil {
+			continue
+		}
+		if _, _, err := decodeFrame(data[off:]); err == nil {
+			return off
+		}
+	}
+	return -1
+}
