@@ -88,10 +88,10 @@ type segment struct {
 	f  file
 
 	// Guarded by Log.mu.
-	size      int64    // end of the last record
-	puts      []putRef // every put record in the segment, by offset
-	live      int      // puts not yet taken nor moved forward
-	liveBytes int64    // their frame bytes
+	size      int64     // end of the last record
+	puts      []putRef  // every put record in the segment, by offset
+	live      int       // puts not yet taken nor moved forward
+	liveBytes int64     // their frame bytes
 	lastKill  time.Time // when a put here last died, for Options.ReadGrace
 }
 
