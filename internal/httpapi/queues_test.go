@@ -5,10 +5,14 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/metrics"
 )
 
 func TestHTTPPutThenGetReturnsTheSameBytes(t *testing.T) {
@@ -357,5 +361,42 @@ func TestHTTPShutdownEndsBlockedGets(t *testing.T) {
 	}
 	if got := a.broker.Stats(0).Waiting; got != 0 {
 		t.Errorf("waiting after shutdown = %d", got)
+	}
+}
+
+func BenchmarkHTTPPutThenGet(b *testing.B) {
+	bk, err := broker.New(broker.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bk.Close()
+	s := New(Config{Broker: bk, Metrics: metrics.New(metrics.Config{Broker: bk})})
+	ts := httptest.NewUnstartedServer(nil)
+	ts.Config = s.srv
+	ts.Start()
+	defer ts.Close()
+
+	payload := bytes.Repeat([]byte("m"), 1024)
+	client := ts.Client()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Post(ts.URL+"/v1/queues/bench/messages", "", bytes.NewReader(payload))
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+
+		resp, err = client.Post(ts.URL+"/v1/queues/bench/get", "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, _ := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || n != int64(len(payload)) {
+			b.Fatalf("get = %d, %d bytes", resp.StatusCode, n)
+		}
 	}
 }
