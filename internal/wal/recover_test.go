@@ -1,0 +1,352 @@
+package wal
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// writeLog fills a fresh log in dir with n puts on queue q (payloads by payloadFor)
+// and closes it, returning each put's location.
+func writeLog(t *testing.T, dir string, opts Options, n int, size int) []storage.Location {
+	t.Helper()
+	l := mustOpen(t, dir, opts)
+	var locs []storage.Location
+	for id := uint64(1); id <= uint64(n); id++ {
+		locs = append(locs, mustPut(t, l, putRec("q", id, int64(id), payloadFor(id, size))))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	return locs
+}
+
+func segmentPath(dir string, id uint64) string { return filepath.Join(dir, segmentName(id)) }
+
+// checkReplay opens dir and checks that it replays exactly the puts with the given
+// IDs, in order, with their payloads.
+func checkReplay(t *testing.T, l *Log, ids []uint64, size int) {
+	t.Helper()
+	puts, _ := mustReplay(t, l)
+	if len(puts) != len(ids) {
+		t.Fatalf("replayed %d puts, want %d", len(puts), len(ids))
+	}
+	for i, p := range puts {
+		if p.rec.ID != ids[i] || !bytes.Equal(p.rec.Payload, payloadFor(ids[i], size)) {
+			t.Fatalf("replayed #%d: id %d payload %q, want id %d", i, p.rec.ID, p.rec.Payload,
+				ids[i])
+		}
+	}
+}
+
+func idsUpTo(n int) []uint64 {
+	ids := make([]uint64, n)
+	for i := range ids {
+		ids[i] = uint64(i + 1)
+	}
+	return ids
+}
+
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, ok := parseSegmentName(e.Name()); !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// TestRecoverTornTailEveryByteC20 cuts the last record at every byte offset, both as
+// a preallocated file (the unwritten bytes are zeros) and as a short file: the log
+// opens, drops only that record with a warning naming the file, offset and bytes,
+// and takes a zero-length put after it.
+func TestRecoverTornTailEveryByteC20(t *testing.T) {
+	src := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	locs := writeLog(t, src, opts, 10, 40)
+	last := locs[len(locs)-1]
+	frame := len(appendPut(nil, putRec("q", 10, 10, payloadFor(10, 40)), storage.Location{}))
+
+	for _, mode := range []string{"zeros", "short"} {
+		for cut := range frame {
+			t.Run(mode+"/"+strconv.Itoa(cut), func(t *testing.T) {
+				dir := copyDir(t, src)
+				path := segmentPath(dir, 1)
+				data, _ := os.ReadFile(path)
+				tail := data[last.Offset : last.Offset+int64(frame)]
+				written := lastNonZero(tail[:cut], 0) > 0
+				if mode == "zeros" {
+					clear(tail[cut:])
+				} else {
+					data = data[:last.Offset+int64(cut)]
+				}
+				if err := os.WriteFile(path, data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+
+				o, lb := testOptions(t, opts.SegmentBytes)
+				l := mustOpen(t, dir, o)
+				warned := lb.count("cutting torn record") == 1 &&
+					lb.count("offset="+strconv.FormatInt(last.Offset, 10)) == 1 &&
+					lb.count("file="+path) == 1
+				if warned != written {
+					t.Fatalf("torn-record warning = %v, want %v; log:\n%s", warned, written,
+						lb.String())
+				}
+				loc := mustPut(t, l, putRec("q", 11, 11, []byte{}))
+				if loc != last {
+					t.Fatalf("new put at %+v, want it where the torn one was, %+v", loc, last)
+				}
+				l.Close()
+
+				l = mustOpen(t, dir, o)
+				defer l.Close()
+				puts, next := mustReplay(t, l)
+				if len(puts) != 10 || puts[9].rec.ID != 11 || len(puts[9].rec.Payload) != 0 {
+					t.Fatalf("replayed %d puts, last %+v; want 9 old and the empty put",
+						len(puts), puts[len(puts)-1].rec)
+				}
+				if next != 12 {
+					t.Fatalf("next ID = %d, want 12", next)
+				}
+			})
+		}
+	}
+}
+
+// TestRecoverEmptyLogC20: an empty log, a log killed while empty (all consumed), a
+// preallocated zero-filled newest segment and an empty file all restart, and take a
+// zero-length put.
+func TestRecoverEmptyLogC20(t *testing.T) {
+	opts, _ := testOptions(t, 64<<10)
+	cases := map[string]func(t *testing.T, dir string){
+		"fresh": func(t *testing.T, dir string) {},
+		"killed empty": func(t *testing.T, dir string) {
+			mustOpen(t, dir, opts).crash()
+		},
+		"drained then killed": func(t *testing.T, dir string) {
+			l := mustOpen(t, dir, opts)
+			loc := mustPut(t, l, putRec("q", 1, 1, []byte("x")))
+			mustTake(t, l, "q", 1, loc)
+			l.crash()
+		},
+		"zero-filled segment": func(t *testing.T, dir string) {
+			os.WriteFile(segmentPath(dir, 1), make([]byte, 64<<10), 0o644)
+		},
+		"empty file": func(t *testing.T, dir string) {
+			os.WriteFile(segmentPath(dir, 1), nil, 0o644)
+		},
+	}
+	for name, setup := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			setup(t, dir)
+			l := mustOpen(t, dir, opts)
+			_, next := mustReplay(t, l)
+			loc := mustPut(t, l, putRec("q", next, 1, nil))
+			l.crash()
+
+			l = mustOpen(t, dir, opts)
+			defer l.Close()
+			puts, _ := mustReplay(t, l)
+			if len(puts) != 1 || puts[0].rec.ID != next || puts[0].loc != loc ||
+				len(puts[0].rec.Payload) != 0 {
+				t.Fatalf("replayed %+v, want the one empty put %d at %+v", puts, next, loc)
+			}
+		})
+	}
+}
+
+// TestRecoverZeroFilledNewestSegmentC20: a crash while a new segment was being
+// created leaves it all zeros; the older segments keep the data.
+func TestRecoverZeroFilledNewestSegmentC20(t *testing.T) {
+	dir := t.TempDir()
+	opts, lb := testOptions(t, 4096)
+	writeLog(t, dir, opts, 30, 100)
+	ids, _ := listSegments(osFS{}, dir)
+	newest := ids[len(ids)-1] + 1
+	os.WriteFile(segmentPath(dir, newest), make([]byte, 4096), 0o644)
+
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	checkReplay(t, l, idsUpTo(30), 100)
+	if lb.count("removing empty segment") != 1 {
+		t.Fatalf("no warning for the zero-filled segment; log:\n%s", lb.String())
+	}
+}
+
+// TestRecoverRefusesMidLogCorruption flips one byte of a record that is not the
+// last write: Open refuses with an error naming the file and the record's offset.
+func TestRecoverRefusesMidLogCorruption(t *testing.T) {
+	src := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	locs := writeLog(t, src, opts, 60, 100)
+	newest := locs[len(locs)-1].Segment
+
+	cases := map[string]storage.Location{
+		"older segment":  locs[3],
+		"newest segment": locs[len(locs)-3],
+	}
+	for name, loc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if name == "newest segment" && loc.Segment != newest {
+				t.Fatalf("setup: record in segment %d, want the newest %d", loc.Segment, newest)
+			}
+			dir := copyDir(t, src)
+			path := segmentPath(dir, loc.Segment)
+			data, _ := os.ReadFile(path)
+			data[loc.Offset+20] ^= 0x01
+			os.WriteFile(path, data, 0o644)
+
+			_, err := Open(dir, opts)
+			var ce *CorruptError
+			if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("open: err = %v, want a CorruptError", err)
+			}
+			if ce.File != path || ce.Offset != loc.Offset {
+				t.Fatalf("corruption reported at %s:%d, want %s:%d", ce.File, ce.Offset, path,
+					loc.Offset)
+			}
+		})
+	}
+}
+
+// TestRepairKeepsGoodRecords damages a record in an older segment and one in the
+// middle of the newest: Repair drops exactly those two, reports where, and the log
+// opens with every other record.
+func TestRepairKeepsGoodRecords(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	locs := writeLog(t, dir, opts, 60, 100)
+	bad := []int{3, len(locs) - 3}
+	for _, i := range bad {
+		path := segmentPath(dir, locs[i].Segment)
+		data, _ := os.ReadFile(path)
+		data[locs[i].Offset+20] ^= 0xff
+		os.WriteFile(path, data, 0o644)
+	}
+	if _, err := Open(dir, opts); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open before repair: err = %v, want ErrCorrupt", err)
+	}
+
+	lb := &logBuffer{}
+	report, err := Repair(dir, testLogger(lb))
+	if err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	frame := int64(len(appendPut(nil, putRec("q", 10, 10, payloadFor(10, 100)),
+		storage.Location{})))
+	if len(report.Dropped) != 2 {
+		t.Fatalf("repair dropped %+v, want 2 ranges", report.Dropped)
+	}
+	for k, i := range bad {
+		d := report.Dropped[k]
+		if d.File != segmentPath(dir, locs[i].Segment) || d.Offset != locs[i].Offset ||
+			d.Bytes != frame {
+			t.Fatalf("dropped %+v, want %d bytes at %+v", d, frame, locs[i])
+		}
+	}
+	if lb.count("dropped damaged bytes") != 2 {
+		t.Fatalf("repair logged %q", lb.String())
+	}
+
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	var want []uint64
+	for _, id := range idsUpTo(60) {
+		if id != uint64(bad[0]+1) && id != uint64(bad[1]+1) {
+			want = append(want, id)
+		}
+	}
+	checkReplay(t, l, want, 100)
+}
+
+// TestRecoverPositionsFromContentsC21: after crashes without a final fsync or any
+// saved write position, the log finds its end from the records themselves and
+// appends after them, never over them.
+func TestRecoverPositionsFromContentsC21(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 8192)
+	opts.Fsync = FsyncNever
+
+	next := uint64(1)
+	for round := range 4 {
+		l := mustOpen(t, dir, opts)
+		checkReplay(t, l, idsUpTo(int(next-1)), 50)
+		for range 25 + round*10 {
+			mustPut(t, l, putRec("q", next, int64(next), payloadFor(next, 50)))
+			next++
+		}
+		l.crash()
+	}
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	checkReplay(t, l, idsUpTo(int(next-1)), 50)
+}
+
+// TestRecoverIDsNeverGoBackC23: every message consumed, every old segment deleted,
+// then a crash: the next ID is still past every ID the log ever held. Also when the
+// crash falls between writing the new segment and deleting the old ones.
+func TestRecoverIDsNeverGoBackC23(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	l := mustOpen(t, dir, opts)
+	const n = 200
+	for id := uint64(1); id <= n; id++ {
+		loc := mustPut(t, l, putRec("q", id, int64(id), payloadFor(id, 60)))
+		mustTake(t, l, "q", id, loc)
+	}
+	waitFor(t, 5*time.Second, "old segments deleted", func() bool {
+		return l.Stats().Segments == 1
+	})
+	l.crash()
+
+	l = mustOpen(t, dir, opts)
+	puts, next := mustReplay(t, l)
+	if len(puts) != 0 || next <= n {
+		t.Fatalf("after drain and crash: %d puts, next ID %d; want 0 puts and next > %d",
+			len(puts), next, n)
+	}
+	l.Close()
+
+	// Only the newest segment left, and it holds no put: its header alone says.
+	dir2 := t.TempDir()
+	l = mustOpen(t, dir2, opts)
+	for id := uint64(1); id <= n; id++ {
+		mustPut(t, l, putRec("q", id, int64(id), payloadFor(id, 60)))
+	}
+	l.Close()
+	ids, _ := listSegments(osFS{}, dir2)
+	l = mustOpen(t, dir2, opts)
+	l.scratch = nil
+	l.crash()
+	for _, id := range ids {
+		os.Remove(segmentPath(dir2, id))
+	}
+	h := encodeSegmentHeader(ids[len(ids)-1]+1, n+1)
+	os.WriteFile(segmentPath(dir2, ids[len(ids)-1]+1), h, 0o644)
+	l = mustOpen(t, dir2, opts)
+	defer l.Close()
+	if _, next := mustReplay(t, l); next != n+1 {
+		t.Fatalf("next ID from the newest header = %d, want %d", next, n+1)
+	}
+}
