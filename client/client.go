@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -68,6 +69,10 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	cfg := newConfig(opts)
 	conn, err := cfg.dial(ctx, "tcp", addr)
 	if err != nil {
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			return nil, fmt.Errorf("keyq: %w", err) // it names the address
+		}
 		return nil, fmt.Errorf("keyq: dial %s: %w", addr, err)
 	}
 
@@ -96,11 +101,9 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 
 // handshake sends the client hello and reads the server's, within ctx.
 func handshake(ctx context.Context, conn net.Conn, br *bufio.Reader) (proto.ServerHello, error) {
-	if deadline, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(deadline)
-	}
-	// A cancelled ctx unblocks the reads and writes below by moving the deadline to
-	// the past.
+	// When ctx ends, the reads and writes below are unblocked by moving the deadline
+	// to the past; ctx's own deadline is not copied to conn, so that the error then
+	// is always ctx's.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 
 	hello := proto.ClientHello{Version: proto.Version}.Append(nil)

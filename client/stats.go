@@ -28,6 +28,8 @@ type Stats struct {
 	Puts      uint64 `json:"puts"`
 	Gets      uint64 `json:"gets"`
 	EmptyGets uint64 `json:"empty_gets"`
+	// Waiting is the number of blocked gets waiting for a message.
+	Waiting int64 `json:"waiting"`
 	// QueueStats has one entry per queue, sorted by name. A server may list only
 	// some of its queues when it has very many.
 	QueueStats []QueueStats `json:"queue_stats"`
@@ -47,6 +49,8 @@ type QueueStats struct {
 	// Puts and Gets count operations since the queue was created.
 	Puts uint64 `json:"puts"`
 	Gets uint64 `json:"gets"`
+	// Waiting is the number of blocked gets waiting on the queue.
+	Waiting int64 `json:"waiting"`
 }
 
 // Uptime returns UptimeSeconds as a Duration.
