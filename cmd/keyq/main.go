@@ -1,0 +1,81 @@
+// Command keyq is the keyq message-queue server and its command-line client in one
+// binary: `keyq serve` runs the server; `keyq put`, `get`, `len` and `stats` talk to
+// one. Run `keyq --help` for the list of commands.
+//
+// Exit statuses: 0 when the command did what it was asked, 3 when `keyq get` found
+// the queue empty, 2 for a usage error (unknown command or flag, wrong arguments),
+// 1 for any other error.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/keyq/keyq/client"
+)
+
+// Exit statuses of the keyq command.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+	exitEmpty = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal, a second one kills the process as if unhandled.
+	context.AfterFunc(ctx, stop)
+	code := run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	stop()
+	os.Exit(code)
+}
+
+// streams are the standard streams a command reads and writes; tests replace them.
+type streams struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// run executes the command line args and returns the exit status. ctx ends on SIGINT
+// or SIGTERM: serve shuts down gracefully, client commands give up.
+func run(ctx context.Context, args []string, st streams) int {
+	root := newRootCmd(st)
+	root.SetArgs(args)
+
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+
+	var re *runError
+	if !errors.As(err, &re) {
+		fmt.Fprintf(st.err, "keyq: %v\n", err)
+		fmt.Fprintf(st.err, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		return exitUsage
+	}
+	// Errors of the client package already say "keyq ...".
+	msg := re.err.Error()
+	if !strings.HasPrefix(msg, "keyq") {
+		msg = "keyq " + cmd.Name() + ": " + msg
+	}
+	fmt.Fprintln(st.err, msg)
+	if errors.Is(re.err, client.ErrEmpty) {
+		return exitEmpty
+	}
+	return exitError
+}
+
+// runError marks an error returned by a command's body, as opposed to one cobra
+// returns while parsing the command line (a usage error).
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/keyq/keyq/client"
+)
+
+func newPutCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "put QUEUE [FILE]",
+		Short: "Append a file, or standard input, to a queue as one message",
+		Long: `Put sends the whole of FILE (or standard input when FILE is absent or "-") as one
+message to the tail of QUEUE, creating the queue if needed, and prints the message's id.
+A message may be empty; one over the server's limit is refused.`,
+		Args: cobra.RangeArgs(1, 2),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			src := "-"
+			if len(args) == 2 {
+				src = args[1]
+			}
+			return put(cmd, &f, args[0], src)
+		}),
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func put(cmd *cobra.Command, f *clientFlags, queue, src string) error {
+	c, err := f.dial(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	data, err := readMessage(cmd.InOrStdin(), src, c.MaxMessageBytes())
+	if err != nil {
+		return err
+	}
+	id, err := c.Put(cmd.Context(), queue, data)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(cmd.OutOrStdout(), id)
+	return err
+}
+
+// readMessage reads the message from the file src, or from stdin when src is "-".
+// It reads at most limit+1 bytes, so that a huge file is refused without being
+// loaded whole.
+func readMessage(stdin io.Reader, src string, limit int) ([]byte, error) {
+	r := stdin
+	name := "standard input"
+	if src != "-" {
+		file, err := os.Open(src)
+		if err != nil {
+			return nil, err // *PathError names the file
+		}
+		defer file.Close()
+		r, name = file, src
+
+		if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
+			return nil, fmt.Errorf("%s: message too large: %d bytes, over the limit of %d",
+				name, fi.Size(), limit)
+		}
+	}
+
+	data, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > limit {
+		return nil, fmt.Errorf("%s: message too large: over the limit of %d bytes", name, limit)
+	}
+	return data, nil
+}
+
+func newGetCmd() *cobra.Command {
+	var (
+		f      clientFlags
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "get QUEUE",
+		Short: "Take the message at the head of a queue and write it to standard output",
+		Long: `Get takes the message at the head of QUEUE and writes its bytes, exactly, to
+standard output (or to the file named by --output). When the queue is empty it writes
+nothing there, says so on standard error and exits with status 3.`,
+		Args: cobra.ExactArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return get(cmd, &f, args[0], output)
+		}),
+	}
+	f.register(cmd)
+	cmd.Flags().StringVarP(&output, "output", "o", "",
+		"write the message to this file instead of standard output (not created when empty)")
+	return cmd
+}
+
+func get(cmd *cobra.Command, f *clientFlags, queue, output string) error {
+	c, err := f.dial(cmd.Context())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	msg, err := c.Get(cmd.Context(), queue)
+	if errors.Is(err, client.ErrEmpty) {
+		return emptyError{queue: queue}
+	}
+	if err != nil {
+		return err
+	}
+
+	if output != "" {
+		return os.WriteFile(output, msg.Data, 0o644)
+	}
+	if _, err := cmd.OutOrStdout().Write(msg.Data); err != nil {
+		return fmt.Errorf("write message %d to standard output: %w", msg.ID, err)
+	}
+	return nil
+}
+
+func newLenCmd() *cobra.Command {
+	var f clientFlags
+	cmd := &cobra.Command{
+		Use:   "len QUEUE",
+		Short: "Print the number of messages in a queue",
+		Long:  `Len prints the number of messages waiting in QUEUE; 0 for a queue that does not exist.`,
+		Args:  cobra.ExactArgs(1),
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			c, err := f.dial(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+
+			n, err := c.Len(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), n)
+			return err
+		}),
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// emptyError reports that a get found its queue empty; it matches client.ErrEmpty.
+type emptyError struct{ queue string }
+
+func (e emptyError) Error() string { return fmt.Sprintf("queue %q is empty", e.queue) }
+func (e emptyError) Unwrap() error { return client.ErrEmpty }

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/server"
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// maxMessageLimit is the largest --max-message-bytes: the handshake announces the
+// limit, and the max frame above it, in 32 bits.
+const maxMessageLimit int64 = math.MaxUint32 - proto.FrameOverhead
+
+// serveOptions are the flags of `keyq serve`.
+type serveOptions struct {
+	addr            string
+	maxMessageBytes int
+	maxConns        int
+	idleTimeout     time.Duration
+	shutdownTimeout time.Duration
+	logFormat       logFormat
+	logLevel        logLevel
+	storage         storageBackend
+}
+
+// storageBackend adds serve's storage flags and opens the store they describe. The
+// default keeps messages in memory; another file of this package may replace it by
+// setting newStorageBackend in an init function.
+type storageBackend interface {
+	// addFlags registers the backend's flags on the serve command.
+	addFlags(fs *pflag.FlagSet)
+
+	// configure opens the store and sets cfg.Store, and any other field of cfg the
+	// store calls for (such as CacheBytes). attrs describe the store in the start
+	// line, as slog key-value pairs.
+	configure(cfg *broker.Config, log *slog.Logger) (attrs []any, err error)
+}
+
+// newStorageBackend returns the storage backend of a new serve command.
+var newStorageBackend = func() storageBackend { return memoryBackend{} }
+
+// memoryBackend keeps messages in memory only: they are lost when the server stops.
+type memoryBackend struct{}
+
+func (memoryBackend) addFlags(*pflag.FlagSet) {}
+
+func (memoryBackend) configure(cfg *broker.Config, _ *slog.Logger) ([]any, error) {
+	cfg.Store = storage.Memory{}
+	return []any{"storage", "memory"}, nil
+}
+
+func newServeCmd() *cobra.Command {
+	opts := serveOptions{
+		logFormat: "text",
+		logLevel:  logLevel{level: slog.LevelInfo},
+		storage:   newStorageBackend(),
+	}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the keyq server",
+		Long: `Serve runs the keyq server: it listens on --addr for clients speaking the keyq
+protocol (docs/PROTOCOL.md) and keeps their queues. It logs one line when it starts,
+with the address it listens on (use --addr 127.0.0.1:0 for any free port) and its
+settings. SIGINT or SIGTERM stops it gracefully: it stops accepting, finishes the
+requests in progress, closes the connections and exits with status 0.`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			return opts.check() // a bad value is a usage error
+		},
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			return serve(cmd.Context(), cmd.ErrOrStderr(), opts)
+		}),
+	}
+
+	fs := cmd.Flags()
+	fs.StringVar(&opts.addr, "addr", defaultAddr, "address to listen on, host:port")
+	fs.IntVar(&opts.maxMessageBytes, "max-message-bytes", broker.DefaultMaxMessageBytes,
+		"largest message a put may carry, in bytes")
+	fs.IntVar(&opts.maxConns, "max-conns", 10000,
+		"most client connections open at once; 0 for no limit")
+	fs.DurationVar(&opts.idleTimeout, "idle-timeout", 0,
+		"close a connection that sends nothing for this long; 0 for never")
+	fs.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 10*time.Second,
+		"on SIGINT or SIGTERM, how long to let requests in progress finish")
+	fs.Var(&opts.logFormat, "log-format", "log format: text or json")
+	fs.Var(&opts.logLevel, "log-level", "least level logged: debug, info, warn or error")
+	opts.storage.addFlags(fs)
+	return cmd
+}
+
+// check refuses flag values that parse but make no sense.
+func (o *serveOptions) check() error {
+	switch {
+	case o.maxMessageBytes <= 0 || int64(o.maxMessageBytes) > maxMessageLimit:
+		return fmt.Errorf("--max-message-bytes must be between 1 and %d, not %d",
+			maxMessageLimit, o.maxMessageBytes)
+	case o.maxConns < 0:
+		return fmt.Errorf("--max-conns must not be negative, not %d", o.maxConns)
+	case o.idleTimeout < 0:
+		return fmt.Errorf("--idle-timeout must not be negative, not %v", o.idleTimeout)
+	case o.shutdownTimeout <= 0:
+		return fmt.Errorf("--shutdown-timeout must be positive, not %v", o.shutdownTimeout)
+	}
+	return nil
+}
+
+// serve runs the server until ctx ends (a signal), then shuts it down gracefully.
+func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
+	log := newLogger(logOut, opts.logFormat, opts.logLevel)
+
+	cfg := broker.Config{MaxMessageBytes: opts.maxMessageBytes, Logger: log}
+	storeAttrs, err := opts.storage.configure(&cfg, log)
+	if err != nil {
+		return fmt.Errorf("open storage: %w", err)
+	}
+	b, err := broker.New(cfg)
+	if err != nil {
+		if cfg.Store != nil {
+			cfg.Store.Close()
+		}
+		return fmt.Errorf("start broker: %w", err)
+	}
+
+	err = listenAndServe(ctx, log, b, opts, storeAttrs)
+	if cerr := b.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close broker: %w", cerr)
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+// listenAndServe serves b on opts.addr until ctx ends, then shuts the server down.
+func listenAndServe(
+	ctx context.Context, log *slog.Logger, b *broker.Broker, opts serveOptions, storeAttrs []any,
+) error {
+	srv, err := server.New(server.Config{
+		Broker:      b,
+		MaxConns:    opts.maxConns,
+		IdleTimeout: opts.idleTimeout,
+		Version:     keyqVersion(),
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", opts.addr)
+	if err != nil {
+		return err // *net.OpError names the address
+	}
+
+	attrs := []any{
+		"addr", ln.Addr().String(),
+		"version", keyqVersion(),
+		"max_message_bytes", opts.maxMessageBytes,
+		"max_conns", opts.maxConns,
+		"idle_timeout", opts.idleTimeout,
+	}
+	log.Info("listening", append(attrs, storeAttrs...)...)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		srv.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	<-errc // ErrServerClosed, now that the listener is closed
+	return err
+}
