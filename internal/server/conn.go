@@ -87,9 +87,11 @@ type idleReader struct{ c *conn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
+	var deadline time.Time // none: also clears the handshake's
 	if c.readTimeout > 0 {
-		c.nc.SetReadDeadline(time.Now().Add(c.readTimeout))
+		deadline = time.Now().Add(c.readTimeout)
 	}
+	c.nc.SetReadDeadline(deadline)
 	// Checked after setting the deadline: stopReading sets the flag, then a deadline
 	// in the past, so either we see the flag or its deadline overrides ours.
 	if c.stopping.Load() {

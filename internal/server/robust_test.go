@@ -234,9 +234,9 @@ func TestServerConnectionLimit(t *testing.T) {
 	want(t, c.Do(proto.OpPing, 1), proto.StatusOK, "")
 }
 
-// TestServerIdleTimeout closes a connection that sends nothing, whether it went
+// TestServerIdleTimeoutC28 closes a connection that sends nothing, whether it went
 // silent after the handshake or in the middle of a frame, and keeps one that pings.
-func TestServerIdleTimeout(t *testing.T) {
+func TestServerIdleTimeoutC28(t *testing.T) {
 	const idle = 300 * time.Millisecond
 	s := testutil.StartServer(t, testutil.WithServer(func(c *server.Config) {
 		c.IdleTimeout = idle
@@ -270,4 +270,19 @@ func TestServerIdleTimeout(t *testing.T) {
 	close(done)
 	pings.Wait()
 	want(t, busy.Do(proto.OpPing, 0), proto.StatusOK, "")
+}
+
+// TestServerNoIdleTimeoutOutlivesHandshakeTimeout: with no idle timeout, the
+// handshake's deadline must not carry over to the connection.
+func TestServerNoIdleTimeoutOutlivesHandshakeTimeout(t *testing.T) {
+	const handshake = 100 * time.Millisecond
+	s := testutil.StartServer(t, testutil.WithServer(func(c *server.Config) {
+		c.HandshakeTimeout = handshake
+	}))
+	c := testutil.Dial(t, s.Addr)
+	want(t, c.Do(proto.OpPing, 1), proto.StatusOK, "")
+
+	// Nothing to poll for: the failure is a close that would happen after the deadline.
+	time.Sleep(3 * handshake)
+	want(t, c.Do(proto.OpPing, 2), proto.StatusOK, "")
 }
