@@ -111,12 +111,15 @@ func (r *run) execute(ctx context.Context, producers, consumers []*worker) *Resu
 	for _, w := range consumers {
 		wg.Go(func() { w.consume(ctx) })
 	}
+	var reporter sync.WaitGroup
+	done := make(chan struct{})
 	if r.cfg.Progress != nil {
-		done := make(chan struct{})
-		defer close(done)
-		go r.report(done)
+		reporter.Go(func() { r.report(done) })
 	}
 	wg.Wait()
+	close(done)
+	// The callback is not called once Run returned.
+	reporter.Wait()
 	return r.result(producers, consumers)
 }
 
