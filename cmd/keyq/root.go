@@ -42,6 +42,7 @@ Exit statuses: 0 ok, 3 queue empty (get), 2 usage error, 1 any other error.`,
 		newLenCmd(),
 		newStatsCmd(),
 		newVersionCmd(),
+		newBenchCmd(),
 	)
 	return root
 }
