@@ -18,9 +18,9 @@ type faultFS struct {
 	mu         sync.Mutex
 	full       bool
 	noAllocate bool // like a file system without fallocate: writes grow files
-	syncErr   error
-	syncDelay time.Duration
-	syncs     int
+	syncErr    error
+	syncDelay  time.Duration
+	syncs      int
 }
 
 func (fs *faultFS) setFull(full bool) {
