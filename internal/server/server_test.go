@@ -315,3 +315,29 @@ func keyBody(key string, rest []byte) []byte {
 	b, _ = proto.AppendOptions(b)
 	return append(b, rest...)
 }
+
+// TestServerStatsFitsMaxFrame: with a small max message (so a small max frame), STATS
+// lists fewer queues rather than send a reply the client may not read.
+func TestServerStatsFitsMaxFrame(t *testing.T) {
+	s := testutil.StartServer(t, testutil.WithBroker(func(c *broker.Config) {
+		c.MaxMessageBytes = 16
+	}))
+	c := testutil.Dial(t, s.Addr)
+	for i := range 100 {
+		put(t, c, uint32(i), fmt.Sprintf("%s-%03d", strings.Repeat("<q>", 60), i), nil)
+	}
+
+	f := c.Do(proto.OpStats, 1000) // Recv reads with the announced max frame
+	want(t, f, proto.StatusOK, "")
+	var doc struct {
+		Queues     int               `json:"queues"`
+		QueueStats []json.RawMessage `json:"queue_stats"`
+	}
+	if err := json.Unmarshal(f.Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Queues != 100 || len(doc.QueueStats) == 0 || len(doc.QueueStats) >= 100 {
+		t.Fatalf("stats lists %d of %d queues in %d bytes", len(doc.QueueStats), doc.Queues,
+			len(f.Body))
+	}
+}

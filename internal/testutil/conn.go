@@ -55,7 +55,7 @@ func DialRaw(addr string) (*Conn, error) {
 		nc.Close()
 		return nil, err
 	}
-	c.fr = proto.NewReader(br, int(c.Hello.MaxFrame)+8)
+	c.fr = proto.NewReader(br, int(c.Hello.MaxFrame))
 	return c, nil
 }
 
