@@ -10,6 +10,9 @@ import (
 
 // execute runs one request and returns its reply. It runs on the reader goroutine,
 // so requests of one connection run in the order they came.
+//
+// TODO: let pipelined puts on one connection share an fsync (append in order here, wait
+// for durability off the reader); today each waits for its own before the next is read.
 func (c *conn) execute(f proto.Frame) reply {
 	if c.s.testHookExecute != nil {
 		c.s.testHookExecute(f)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
@@ -132,4 +133,34 @@ func TestServerDropsStuckReaderC28(t *testing.T) {
 	testutil.WaitFor(t, 20*time.Second, func() bool { return s.Server.Connections() == 0 })
 	other := testutil.Dial(t, s.Addr)
 	want(t, other.Do(proto.OpPing, 1), proto.StatusOK, "")
+}
+
+// TestServerStalledHugeHeadersC24: clients that announce a max-size frame, send a few
+// bytes of it and stall cost the server memory in proportion to what they sent.
+func TestServerStalledHugeHeadersC24(t *testing.T) {
+	s := testutil.StartServer(t)
+	const clients = 50
+	base := heapInUse()
+
+	conns := make([]*testutil.Conn, clients)
+	for i := range conns {
+		conns[i] = testutil.Dial(t, s.Addr)
+		frame := proto.AppendFrame(nil, proto.OpPut, 0, 1, keyBody("q", []byte("start")))
+		binary.BigEndian.PutUint32(frame, conns[i].Hello.MaxFrame)
+		conns[i].SendRaw(frame)
+		conns[i].Flush()
+	}
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return s.Server.Connections() == clients
+	})
+	// Each connection's reader is now blocked inside the body of a 1 MiB frame.
+	other := testutil.Dial(t, s.Addr)
+	want(t, other.Do(proto.OpPing, 1), proto.StatusOK, "")
+
+	grew := heapInUse() - base
+	t.Logf("heap grew %d KiB with %d stalled max-size frames", grew>>10, clients)
+	if grew > clients*(256<<10) {
+		t.Fatalf("heap grew %d KiB: a stalled frame costs more than what was sent",
+			grew>>10)
+	}
 }

@@ -84,12 +84,12 @@ type Server struct {
 	nextConn  uint64
 
 	active atomic.Int64 // open connections, as STATS reports them
+	ctx    context.Context
+	cancel context.CancelFunc // ends every request in progress; called by Close
+	wg     sync.WaitGroup     // one per connection (and per refused one)
 
 	// testHookExecute, when set, runs before each request is executed.
 	testHookExecute func(proto.Frame)
-	ctx             context.Context
-	cancel          context.CancelFunc // ends every request in progress; called by Close
-	wg              sync.WaitGroup     // one per connection (and per refused one)
 }
 
 // New returns a Server for cfg. It does not listen: call Serve.
