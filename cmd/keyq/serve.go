@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
-	"net"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,7 +15,6 @@ import (
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
-	"github.com/keyq/keyq/internal/server"
 	"github.com/keyq/keyq/internal/storage"
 )
 
@@ -24,14 +24,13 @@ const maxMessageLimit int64 = math.MaxUint32 - proto.FrameOverhead
 
 // serveOptions are the flags of `keyq serve`.
 type serveOptions struct {
-	addr            string
 	maxMessageBytes int
-	maxConns        int
-	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	logFormat       logFormat
 	logLevel        logLevel
 	storage         storageBackend
+	native          nativeDoor
+	doors           []frontDoor // besides native
 }
 
 // storageBackend adds serve's storage flags and opens the store they describe. The
@@ -66,6 +65,9 @@ func newServeCmd() *cobra.Command {
 		logLevel:  logLevel{level: slog.LevelInfo},
 		storage:   newStorageBackend(),
 	}
+	for _, newDoor := range frontDoors {
+		opts.doors = append(opts.doors, newDoor())
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the keyq server",
@@ -84,13 +86,12 @@ requests in progress, closes the connections and exits with status 0.`,
 	}
 
 	fs := cmd.Flags()
-	fs.StringVar(&opts.addr, "addr", defaultAddr, "address to listen on, host:port")
 	fs.IntVar(&opts.maxMessageBytes, "max-message-bytes", broker.DefaultMaxMessageBytes,
 		"largest message a put may carry, in bytes")
-	fs.IntVar(&opts.maxConns, "max-conns", 10000,
-		"most client connections open at once; 0 for no limit")
-	fs.DurationVar(&opts.idleTimeout, "idle-timeout", 0,
-		"close a connection that sends nothing for this long; 0 for never")
+	opts.native.addFlags(fs)
+	for _, d := range opts.doors {
+		d.addFlags(fs)
+	}
 	fs.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long to let requests in progress finish")
 	fs.Var(&opts.logFormat, "log-format", "log format: text or json")
@@ -105,10 +106,10 @@ func (o *serveOptions) check() error {
 	case o.maxMessageBytes <= 0 || int64(o.maxMessageBytes) > maxMessageLimit:
 		return fmt.Errorf("--max-message-bytes must be between 1 and %d, not %d",
 			maxMessageLimit, o.maxMessageBytes)
-	case o.maxConns < 0:
-		return fmt.Errorf("--max-conns must not be negative, not %d", o.maxConns)
-	case o.idleTimeout < 0:
-		return fmt.Errorf("--idle-timeout must not be negative, not %v", o.idleTimeout)
+	case o.native.maxConns < 0:
+		return fmt.Errorf("--max-conns must not be negative, not %d", o.native.maxConns)
+	case o.native.idleTimeout < 0:
+		return fmt.Errorf("--idle-timeout must not be negative, not %v", o.native.idleTimeout)
 	case o.shutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout must be positive, not %v", o.shutdownTimeout)
 	}
@@ -142,46 +143,44 @@ func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 	return err
 }
 
-// listenAndServe serves b on opts.addr until ctx ends, then shuts the server down.
+// listenAndServe starts every front door on b, logs the start line, serves until
+// ctx ends or a door fails, then shuts them all down.
 func listenAndServe(
 	ctx context.Context, log *slog.Logger, b *broker.Broker, opts serveOptions, storeAttrs []any,
 ) error {
-	srv, err := server.New(server.Config{
-		Broker:      b,
-		MaxConns:    opts.maxConns,
-		IdleTimeout: opts.idleTimeout,
-		Version:     keyqVersion(),
-		Logger:      log,
-	})
+	doors := append([]frontDoor{&opts.native}, opts.doors...)
+	running, err := startDoors(doors, b, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", opts.addr)
-	if err != nil {
-		return err // *net.OpError names the address
-	}
 
-	attrs := []any{
-		"addr", ln.Addr().String(),
-		"version", keyqVersion(),
-		"max_message_bytes", opts.maxMessageBytes,
-		"max_conns", opts.maxConns,
-		"idle_timeout", opts.idleTimeout,
+	var attrs []any
+	for _, r := range running {
+		attrs = append(attrs, r.attrs...)
 	}
+	attrs = append(attrs, "version", keyqVersion(), "max_message_bytes", opts.maxMessageBytes)
 	log.Info("listening", append(attrs, storeAttrs...)...)
 
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		srv.Close()
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
+	failed := make(chan error, len(running))
+	var wg sync.WaitGroup
+	for _, r := range running {
+		wg.Go(func() {
+			if err := <-r.done; err != nil {
+				failed <- err
+			}
+		})
 	}
 
-	sctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
-	defer cancel()
-	err = srv.Shutdown(sctx)
-	<-errc // ErrServerClosed, now that the listener is closed
-	return err
+	var cause error
+	select {
+	case cause = <-failed:
+	case <-ctx.Done():
+	}
+	err = shutdownDoors(running, opts.shutdownTimeout)
+	wg.Wait()
+	close(failed)
+	for ferr := range failed {
+		cause = errors.Join(cause, ferr)
+	}
+	return errors.Join(cause, err)
 }

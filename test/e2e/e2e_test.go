@@ -257,6 +257,7 @@ func startServe(t *testing.T, bin string, args ...string) *served {
 	t.Helper()
 	s := &served{cmd: exec.Command(bin, append([]string{"serve"}, args...)...),
 		exited: make(chan struct{})}
+	s.cmd.Dir = t.TempDir() // where a default data directory would go
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatalf("stderr pipe: %v", err)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/server"
+)
+
+// frontDoor is a protocol that serve offers on the broker: the native protocol, and
+// any other (HTTP, RESP) that a file of this package adds by appending its
+// constructor to frontDoors in an init function.
+type frontDoor interface {
+	// addFlags registers the door's flags on the serve command.
+	addFlags(fs *pflag.FlagSet)
+
+	// start listens and begins serving b in the background. It returns nil, nil
+	// when the door's flags turned it off.
+	start(b *broker.Broker, log *slog.Logger) (*runningDoor, error)
+}
+
+// frontDoors builds the front doors that serve runs besides the native protocol.
+var frontDoors []func() frontDoor
+
+// runningDoor is a front door that started.
+type runningDoor struct {
+	// attrs describe the door in serve's start line, such as its bound address.
+	attrs []any
+	// done receives, once, the error that ended serving: nil after shutdown.
+	done <-chan error
+	// shutdown stops the door gracefully, or at once when ctx ends.
+	shutdown func(ctx context.Context) error
+}
+
+// startDoors starts each door in turn; if one fails, those started are shut down.
+func startDoors(doors []frontDoor, b *broker.Broker, log *slog.Logger) ([]*runningDoor, error) {
+	var running []*runningDoor
+	for _, d := range doors {
+		r, err := d.start(b, log)
+		if err != nil {
+			shutdownDoors(running, time.Second)
+			for _, r := range running {
+				<-r.done
+			}
+			return nil, err
+		}
+		if r != nil {
+			running = append(running, r)
+		}
+	}
+	return running, nil
+}
+
+// shutdownDoors shuts every running door down at once, giving requests in progress
+// up to timeout to finish.
+func shutdownDoors(running []*runningDoor, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+
+	errs := make([]error, len(running))
+	var wg sync.WaitGroup
+	for i, r := range running {
+		wg.Go(func() { errs[i] = r.shutdown(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// nativeDoor is the native protocol (internal/server) on --addr.
+type nativeDoor struct {
+	addr        string
+	maxConns    int
+	idleTimeout time.Duration
+}
+
+func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&n.addr, "addr", defaultAddr, "address to listen on, host:port")
+	fs.IntVar(&n.maxConns, "max-conns", 10000,
+		"most client connections open at once; 0 for no limit")
+	fs.DurationVar(&n.idleTimeout, "idle-timeout", 0,
+		"close a connection that sends nothing for this long; 0 for never")
+}
+
+func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
+	srv, err := server.New(server.Config{
+		Broker:      b,
+		MaxConns:    n.maxConns,
+		IdleTimeout: n.idleTimeout,
+		Version:     keyqVersion(),
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", n.addr)
+	if err != nil {
+		return nil, err // *net.OpError names the address
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, server.ErrServerClosed) {
+			err = nil
+		} else {
+			err = fmt.Errorf("serve %s: %w", ln.Addr(), err)
+		}
+		done <- err
+	}()
+	return &runningDoor{
+		attrs: []any{
+			"addr", ln.Addr().String(),
+			"max_conns", n.maxConns,
+			"idle_timeout", n.idleTimeout,
+		},
+		done:     done,
+		shutdown: srv.Shutdown,
+	}, nil
+}
