@@ -43,6 +43,7 @@ Exit statuses: 0 ok, 3 queue empty (get), 2 usage error, 1 any other error.`,
 		newStatsCmd(),
 		newVersionCmd(),
 		newBenchCmd(),
+		newRepairCmd(),
 	)
 	return root
 }
