@@ -132,6 +132,7 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // with 503 ShuttingDown (their messages stay queued), and it waits for requests in
 // flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.log.Info("shutting down")
 	s.Drain()
 	s.stop()
 	if err := s.srv.Shutdown(ctx); err != nil {
