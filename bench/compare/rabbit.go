@@ -106,35 +106,42 @@ func (rc *rabbitConn) Get(ctx context.Context, queue string, n int, wait time.Du
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 
-	var out [][]byte
-	var last uint64
+	var first amqp.Delivery
 	select {
 	case d, ok := <-deliveries:
 		if !ok {
 			return nil, errors.New("rabbitmq closed the consumer")
 		}
-		out, last = append(out, d.Body), d.DeliveryTag
+		first = d
 	case <-timer.C:
 		return nil, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	for len(out) < n {
-		select {
-		case d, ok := <-deliveries:
-			if !ok {
-				return out, errors.New("rabbitmq closed the consumer")
-			}
-			out, last = append(out, d.Body), d.DeliveryTag
-			continue
-		default:
-		}
-		break
-	}
+	out, last := takeReady(deliveries, first, n)
 	if err := rc.ch.Ack(last, true); err != nil {
 		return out, fmt.Errorf("ack: %w", err)
 	}
 	return out, nil
+}
+
+// takeReady returns first and the deliveries already waiting, up to n in all, and
+// the delivery tag of the last one.
+func takeReady(deliveries <-chan amqp.Delivery, first amqp.Delivery, n int) (
+	[][]byte, uint64) {
+	out, last := [][]byte{first.Body}, first.DeliveryTag
+	for len(out) < n {
+		select {
+		case d, ok := <-deliveries:
+			if !ok {
+				return out, last
+			}
+			out, last = append(out, d.Body), d.DeliveryTag
+		default:
+			return out, last
+		}
+	}
+	return out, last
 }
 
 func (rc *rabbitConn) consume(queue string) (<-chan amqp.Delivery, error) {

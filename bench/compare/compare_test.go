@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyq/keyq/internal/bench"
+)
+
+func sampleReport() *report {
+	ok := func(server string, rate float64) cell {
+		return cell{Server: server, Mode: "memory", Workload: "1x1-100B", Depth: 1,
+			MsgsPerSec: rate, Result: &bench.Result{MsgsPerSec: rate, ExactlyOnce: true}}
+	}
+	lossy := ok("beanstalkd", 10)
+	lossy.Result = &bench.Result{MsgsPerSec: 10, Lost: 3}
+	return &report{
+		Duration: "1s",
+		Servers:  []serverInfo{{Name: "keyq"}, {Name: "redis"}, {Name: "beanstalkd"}},
+		Cells: []cell{ok("keyq", 3000), ok("redis", 1500), lossy,
+			{Server: "keyq", Mode: "durable", Workload: "1x1-100B", Depth: 1,
+				Missing: "pending: no durable mode"}},
+	}
+}
+
+func TestMarkdownShowsRatiosAndMarks(t *testing.T) {
+	md := sampleReport().markdown()
+	for _, want := range []string{"| 1x1-100B | 1 | 3.0k | 1.5k | 10 (!) | 2.00x |",
+		"pending", "3 lost", sectionBegin, sectionEnd} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestReplaceSectionKeepsTheRest(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	before := "# Benchmarks\n\n## keyq bench\n\nby hand\n\n## Side by side\n\nintro\n\n" +
+		sectionBegin + "\nold table\n" + sectionEnd + "\n\n## Profiles\n\nother\n"
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	block := sectionBegin + "\nnew table\n" + sectionEnd + "\n"
+	if err := replaceSection(path, block); err != nil {
+		t.Fatalf("replace: %v", err)
+	}
+	got, _ := os.ReadFile(path)
+	want := strings.Replace(before, "old table", "new table", 1)
+	if string(got) != want {
+		t.Fatalf("file after replace:\n%s\nwant:\n%s", got, want)
+	}
+
+	fresh := filepath.Join(t.TempDir(), "new.md")
+	if err := replaceSection(fresh, block); err != nil {
+		t.Fatalf("replace in a new file: %v", err)
+	}
+	if got, _ := os.ReadFile(fresh); !strings.Contains(string(got), "## Side by side\n\n"+block) {
+		t.Errorf("new file:\n%s", got)
+	}
+}
+
+func TestChartIsWellFormedSVG(t *testing.T) {
+	svg := sampleReport().chart()
+	dec := xml.NewDecoder(strings.NewReader(string(svg)))
+	rects := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("chart is not well-formed XML: %v", err)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			rects++
+		}
+	}
+	// Background, three legend swatches, three bars (the pending cell has text only).
+	if rects != 7 {
+		t.Errorf("chart has %d rects, want 7", rects)
+	}
+}
+
+// TestAnchorDrivers runs a small count through each anchor installed on this
+// machine, checking the drivers deliver every message exactly once.
+func TestAnchorDrivers(t *testing.T) {
+	for _, s := range servers("") {
+		if s.pkg == "" {
+			continue
+		}
+		t.Run(s.name, func(t *testing.T) {
+			if !onPath(s.binary) {
+				t.Skipf("%s is not installed", s.binary)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			in, err := s.start(ctx, t.TempDir(), true)
+			if err != nil {
+				t.Fatalf("start: %v", err)
+			}
+			defer in.stop()
+			for _, depth := range []int{1, 8} {
+				cfg := bench.Config{Producers: 2, Consumers: 2, Queues: 2, Depth: depth,
+					Count: 200, Duration: time.Minute, GetWait: 20 * time.Millisecond}
+				res, err := bench.Run(ctx, cfg, in.driver(depth))
+				if err != nil {
+					t.Fatalf("depth %d: %v", depth, err)
+				}
+				if res.Delivered != 200 || !res.ExactlyOnce || res.Errors != 0 {
+					t.Errorf("depth %d: delivered %d, exactly once %v, errors %v", depth,
+						res.Delivered, res.ExactlyOnce, res.ErrorSample)
+				}
+			}
+		})
+	}
+}
