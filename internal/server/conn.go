@@ -44,8 +44,9 @@ type conn struct {
 	cancel      context.CancelFunc
 
 	// Owned by the writer.
-	bw *bufio.Writer
-	fw *proto.Writer
+	bw  *bufio.Writer
+	fw  *proto.Writer
+	num [8]byte // scratch for a reply's u64; on the stack it would escape
 
 	outbox   chan reply
 	queued   atomic.Int64  // bytes of replies in the outbox or being written
@@ -292,8 +293,8 @@ func (c *conn) write(rp reply) error {
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	}
 	if rp.hasNum {
-		var num [8]byte
-		return c.fw.WriteReply(rp.op, rp.status, rp.id, proto.AppendU64(num[:0], rp.num), rp.body)
+		num := proto.AppendU64(c.num[:0], rp.num)
+		return c.fw.WriteReply(rp.op, rp.status, rp.id, num, rp.body)
 	}
 	return c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
 }

@@ -18,36 +18,40 @@ func (c *conn) execute(f proto.Frame) reply {
 		c.s.testHookExecute(f)
 	}
 	rp := reply{op: f.Op, id: f.ID}
-	handle := c.handler(f.Op)
 	switch {
-	case handle == nil:
+	case !known(f.Op):
 		rp.fail(proto.StatusUnknownOp, fmt.Sprintf("unknown opcode %#02x", uint8(f.Op)))
+		return rp
 	case c.stopping.Load():
 		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
+		return rp
 	case f.Flags != 0:
 		rp.fail(proto.StatusBadRequest,
 			fmt.Sprintf("flags %#02x are not defined in version 1", f.Flags))
-	default:
-		d := proto.NewBody(f.Body)
-		handle(&rp, &d)
+		return rp
+	}
+
+	// Direct calls, not a table of funcs: through a func value rp and d would escape
+	// to the heap on every request.
+	d := proto.NewBody(f.Body)
+	switch f.Op {
+	case proto.OpPut:
+		c.handlePut(&rp, &d)
+	case proto.OpGet:
+		c.handleGet(&rp, &d)
+	case proto.OpLen:
+		c.handleLen(&rp, &d)
+	case proto.OpPing:
+		c.handlePing(&rp, &d)
+	case proto.OpStats:
+		c.handleStats(&rp, &d)
 	}
 	return rp
 }
 
-func (c *conn) handler(op proto.Op) func(*reply, *proto.Body) {
-	switch op {
-	case proto.OpPut:
-		return c.handlePut
-	case proto.OpGet:
-		return c.handleGet
-	case proto.OpLen:
-		return c.handleLen
-	case proto.OpPing:
-		return c.handlePing
-	case proto.OpStats:
-		return c.handleStats
-	}
-	return nil
+// known reports whether op is an operation of version 1.
+func known(op proto.Op) bool {
+	return op >= proto.OpPut && op <= proto.OpStats
 }
 
 func (c *conn) handlePut(rp *reply, d *proto.Body) {
