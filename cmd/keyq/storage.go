@@ -15,12 +15,7 @@ import (
 	"github.com/keyq/keyq/internal/wal"
 )
 
-// storageDefault is the default of --storage. This package's tests set it to memory,
-// so that the servers they start in process leave no ./keyq-data behind; the tests of
-// the durable storage ask for disk.
-var storageDefault storageKind = "disk"
-
-// Defaults of serve's other storage flags.
+// Defaults of serve's storage flags.
 const (
 	defaultDataDir    = "./keyq-data"
 	defaultCacheBytes = 256 << 20
@@ -29,7 +24,7 @@ const (
 func init() {
 	newStorageBackend = func() storageBackend {
 		return &logBackend{
-			kind:          storageDefault,
+			kind:          "disk",
 			dataDir:       defaultDataDir,
 			fsync:         fsyncFlag{wal.FsyncAlways},
 			fsyncInterval: wal.DefaultFsyncInterval,

@@ -11,11 +11,6 @@ import (
 	"github.com/keyq/keyq/internal/wal"
 )
 
-func TestMain(m *testing.M) {
-	storageDefault = "memory" // see storageDefault
-	os.Exit(m.Run())
-}
-
 func TestServeDiskStorageKeepsMessages(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	args := []string{"--addr", "127.0.0.1:0", "--storage", "disk", "--data-dir", dir,
