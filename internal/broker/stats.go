@@ -79,17 +79,14 @@ func (b *Broker) QueueNames() []string {
 	return names
 }
 
+// stats reads q's counters without its lock, so a busy queue never delays stats.
 func (q *Queue) stats() QueueStats {
-	q.mu.Lock()
-	waiting := q.waiters.len()
-	q.mu.Unlock()
-
 	return QueueStats{
 		Name:     q.name,
 		Messages: q.depth.Load(),
 		Bytes:    q.bytes.Load(),
 		Puts:     q.puts.Load(),
 		Gets:     q.gets.Load(),
-		Waiting:  waiting,
+		Waiting:  q.waiters.len(),
 	}
 }

@@ -49,9 +49,10 @@ func (b *Broker) sweep() (dropped int) {
 
 		b.mu.Lock()
 		for _, q := range chunk {
-			if b.sweepOneLocked(q) {
+			switch b.sweepOneLocked(q) {
+			case sweepDropped:
 				dropped++
-			} else if q.sweepPending {
+			case sweepAgain:
 				again = append(again, q)
 			}
 		}
@@ -66,21 +67,28 @@ func (b *Broker) sweep() (dropped int) {
 	return dropped
 }
 
+// What a sweep decided about one drained queue.
+const (
+	sweepForget  = iota // busy again: off the list until it drains anew
+	sweepAgain          // used since the last look: look again next sweep
+	sweepDropped        // idle: gone from the table
+)
+
 // sweepOneLocked drops q if it is idle and unused since the last look. The caller
 // holds b.mu exclusively.
-func (b *Broker) sweepOneLocked(q *Queue) bool {
+func (b *Broker) sweepOneLocked(q *Queue) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 
 	switch {
 	case q.dead:
-		return false
+		return sweepForget
 	case !q.idleLocked():
-		q.sweepPending = false // busy again; the next drain lists it anew
-		return false
+		q.sweepPending = false
+		return sweepForget
 	case q.ops != q.sweptOps:
-		q.sweptOps = q.ops // used since the last look: one more interval
-		return false
+		q.sweptOps = q.ops
+		return sweepAgain
 	}
 
 	delete(b.queues, q.name)
@@ -88,5 +96,5 @@ func (b *Broker) sweepOneLocked(q *Queue) bool {
 	q.sweepPending = false
 	b.retiredPuts.Add(q.puts.Load())
 	b.retiredGets.Add(q.gets.Load())
-	return true
+	return sweepDropped
 }

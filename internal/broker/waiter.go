@@ -47,10 +47,10 @@ type waitNode struct {
 // gives up leaves at once instead of waiting to be skipped.
 type waitList struct {
 	head, tail *waitNode
-	n          int
+	n          atomic.Int64 // written under the queue's lock, read by stats without it
 }
 
-func (l *waitList) len() int { return l.n }
+func (l *waitList) len() int { return int(l.n.Load()) }
 
 func (l *waitList) pushBack(n *waitNode) {
 	n.prev, n.next, n.linked = l.tail, nil, true
@@ -60,7 +60,7 @@ func (l *waitList) pushBack(n *waitNode) {
 		l.head = n
 	}
 	l.tail = n
-	l.n++
+	l.n.Add(1)
 }
 
 func (l *waitList) remove(n *waitNode) {
@@ -78,7 +78,7 @@ func (l *waitList) remove(n *waitNode) {
 		l.tail = n.prev
 	}
 	n.prev, n.next, n.linked = nil, nil, false
-	l.n--
+	l.n.Add(-1)
 }
 
 // claimWaiterLocked removes waiters from the front of q's list until one is still

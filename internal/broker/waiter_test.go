@@ -1,0 +1,224 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// waitUntil polls cond until it holds or a generous deadline passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+type result struct {
+	m   Message
+	err error
+}
+
+// startWaiter begins a blocking get and returns once the broker counts it as waiting.
+func startWaiter(t *testing.T, b *Broker, ctx context.Context, queues []string,
+	wait time.Duration) <-chan result {
+	t.Helper()
+	before := b.Stats(0).Waiting
+	ch := make(chan result, 1)
+	go func() {
+		m, err := b.GetAny(ctx, queues, wait)
+		ch <- result{m, err}
+	}()
+	waitUntil(t, "waiter to block", func() bool { return b.Stats(0).Waiting > before })
+	return ch
+}
+
+// TestBrokerWaitersServedInArrivalOrderC02 is case C02(a): waiters are served in the
+// order they blocked, one message each.
+func TestBrokerWaitersServedInArrivalOrderC02(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+
+	var waiters []<-chan result
+	for range 100 {
+		waiters = append(waiters, startWaiter(t, b, ctx, []string{"K"}, Forever))
+	}
+	for i := range 100 {
+		mustPut(t, b, "K", fmt.Appendf(nil, "%d", i))
+	}
+	for i, ch := range waiters {
+		r := <-ch
+		if r.err != nil || string(r.m.Payload) != fmt.Sprint(i) {
+			t.Fatalf("waiter %d got %q, %v; want %d", i, r.m.Payload, r.err, i)
+		}
+	}
+	if n, _ := b.Len("K"); n != 0 {
+		t.Fatalf("len = %d, want 0", n)
+	}
+	waitUntil(t, "no waiters", func() bool { return b.Stats(0).Waiting == 0 })
+}
+
+// TestBrokerCancelledWaiterNeverTakesC01 is case C01: a waiter whose context ends (its
+// connection closed) is gone at once, and a later put stays in the queue.
+func TestBrokerCancelledWaiterNeverTakesC01(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := startWaiter(t, b, ctx, []string{"K"}, Forever)
+	cancel()
+	if r := <-ch; !errors.Is(r.err, context.Canceled) {
+		t.Fatalf("cancelled waiter = %v, want context.Canceled", r.err)
+	}
+	if w := b.Stats(0).Waiting; w != 0 {
+		t.Fatalf("waiting = %d after cancel, want 0", w)
+	}
+
+	mustPut(t, b, "K", []byte("V"))
+	if n, _ := b.Len("K"); n != 1 {
+		t.Fatalf("len = %d, want 1", n)
+	}
+	if m := mustGet(t, b, "K"); string(m.Payload) != "V" {
+		t.Fatalf("get = %q, want V", m.Payload)
+	}
+}
+
+// TestBrokerCancelRacesPut races a waiter's cancellation against a put many times: the
+// message is either delivered to the waiter or left in the queue, never lost.
+func TestBrokerCancelRacesPut(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	for i := range 300 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := startWaiter(t, b, ctx, []string{"K"}, Forever)
+		var wg sync.WaitGroup
+		wg.Go(cancel)
+		wg.Go(func() { mustPut(t, b, "K", fmt.Appendf(nil, "%d", i)) })
+		wg.Wait()
+		r := <-ch
+		n, _ := b.Len("K")
+		switch {
+		case r.err == nil && n == 0:
+		case errors.Is(r.err, context.Canceled) && n == 1:
+			mustGet(t, b, "K")
+		default:
+			t.Fatalf("round %d: waiter %q, %v with %d left", i, r.m.Payload, r.err, n)
+		}
+	}
+}
+
+// TestBrokerCheckThenBlockC04 is case C04: a get that finds the queue empty and a put
+// that races it must never leave the get waiting while the message sits in the queue.
+func TestBrokerCheckThenBlockC04(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	for i := range 500 {
+		var wg sync.WaitGroup
+		var got Message
+		var err error
+		wg.Go(func() { got, err = b.Get(ctx, "K", 5*time.Second) })
+		wg.Go(func() { mustPut(t, b, "K", fmt.Appendf(nil, "%d", i)) })
+		wg.Wait()
+		if err != nil || string(got.Payload) != fmt.Sprint(i) {
+			t.Fatalf("round %d: get = %q, %v", i, got.Payload, err)
+		}
+	}
+}
+
+// TestBrokerTimeoutsAreIndependentC07 is case C07: waiters with staggered timeouts each
+// time out on their own, whoever else joins or leaves.
+func TestBrokerTimeoutsAreIndependentC07(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	start := time.Now()
+	var chans []<-chan result
+	for i := range 5 {
+		chans = append(chans, startWaiter(t, b, ctx, []string{"foo"},
+			time.Duration(50*(i+1))*time.Millisecond))
+	}
+	for i, ch := range chans {
+		r := <-ch
+		if !errors.Is(r.err, ErrEmpty) {
+			t.Fatalf("waiter %d = %v, want ErrEmpty", i, r.err)
+		}
+		if el := time.Since(start); el < time.Duration(50*(i+1))*time.Millisecond {
+			t.Fatalf("waiter %d returned after %v, before its timeout", i, el)
+		}
+	}
+	waitUntil(t, "no waiters", func() bool { return b.Stats(0).Waiting == 0 })
+}
+
+// TestBrokerHugeWaitBlocksC06 is case C06: a huge wait never overflows into "return at
+// once"; Forever and the largest Duration both block until a put.
+func TestBrokerHugeWaitBlocksC06(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	for _, wait := range []time.Duration{Forever, Forever - 1, 1 << 62, 2148 * time.Second} {
+		ch := startWaiter(t, b, context.Background(), []string{"K"}, wait)
+		select {
+		case r := <-ch:
+			t.Fatalf("wait %v returned early: %v", wait, r.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+		mustPut(t, b, "K", []byte("v"))
+		if r := <-ch; r.err != nil {
+			t.Fatalf("wait %v: %v", wait, r.err)
+		}
+	}
+}
+
+// TestBrokerTinyWaitTimesOutC05 is case C05 at the broker: a wait of 1ns is a wait, not
+// "forever".
+func TestBrokerTinyWaitTimesOutC05(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	if _, err := b.Get(context.Background(), "K", time.Nanosecond); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("get with 1ns wait = %v, want ErrEmpty", err)
+	}
+}
+
+// TestBrokerGetAnyServesFirstNonEmptyInOrder: a get on several queues takes from the
+// first one, in the order given, that has a message.
+func TestBrokerGetAnyServesFirstNonEmptyInOrder(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	mustPut(t, b, "key2", []byte("2"))
+	mustPut(t, b, "key1", []byte("1"))
+	m, err := b.GetAny(ctx, []string{"key1", "key2"}, 0)
+	if err != nil || m.Queue != "key1" {
+		t.Fatalf("GetAny = %+v, %v; want from key1", m, err)
+	}
+
+	ch := startWaiter(t, b, ctx, []string{"a", "b", "c"}, Forever)
+	mustPut(t, b, "c", []byte("from c"))
+	if r := <-ch; r.err != nil || r.m.Queue != "c" || string(r.m.Payload) != "from c" {
+		t.Fatalf("waiter on a,b,c got %+v, %v", r.m, r.err)
+	}
+	mustPut(t, b, "a", []byte("stays"))
+	if n, _ := b.Len("a"); n != 1 {
+		t.Fatalf("len a = %d after the waiter left, want 1", n)
+	}
+	waitUntil(t, "no waiters", func() bool {
+		s := b.Stats(0)
+		for _, q := range s.QueueStats {
+			if q.Waiting != 0 {
+				return false
+			}
+		}
+		return s.Waiting == 0
+	})
+}
+
+func TestBrokerCloseWakesWaiters(t *testing.T) {
+	b, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := startWaiter(t, b, context.Background(), []string{"K"}, Forever)
+	b.Close()
+	if r := <-ch; !errors.Is(r.err, ErrClosed) {
+		t.Fatalf("waiter after close = %v, want ErrClosed", r.err)
+	}
+}
