@@ -93,8 +93,8 @@ func TestBrokerRecoversQueueOrderFromLog(t *testing.T) {
 			}
 			b.PutFront(ctx, "q", []byte("f1"))
 			b.PutFront(ctx, "q", []byte("f2"))
-			mustGet(t, b, "q")     // f2
-			b.PopBack(ctx, "q")    // t9
+			mustGet(t, b, "q")  // f2
+			b.PopBack(ctx, "q") // t9
 			mustPut(t, b, "other", []byte("o"))
 			mustPut(t, b, "gone", []byte("g"))
 			mustGet(t, b, "gone")
