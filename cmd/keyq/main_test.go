@@ -76,14 +76,15 @@ func useMemoryStorage(t *testing.T) {
 
 // startServe runs `keyq serve args...` in process until the test ends, and returns
 // the address from its start line and its log. Storage is memory unless the test
-// set a backend.
+// set a backend. The HTTP door listens on a free port unless args say otherwise.
 func startServe(t *testing.T, args ...string) (addr string, log *syncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log = &syncBuffer{}
 	exit := make(chan int, 1)
+	args = append([]string{"serve", "--http-addr", "127.0.0.1:0"}, args...)
 	go func() {
-		exit <- run(ctx, append([]string{"serve"}, args...), streams{
+		exit <- run(ctx, args, streams{
 			in: strings.NewReader(""), out: &bytes.Buffer{}, err: log})
 	}()
 	code := -1
@@ -259,6 +260,16 @@ func TestClientCommandErrors(t *testing.T) {
 	if !strings.Contains(r.stderr, "/no/such/file") {
 		t.Fatalf("put of a missing file: stderr %q", r.stderr)
 	}
+	// An output that cannot be written costs no message.
+	runCLI(t, "kept", "put", "q").want(t, exitOK)
+	r = runCLI(t, "", "get", "q", "-o", "/no/such/dir/out").want(t, exitError)
+	if !strings.Contains(r.stderr, "/no/such/dir/out") {
+		t.Fatalf("get -o into a missing directory: stderr %q", r.stderr)
+	}
+	if r := runCLI(t, "", "len", "q").want(t, exitOK); r.stdout != "1\n" {
+		t.Fatalf("len after a get that could not write = %q, want 1", r.stdout)
+	}
+
 	r = runCLI(t, "", "len", "q", "--addr", "127.0.0.1:1").want(t, exitError)
 	if !strings.Contains(r.stderr, "127.0.0.1:1") {
 		t.Fatalf("len against a closed port: stderr %q", r.stderr)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -110,6 +111,18 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string) error {
 	}
 	defer c.Close()
 
+	// The output file is made ready before the message is taken, so that a path
+	// that cannot be written costs no message.
+	w := cmd.OutOrStdout()
+	var out *outputFile
+	if output != "" {
+		if out, err = createOutput(output); err != nil {
+			return err
+		}
+		defer out.discard()
+		w = out.tmp
+	}
+
 	msg, err := c.Get(cmd.Context(), queue)
 	if errors.Is(err, client.ErrEmpty) {
 		return emptyError{queue: queue}
@@ -118,13 +131,55 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string) error {
 		return err
 	}
 
-	if output != "" {
-		return os.WriteFile(output, msg.Data, 0o644)
+	// TODO: take the message under a lease once the protocol has them, so that a
+	// failed write below does not lose it.
+	if _, err := w.Write(msg.Data); err != nil {
+		return fmt.Errorf("write message %d, taken from queue %q and now lost: %w",
+			msg.ID, queue, err)
 	}
-	if _, err := cmd.OutOrStdout().Write(msg.Data); err != nil {
-		return fmt.Errorf("write message %d to standard output: %w", msg.ID, err)
+	if out != nil {
+		return out.commit()
 	}
 	return nil
+}
+
+// outputFile is the file `get --output` writes: a temporary file beside the
+// destination, renamed over it once the message is written whole.
+type outputFile struct {
+	tmp  *os.File
+	path string
+	done bool
+}
+
+func createOutput(path string) (*outputFile, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyq-get-*")
+	if err != nil {
+		return nil, fmt.Errorf("create output for %s: %w", path, err)
+	}
+	return &outputFile{tmp: tmp, path: path}, nil
+}
+
+// commit closes the temporary file and renames it to the destination.
+func (o *outputFile) commit() error {
+	if err := o.tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", o.path, err)
+	}
+	if err := o.tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", o.path, err)
+	}
+	if err := os.Rename(o.tmp.Name(), o.path); err != nil {
+		return fmt.Errorf("write %s: %w", o.path, err)
+	}
+	o.done = true
+	return nil
+}
+
+// discard removes the temporary file unless commit renamed it.
+func (o *outputFile) discard() {
+	if !o.done {
+		o.tmp.Close()
+		os.Remove(o.tmp.Name())
+	}
 }
 
 func newLenCmd() *cobra.Command {
