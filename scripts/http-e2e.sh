@@ -48,13 +48,13 @@ start_server() {
 
 	local addr=""
 	for _ in $(seq 1 200); do
-		addr=$(jq -r 'select(.msg == "listening" and .component == "http") | .addr' \
+		addr=$(jq -r 'select(.msg == "listening") | .http_addr // empty' \
 			"$work/server.log" 2>/dev/null | head -n 1)
 		[[ -n $addr ]] && break
 		kill -0 "$server_pid" 2>/dev/null || fail "keyq serve exited"
 		sleep 0.05
 	done
-	[[ -n $addr ]] || fail "no http listening line in the server log"
+	[[ -n $addr ]] || fail "no http_addr in the start line of the server log"
 	KEYQ_HTTP="http://$addr"
 }
 

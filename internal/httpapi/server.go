@@ -114,9 +114,9 @@ func New(cfg Config) *Server {
 // http.Server.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Serve answers requests on ln until Shutdown, then returns http.ErrServerClosed.
+// Serve answers requests on ln until Shutdown, then returns http.ErrServerClosed. The
+// caller logs the address: cmd/keyq puts every front door's in one start line.
 func (s *Server) Serve(ln net.Listener) error {
-	s.log.Info("listening", "addr", ln.Addr().String())
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return err
