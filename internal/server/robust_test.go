@@ -237,7 +237,7 @@ func TestServerConnectionLimit(t *testing.T) {
 // TestServerIdleTimeoutC28 closes a connection that sends nothing, whether it went
 // silent after the handshake or in the middle of a frame, and keeps one that pings.
 func TestServerIdleTimeoutC28(t *testing.T) {
-	const idle = 300 * time.Millisecond
+	const idle = time.Second
 	s := testutil.StartServer(t, testutil.WithServer(func(c *server.Config) {
 		c.IdleTimeout = idle
 	}))
@@ -249,27 +249,39 @@ func TestServerIdleTimeoutC28(t *testing.T) {
 	busy := testutil.Dial(t, s.Addr)
 
 	done := make(chan struct{})
-	var pings sync.WaitGroup
-	pings.Go(func() {
-		for i := uint32(0); ; i++ {
-			select {
-			case <-done:
-				return
-			case <-time.After(idle / 10):
-			}
-			if f := busy.Do(proto.OpPing, i); f.Status() != proto.StatusOK {
-				t.Errorf("ping %d: %v", i, f.Status())
-				return
-			}
-		}
-	})
+	pinged := make(chan error, 1)
+	go func() { pinged <- pingUntil(busy, idle/20, done) }()
 
 	expectClosed(t, silent)
 	expectClosed(t, midFrame)
 	testutil.WaitFor(t, 10*time.Second, func() bool { return s.Server.Connections() == 1 })
 	close(done)
-	pings.Wait()
+	if err := <-pinged; err != nil {
+		t.Fatalf("the busy connection: %v", err)
+	}
 	want(t, busy.Do(proto.OpPing, 0), proto.StatusOK, "")
+}
+
+// pingUntil pings c every interval until done is closed.
+func pingUntil(c *testutil.Conn, interval time.Duration, done <-chan struct{}) error {
+	for i := uint32(1); ; i++ {
+		select {
+		case <-done:
+			return nil
+		case <-time.After(interval):
+		}
+		c.Send(proto.OpPing, i)
+		if err := c.Flush(); err != nil {
+			return err
+		}
+		f, err := c.Recv()
+		if err != nil {
+			return err
+		}
+		if f.ID != i || f.Status() != proto.StatusOK {
+			return fmt.Errorf("ping %d: %+v", i, f)
+		}
+	}
 }
 
 // TestServerNoIdleTimeoutOutlivesHandshakeTimeout: with no idle timeout, the
