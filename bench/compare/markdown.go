@@ -26,6 +26,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "Measured %s on %s; producers put for %s per cell.\n\n",
 		r.Started.Format("2006-01-02 15:04 UTC"), r.Machine, r.Duration)
 	b.WriteString("![Throughput by server](benchmarks.svg)\n\n")
+	r.targetList(&b)
 	for _, mode := range r.modes() {
 		fmt.Fprintf(&b, "#### %s: messages per second delivered\n\n", modeTitles[mode])
 		r.throughputTable(&b, mode)

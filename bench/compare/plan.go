@@ -118,8 +118,9 @@ func (p *plan) runServer(ctx context.Context, s *server, mode, dir string, rep *
 	if err != nil {
 		log.Warn("server did not start", "err", err)
 		why := "did not start: " + err.Error()
-		if errors.Is(err, errPending) {
-			why = "pending: " + err.Error()
+		var pending *pendingError
+		if errors.As(err, &pending) {
+			why = "pending: " + pending.why
 		}
 		rep.addMissing(p, s.name, mode, why)
 		return

@@ -60,8 +60,10 @@ func servers(keyqBin string) []*server {
 	}
 }
 
-// errPending marks a server that cannot run a mode yet; the table says "pending".
-var errPending = fmt.Errorf("pending")
+// pendingError marks a server that cannot run a mode yet; the table says "pending".
+type pendingError struct{ why string }
+
+func (e *pendingError) Error() string { return e.why }
 
 func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, error) {
 	args := []string{bin, "serve"}
@@ -69,8 +71,7 @@ func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, e
 		help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
 		if !strings.Contains(string(help), "--storage") ||
 			!strings.Contains(string(help), "--fsync") {
-			return nil, fmt.Errorf("keyq serve has no --storage disk --fsync always: %w",
-				errPending)
+			return nil, &pendingError{"keyq serve has no --storage disk --fsync always yet"}
 		}
 		args = append(args, "--storage", "disk", "--fsync", "always",
 			"--data-dir", filepath.Join(dir, "data"))
