@@ -266,8 +266,9 @@ func TestHTTPListQueuesWithStats(t *testing.T) {
 	}
 
 	resp, body = a.do("GET", "/v1/queues?limit=1", nil)
+	l = listReply{}
 	decode(t, body, &l)
-	if len(l.QueueStats) != 1 || l.Queues != 2 {
+	if resp.StatusCode != http.StatusOK || len(l.QueueStats) != 1 || l.Queues != 2 {
 		t.Errorf("limit=1: %d entries of %d queues, want 1 of 2", len(l.QueueStats), l.Queues)
 	}
 
