@@ -229,3 +229,43 @@ func TestHTTPServeAndShutdown(t *testing.T) {
 		t.Errorf("len = %d, want 1", n)
 	}
 }
+
+func TestHTTPShutdownPastItsDeadlineClosesConnections(t *testing.T) {
+	a := startAPI(t)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(a.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A put whose body never finishes keeps its request in flight.
+	_, err = conn.Write([]byte("POST /v1/queues/slow/messages HTTP/1.1\r\n" +
+		"Host: keyq\r\nContent-Length: 100\r\n\r\nonly ten.."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the connection to be counted", func() bool {
+		m := series(a.scrape(), "keyq_connections", "door", Door)
+		return m != nil && m.GetGauge().GetValue() >= 1
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := a.server.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("shutdown = %v, want the deadline exceeded", err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var buf [512]byte
+	for {
+		_, err := conn.Read(buf[:])
+		if err == nil {
+			continue
+		}
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("connection still open after shutdown gave up")
+		}
+		break
+	}
+	if n, _ := a.broker.Len("slow"); n != 0 {
+		t.Errorf("len = %d, want 0: a half-sent put was stored", n)
+	}
+}

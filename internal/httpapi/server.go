@@ -130,12 +130,13 @@ func (s *Server) Drain() { s.draining.Store(true) }
 
 // Shutdown stops the API: /readyz turns 503, the listener closes, blocked gets end
 // with 503 ShuttingDown (their messages stay queued), and it waits for requests in
-// flight until ctx ends.
+// flight until ctx ends; then it closes the connections still open.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.log.Info("shutting down")
 	s.Drain()
 	s.stop()
 	if err := s.srv.Shutdown(ctx); err != nil {
+		s.srv.Close()
 		return fmt.Errorf("shut down http: %w", err)
 	}
 	return nil
