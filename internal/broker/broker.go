@@ -262,6 +262,13 @@ func (b *Broker) lookup(name string, create bool) *Queue {
 	if q = b.queues[name]; q == nil {
 		q = newQueue(name)
 		b.queues[name] = q
+		// Whatever created it may fail or find nothing to do (a refused put, a move
+		// from an empty queue): the sweeper looks at every new queue, so one left
+		// idle never stays in the table.
+		q.sweepPending = true
+		b.drainMu.Lock()
+		b.drained = append(b.drained, q)
+		b.drainMu.Unlock()
 	}
 	return q
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyq/keyq/internal/storage"
 )
 
 func newTestBroker(t testing.TB, cfg Config) *Broker {
@@ -378,5 +380,42 @@ func TestBrokerClosedRefusesWork(t *testing.T) {
 	}
 	if err := b.Close(); err != nil {
 		t.Fatalf("second close = %v", err)
+	}
+}
+
+// failingStore refuses every append, as a full disk does for puts.
+type failingStore struct{ logStore }
+
+func (*failingStore) Append(*storage.Record) (storage.Location, storage.Ticket, error) {
+	return storage.Location{}, 0, storage.ErrDiskFull
+}
+
+// TestBrokerIdleCreatedQueuesLeaveTable covers every way a queue can be created and
+// left empty: a refused put, an empty move, a timed-out blocking get.
+func TestBrokerIdleCreatedQueuesLeaveTable(t *testing.T) {
+	b := newTestBroker(t, Config{Store: &failingStore{}})
+	ctx := context.Background()
+	for i := range 100 {
+		if _, err := b.Put(ctx, fmt.Sprintf("refused-%d", i), []byte("x")); !errors.Is(err,
+			ErrDiskFull) {
+			t.Fatalf("put = %v, want ErrDiskFull", err)
+		}
+		if _, err := b.Get(ctx, fmt.Sprintf("waited-%d", i), time.Nanosecond); !errors.Is(err,
+			ErrEmpty) {
+			t.Fatalf("get = %v, want ErrEmpty", err)
+		}
+		src, dst := fmt.Sprintf("src-%d", i), fmt.Sprintf("dst-%d", i)
+		if _, err := b.Move(ctx, src, dst, Front, Back); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("move = %v, want ErrEmpty", err)
+		}
+		if _, err := b.Push(ctx, fmt.Sprintf("pushx-%d", i), [][]byte{[]byte("x")}, Back,
+			true); err != nil {
+			t.Fatalf("pushx = %v", err)
+		}
+	}
+	b.sweep()
+	b.sweep()
+	if s := b.Stats(0); s.Queues != 0 {
+		t.Fatalf("queues = %d after sweeps, want 0: %v", s.Queues, b.QueueNames())
 	}
 }

@@ -37,14 +37,17 @@ type QueueStats struct {
 func (b *Broker) Stats(limit int) Stats {
 	s := Stats{
 		Uptime:    time.Since(b.started),
-		Puts:      b.retiredPuts.Load(),
-		Gets:      b.retiredGets.Load(),
 		EmptyGets: b.emptyGets.Load(),
 		Waiting:   b.waiting.Load(),
 		CacheUsed: b.cacheUsed.Load(),
 	}
 
+	// The sweeper moves a dropped queue's counts to the retired totals under the
+	// exclusive lock, so reading both under the shared lock never counts one twice
+	// or not at all.
 	b.mu.RLock()
+	s.Puts = b.retiredPuts.Load()
+	s.Gets = b.retiredGets.Load()
 	queues := make([]*Queue, 0, len(b.queues))
 	for _, q := range b.queues {
 		queues = append(queues, q)
