@@ -45,8 +45,7 @@ func withMaxQueueSeries(n int) apiOption {
 	return func(s *apiSetup) { s.maxQueueSeries = n }
 }
 
-// startAPI builds a broker and the API and serves it on 127.0.0.1:0 with the Server's
-// own http.Server, so connection tracking and shutdown run as in production.
+// startAPI builds a broker and serves the API on it.
 func startAPI(t *testing.T, opts ...apiOption) *testAPI {
 	t.Helper()
 	setup := apiSetup{broker: broker.Config{SweepInterval: time.Hour}}
@@ -58,7 +57,13 @@ func startAPI(t *testing.T, opts ...apiOption) *testAPI {
 		t.Fatalf("new broker: %v", err)
 	}
 	t.Cleanup(func() { b.Close() })
+	return serveAPI(t, b, setup)
+}
 
+// serveAPI serves the API on b at 127.0.0.1:0 with the Server's own http.Server, so
+// connection tracking and shutdown run as in production. It stops at the test's end.
+func serveAPI(t *testing.T, b *broker.Broker, setup apiSetup) *testAPI {
+	t.Helper()
 	m := metrics.New(metrics.Config{Broker: b, MaxQueueSeries: setup.maxQueueSeries})
 	s := New(Config{
 		Broker:  b,

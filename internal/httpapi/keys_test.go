@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/wal"
 )
 
 // C25: queue names with NUL, newline or invalid UTF-8 must be refused the same way on
@@ -138,5 +140,47 @@ func checkListed(t *testing.T, a *testAPI, want []string) {
 	}
 	if len(l.QueueStats) != len(want) {
 		t.Errorf("list has %d queues, want %d", len(l.QueueStats), len(want))
+	}
+}
+
+// Names put over HTTP come back unchanged from the durable log after a restart.
+func TestHTTPNamesSurviveRestartC25(t *testing.T) {
+	dir := t.TempDir()
+	names := oddValidNames()
+
+	open := func() *testAPI {
+		l, err := wal.Open(dir, wal.Options{})
+		if err != nil {
+			t.Fatalf("open log: %v", err)
+		}
+		b, err := broker.New(broker.Config{Store: l, SweepInterval: time.Hour})
+		if err != nil {
+			l.Close()
+			t.Fatalf("new broker: %v", err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return serveAPI(t, b, apiSetup{})
+	}
+
+	a := open()
+	for _, name := range names {
+		a.put(name, name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.server.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.broker.Close(); err != nil {
+		t.Fatalf("close broker: %v", err)
+	}
+
+	a = open()
+	checkListed(t, a, names)
+	for _, name := range names {
+		resp, body := a.do("POST", queuePath(name)+"/get", nil)
+		if resp.StatusCode != http.StatusOK || string(body) != name {
+			t.Errorf("get %q after restart = %d %q", name, resp.StatusCode, body)
+		}
 	}
 }
