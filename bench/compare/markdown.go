@@ -25,6 +25,11 @@ func (r *report) markdown() string {
 	b.WriteString(sectionBegin + "\n")
 	fmt.Fprintf(&b, "Measured %s on %s; producers put for %s per cell.\n\n",
 		r.Started.Format("2006-01-02 15:04 UTC"), r.Machine, r.Duration)
+	if lo, hi, ok := r.loadRange(); ok {
+		fmt.Fprintf(&b, "The machine was shared: its one-minute load average was %.1f to %.1f "+
+			"as cells ended (cells run server after server, so each row saw similar load).\n\n",
+			lo, hi)
+	}
 	b.WriteString("![Throughput by server](benchmarks.svg)\n\n")
 	r.targetList(&b)
 	for _, mode := range r.modes() {
@@ -233,4 +238,18 @@ func replaceSection(path, block string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// loadRange returns the lowest and highest load average the cells recorded.
+func (r *report) loadRange() (lo, hi float64, ok bool) {
+	for _, c := range r.Cells {
+		if c.Result == nil || c.Load < 0 {
+			continue
+		}
+		if !ok {
+			lo, hi, ok = c.Load, c.Load, true
+		}
+		lo, hi = min(lo, c.Load), max(hi, c.Load)
+	}
+	return lo, hi, ok
 }

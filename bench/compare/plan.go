@@ -92,48 +92,69 @@ func (p *plan) run(ctx context.Context, work string, log *slog.Logger) *report {
 			Version: version(s)})
 	}
 	for _, mode := range p.modes {
-		for _, s := range p.servers {
-			if ctx.Err() != nil {
-				return rep
-			}
-			if why, ok := rep.Skipped[s.name]; ok {
-				rep.addMissing(p, s.name, mode, why)
-				continue
-			}
-			p.runServer(ctx, s, mode, filepath.Join(work, s.name+"-"+mode), rep, log)
+		if ctx.Err() != nil {
+			return rep
 		}
+		p.runMode(ctx, mode, work, rep, log)
 	}
 	return rep
 }
 
-// runServer runs every cell of one mode against one fresh instance of s.
-func (p *plan) runServer(ctx context.Context, s *server, mode, dir string, rep *report,
-	log *slog.Logger) {
-	log = log.With("server", s.name, "mode", mode)
+// runMode starts a fresh instance of every server for one mode, then runs each cell
+// against the servers back to back, so that load from elsewhere on the machine
+// weighs on the servers of a cell alike. It stops them all at the end.
+func (p *plan) runMode(ctx context.Context, mode, work string, rep *report, log *slog.Logger) {
+	running := map[string]*instance{}
+	defer func() {
+		for _, in := range running {
+			in.stop()
+		}
+	}()
+	for _, s := range p.servers {
+		if why, ok := rep.Skipped[s.name]; ok {
+			rep.addMissing(p, s.name, mode, why)
+			continue
+		}
+		in, why := p.start(ctx, s, mode, filepath.Join(work, s.name+"-"+mode), log)
+		if in == nil {
+			rep.addMissing(p, s.name, mode, why)
+			continue
+		}
+		running[s.name] = in
+	}
+	for _, w := range p.workloads {
+		for _, depth := range p.depths {
+			for _, s := range p.servers {
+				in, ok := running[s.name]
+				if !ok || ctx.Err() != nil {
+					continue
+				}
+				c := p.runCell(ctx, in, s.name, mode, w, depth)
+				log.Info("cell done", "server", s.name, "mode", mode, "workload", w.Name,
+					"depth", depth, "msgs_per_sec", int(c.MsgsPerSec), "load", c.Load,
+					"err", c.Error)
+				rep.Cells = append(rep.Cells, c)
+			}
+		}
+	}
+}
+
+// start starts one server, or says why it could not.
+func (p *plan) start(ctx context.Context, s *server, mode, dir string, log *slog.Logger) (
+	*instance, string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		rep.addMissing(p, s.name, mode, err.Error())
-		return
+		return nil, err.Error()
 	}
 	in, err := s.start(ctx, dir, mode == "durable")
 	if err != nil {
-		log.Warn("server did not start", "err", err)
-		why := "did not start: " + err.Error()
+		log.Warn("server did not start", "server", s.name, "mode", mode, "err", err)
 		var pending *pendingError
 		if errors.As(err, &pending) {
-			why = "pending: " + pending.why
+			return nil, "pending: " + pending.why
 		}
-		rep.addMissing(p, s.name, mode, why)
-		return
+		return nil, "did not start: " + err.Error()
 	}
-	defer in.stop()
-	for _, w := range p.workloads {
-		for _, depth := range p.depths {
-			c := p.runCell(ctx, in, s.name, mode, w, depth)
-			log.Info("cell done", "workload", w.Name, "depth", depth,
-				"msgs_per_sec", int(c.MsgsPerSec), "err", c.Error)
-			rep.Cells = append(rep.Cells, c)
-		}
-	}
+	return in, ""
 }
 
 func (p *plan) runCell(ctx context.Context, in *instance, name, mode string, w workload,
@@ -150,6 +171,7 @@ func (p *plan) runCell(ctx context.Context, in *instance, name, mode string, w w
 		QueuePrefix:  fmt.Sprintf("%s-d%d-", w.Name, depth),
 	}
 	res, err := bench.Run(ctx, cfg, in.driver(depth))
+	c.Load = loadAverage()
 	if err != nil {
 		c.Error = err.Error()
 		return c
@@ -160,4 +182,18 @@ func (p *plan) runCell(ctx context.Context, in *instance, name, mode string, w w
 		c.Error = fmt.Sprintf("%d errors: %s", res.Errors, strings.Join(res.ErrorSample, "; "))
 	}
 	return c
+}
+
+// loadAverage returns the machine's one-minute load average, or -1 if unknown. The
+// comparison shares the machine; the load says how much else was running.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	var load float64
+	if _, err := fmt.Sscan(string(b), &load); err != nil {
+		return -1
+	}
+	return load
 }

@@ -37,6 +37,7 @@ type cell struct {
 	Workload   string        `json:"workload"`
 	Depth      int           `json:"depth"`
 	MsgsPerSec float64       `json:"msgs_per_sec"`
+	Load       float64       `json:"load_average"`      // one-minute load when the cell ended
 	Error      string        `json:"error,omitempty"`   // the run failed or had errors
 	Missing    string        `json:"missing,omitempty"` // not run, and why
 	Result     *bench.Result `json:"result,omitempty"`

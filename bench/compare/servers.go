@@ -66,15 +66,23 @@ type pendingError struct{ why string }
 func (e *pendingError) Error() string { return e.why }
 
 func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, error) {
+	help, err := exec.Command(bin, "serve", "--help").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("keyq serve --help: %w", err)
+	}
+	has := func(flag string) bool { return strings.Contains(string(help), flag+" ") }
 	args := []string{bin, "serve"}
-	if durable {
-		help, _ := exec.Command(bin, "serve", "--help").CombinedOutput()
-		if !strings.Contains(string(help), "--storage") ||
-			!strings.Contains(string(help), "--fsync") {
-			return nil, &pendingError{"keyq serve has no --storage disk --fsync always yet"}
-		}
+	if has("--http-addr") {
+		args = append(args, "--http-addr=") // the comparison uses the native protocol only
+	}
+	switch {
+	case durable && !(has("--storage") && has("--fsync")):
+		return nil, &pendingError{"keyq serve has no --storage disk --fsync always yet"}
+	case durable:
 		args = append(args, "--storage", "disk", "--fsync", "always",
 			"--data-dir", filepath.Join(dir, "data"))
+	case has("--storage"):
+		args = append(args, "--storage", "memory")
 	}
 	return startSimple(ctx, "keyq", dir, nil, func(addr string) []string {
 		return append(args, "--addr", addr)
