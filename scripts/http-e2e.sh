@@ -12,6 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 server_pid=""
+server_log=""
+starts=0
 
 cleanup() {
 	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
@@ -24,9 +26,9 @@ trap cleanup EXIT
 
 fail() {
 	echo "FAIL: $*" >&2
-	if [[ -f $work/server.log ]]; then
+	if [[ -n $server_log && -f $server_log ]]; then
 		echo "--- server log" >&2
-		tail -n 20 "$work/server.log" >&2
+		tail -n 20 "$server_log" >&2
 	fi
 	exit 1
 }
@@ -37,19 +39,21 @@ ok() {
 	echo "ok   $*"
 }
 
-# start_server builds keyq and runs it with the HTTP API on a free port, reading the
-# address it got from its JSON log.
+# start_server builds keyq once and runs it with the HTTP API on a free port and its
+# log in $work/data, reading the address it got from its JSON start line.
 start_server() {
-	go build -o "$work/keyq" ./cmd/keyq
+	[[ -x $work/keyq ]] || go build -o "$work/keyq" ./cmd/keyq
+	starts=$((starts + 1))
+	server_log="$work/server-$starts.log"
 	"$work/keyq" serve --addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --log-format json \
 		--data-dir "$work/data" \
-		>"$work/server.log" 2>&1 &
+		>"$server_log" 2>&1 &
 	server_pid=$!
 
 	local addr=""
 	for _ in $(seq 1 200); do
 		addr=$(jq -r 'select(.msg == "listening") | .http_addr // empty' \
-			"$work/server.log" 2>/dev/null | head -n 1)
+			"$server_log" 2>/dev/null | head -n 1)
 		[[ -n $addr ]] && break
 		kill -0 "$server_pid" 2>/dev/null || fail "keyq serve exited"
 		sleep 0.05
@@ -142,10 +146,25 @@ expect "deleted count" 2 "$(jq -r .deleted "$work/body")"
 expect "healthz" 200 "$(status GET /healthz)"
 expect "readyz" 200 "$(status GET /readyz)"
 
-if [[ -n $server_pid ]]; then
+stop_server() {
 	kill -TERM "$server_pid"
 	wait "$server_pid" || fail "keyq serve exited with status $? on SIGTERM"
 	server_pid=""
 	ok "clean shutdown"
+}
+
+# With our own server: the odd name and its message survive a restart of the log.
+if [[ -n $server_pid ]]; then
+	expect "put before restart" 201 \
+		"$(status POST "/v1/queues/$enc/messages" --data-binary "@$work/in.bin")"
+	stop_server
+	start_server
+	expect "list after restart" 200 "$(status GET /v1/queues)"
+	expect "name and length kept" 1 \
+		"$(jq --arg q "$odd" '.queue_stats[] | select(.name == $q) | .messages' "$work/body")"
+	expect "get after restart" 200 "$(status POST "/v1/queues/$enc/get")"
+	cmp -s "$work/in.bin" "$work/body" || fail "the file came back changed after restart"
+	ok "same bytes after restart"
+	stop_server
 fi
 echo "http-e2e: $passed passed, 0 failed"
