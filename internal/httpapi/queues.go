@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -309,7 +310,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		// Our replies hold only strings and numbers: this cannot happen.
-		http.Error(w, `{"error":{"code":"internal","status":23}}`, http.StatusInternalServerError)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		io.WriteString(w, `{"error":{"code":"internal","status":23,"message":"encode reply"}}`)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
