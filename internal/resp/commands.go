@@ -1,0 +1,189 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/keyq/keyq/internal/broker"
+)
+
+// command describes one Redis command keyq serves: what COMMAND reports about it
+// and the handler that runs it. Arity counts the command name, as Redis does; a
+// negative arity is a minimum.
+type command struct {
+	name     string
+	arity    int
+	flags    []string
+	firstKey int
+	lastKey  int
+	keyStep  int
+	group    string
+	since    string
+	summary  string
+	run      func(c *conn, args [][]byte)
+}
+
+// commands is the table of served commands by lower-case name, filled by init
+// because handlers such as COMMAND read it.
+var commands map[string]*command
+
+func init() {
+	commands = make(map[string]*command)
+	for _, table := range [][]command{connectionCommands(), keyCommands(), listCommands()} {
+		for i := range table {
+			commands[table[i].name] = &table[i]
+		}
+	}
+}
+
+// execute runs one command, or queues it inside MULTI.
+func (c *conn) execute(args [][]byte) {
+	name := strings.ToLower(string(args[0]))
+	cmd := commands[name]
+	if cmd == nil {
+		c.unknownCommand(args)
+		c.tx.fail()
+		return
+	}
+	if !arityOK(cmd.arity, len(args)) {
+		c.writeErrorf("ERR wrong number of arguments for '%s' command", name)
+		c.tx.fail()
+		return
+	}
+	if c.tx != nil && !txControl[name] {
+		c.tx.queue(cmd, args)
+		c.writeSimple("QUEUED")
+		return
+	}
+	cmd.run(c, args)
+}
+
+func arityOK(arity, n int) bool {
+	if arity >= 0 {
+		return n == arity
+	}
+	return n >= -arity
+}
+
+// unknownCommand answers as Redis does, quoting the first arguments.
+func (c *conn) unknownCommand(args [][]byte) {
+	var b strings.Builder
+	for _, a := range args[1:] {
+		if b.Len() >= 128 {
+			break
+		}
+		b.WriteString("'")
+		b.WriteString(clip(string(a), 128-b.Len()))
+		b.WriteString("' ")
+	}
+	c.writeErrorf("ERR unknown command '%s', with args beginning with: %s",
+		clip(string(args[0]), 128), b.String())
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:max(n, 0)]
+	}
+	return s
+}
+
+// writeBrokerError maps a broker error to a Redis-style error reply.
+func (c *conn) writeBrokerError(err error) {
+	switch {
+	case errors.Is(err, broker.ErrClosed), errors.Is(err, context.Canceled) && c.s.isClosing():
+		c.writeError("ERR server is shutting down")
+	case errors.Is(err, broker.ErrDiskFull):
+		c.writeError("ERR disk full: " + err.Error())
+	case errors.Is(err, broker.ErrInvalidKey), errors.Is(err, broker.ErrMessageTooLarge),
+		errors.Is(err, broker.ErrInvalidWait):
+		c.writeError("ERR " + err.Error())
+	default:
+		c.log.Warn("command failed", "err", err)
+		c.writeError("ERR " + err.Error())
+	}
+}
+
+// parseInt parses an integer argument as Redis does, replying on failure.
+func (c *conn) parseInt(arg []byte) (int64, bool) {
+	n, err := strconv.ParseInt(string(arg), 10, 64)
+	if err != nil {
+		c.writeError("ERR value is not an integer or out of range")
+		return 0, false
+	}
+	return n, true
+}
+
+// parseCount parses a COUNT-like argument that must be positive.
+func (c *conn) parseCount(arg []byte) (int, bool) {
+	n, err := strconv.ParseInt(string(arg), 10, 64)
+	if err != nil || n < 0 {
+		c.writeError("ERR value is out of range, must be positive")
+		return 0, false
+	}
+	return int(min(n, 1<<31)), true
+}
+
+// transaction holds the commands queued between MULTI and EXEC.
+type transaction struct {
+	cmds   []*command
+	args   [][][]byte
+	failed bool // a command was refused while queueing: EXEC aborts
+}
+
+// txControl names the commands that run at once even inside MULTI.
+var txControl = map[string]bool{"exec": true, "discard": true, "multi": true, "quit": true}
+
+func (t *transaction) queue(cmd *command, args [][]byte) {
+	t.cmds = append(t.cmds, cmd)
+	t.args = append(t.args, args)
+}
+
+func (t *transaction) fail() {
+	if t != nil {
+		t.failed = true
+	}
+}
+
+func handleMulti(c *conn, _ [][]byte) {
+	if c.tx != nil {
+		c.writeError("ERR MULTI calls can not be nested")
+		return
+	}
+	c.tx = &transaction{}
+	c.writeOK()
+}
+
+// handleExec runs the queued commands one after the other. Blocking commands inside
+// a transaction do not block, as in Redis.
+//
+// TODO: EXEC is not atomic against waiters: a client blocked on a key a transaction
+// pushes to is served at the push, not after the whole transaction (case C09).
+func handleExec(c *conn, _ [][]byte) {
+	tx := c.tx
+	if tx == nil {
+		c.writeError("ERR EXEC without MULTI")
+		return
+	}
+	c.tx = nil
+	if tx.failed {
+		c.writeError("EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	c.writeArray(len(tx.cmds))
+	c.inExec = true
+	for i, cmd := range tx.cmds {
+		cmd.run(c, tx.args[i])
+	}
+	c.inExec = false
+}
+
+func handleDiscard(c *conn, _ [][]byte) {
+	if c.tx == nil {
+		c.writeError("ERR DISCARD without MULTI")
+		return
+	}
+	c.tx = nil
+	c.writeOK()
+}

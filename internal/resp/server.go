@@ -1,0 +1,236 @@
+// Package resp is keyq's Redis front door: it speaks RESP2 and RESP3 (after HELLO 3)
+// and maps Redis' list commands onto the broker's queues, so that redis-cli and Redis
+// client libraries reach keyq as they would reach a Redis holding list-based queues.
+//
+// A queue is a deque here: RPUSH puts at the tail (as a native Put does), LPOP takes
+// the head (as a native Get does), and LPUSH and RPOP reach the other ends. Keys are
+// queue names and obey broker.ValidateKey; a key exists while its queue holds a
+// message, as a Redis list exists while it is not empty.
+//
+// Each connection runs two goroutines: a reader that parses commands (with
+// github.com/tidwall/redcon's reader) and notices when the client goes, and an
+// executor that runs them in order and writes the replies. A blocking command waits
+// in the executor, under a context that ends when the client disconnects.
+package resp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyq/keyq/internal/broker"
+)
+
+// DefaultAddr is where the RESP listener listens unless told otherwise.
+const DefaultAddr = "127.0.0.1:7479"
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = errors.New("resp: server closed")
+
+// Config holds what a Server is built with.
+type Config struct {
+	// Broker holds the queues; required.
+	Broker *broker.Broker
+
+	// Logger receives the server's logs; nil discards them.
+	Logger *slog.Logger
+
+	// Version is reported by HELLO and INFO as keyq's version; empty means "dev".
+	Version string
+}
+
+// Server serves RESP connections on any number of listeners. Create it with New,
+// start it with Serve and stop it with Shutdown or Close. Its methods may be called
+// from any goroutine.
+type Server struct {
+	broker  *broker.Broker
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	mu        sync.Mutex // protects listeners, conns and closing
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+
+	// ctx ends when the server stops; every connection's context derives from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	nextConnID atomic.Int64
+	blocked    atomic.Int64 // connections inside a blocking command
+	port       atomic.Int64 // of the first listener, for INFO
+}
+
+// New builds a Server over cfg.Broker.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	version := cfg.Version
+	if version == "" {
+		version = "dev"
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		broker:    cfg.Broker,
+		log:       log.With("component", "resp"),
+		version:   version,
+		started:   time.Now(),
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
+	}
+}
+
+// Serve accepts connections on ln until Shutdown or Close, which make it return
+// ErrServerClosed; any other accept error is returned as is. Serve closes ln.
+func (s *Server) Serve(ln net.Listener) error {
+	if !s.track(ln) {
+		ln.Close()
+		return ErrServerClosed
+	}
+	defer s.untrack(ln)
+	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
+		s.port.CompareAndSwap(0, int64(addr.Port))
+	}
+	s.log.Info("listening", "addr", ln.Addr().String())
+
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "took", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("accept on %s: %w", ln.Addr(), err)
+		}
+		delay = 0
+		if !s.startConn(nc) {
+			nc.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+// Shutdown stops accepting connections, ends every blocking command, lets each
+// connection finish the commands it has read, and waits for the connections to close
+// until ctx ends; it then closes what is left and returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.closeRead()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.log.Info("connections closed")
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting connections, closes every connection at once and waits for
+// their goroutines. It is idempotent.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// stopAccepting marks the server closing, closes its listeners and cancels the
+// connections' context, so blocked commands return.
+func (s *Server) stopAccepting() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.closing = true
+		s.log.Info("shutting down")
+	}
+	for ln := range s.listeners {
+		ln.Close()
+		delete(s.listeners, ln)
+	}
+	s.cancel()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) track(ln net.Listener) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.listeners[ln] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(ln net.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.listeners[ln]; ok {
+		ln.Close()
+		delete(s.listeners, ln)
+	}
+}
+
+// startConn registers a connection and starts its goroutines, unless the server is
+// closing.
+func (s *Server) startConn(nc net.Conn) bool {
+	c := newConn(s, nc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Go(c.serve)
+	return true
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// connCount returns how many connections are open, for INFO.
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

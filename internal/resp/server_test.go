@@ -1,0 +1,145 @@
+package resp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// testServer is a broker and a RESP server on 127.0.0.1:0, stopped by t.Cleanup.
+type testServer struct {
+	b    *broker.Broker
+	s    *Server
+	addr string
+}
+
+func startServer(t testing.TB, cfg broker.Config) *testServer {
+	t.Helper()
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = time.Hour
+	}
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg.Logger = log
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatalf("new broker: %v", err)
+	}
+	s := New(Config{Broker: b, Logger: log, Version: "test"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("serve = %v, want ErrServerClosed", err)
+		}
+		b.Close()
+	})
+	return &testServer{b: b, s: s, addr: ln.Addr().String()}
+}
+
+// client returns a go-redis client speaking the given protocol version (2 or 3),
+// with one connection so that state such as CLIENT SETNAME stays put.
+func (ts *testServer) client(t testing.TB, proto int) *redis.Client {
+	t.Helper()
+	rc := redis.NewClient(&redis.Options{
+		Addr:            ts.addr,
+		Protocol:        proto,
+		PoolSize:        1,
+		ReadTimeout:     -1, // blocking commands set their own deadline
+		DisableIdentity: true,
+	})
+	t.Cleanup(func() { rc.Close() })
+	return rc
+}
+
+// waitFor polls cond every millisecond until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitBlocked waits until n connections sit in a blocking command and the broker
+// has parked them.
+func (ts *testServer) waitBlocked(t testing.TB, n int64) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "blocked clients", func() bool {
+		return ts.s.blocked.Load() == n && ts.b.Stats(1).Waiting == n
+	})
+}
+
+// failingStore is the memory store that refuses puts on one queue, to raise an
+// error after a blocked move wakes (C11).
+type failingStore struct {
+	storage.Memory
+	queue string
+}
+
+var errPutRefused = errors.New("put refused by the test store")
+
+func (f failingStore) Append(rec *storage.Record) (storage.Location, storage.Ticket, error) {
+	if rec.Op != storage.OpTake && rec.Queue == f.queue {
+		return storage.Location{}, 0, errPutRefused
+	}
+	return f.Memory.Append(rec)
+}
+
+func TestServerServesAfterShutdownReturnsClosed(t *testing.T) {
+	b, err := broker.New(broker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s := New(Config{Broker: b})
+	s.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Serve(ln); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("serve after close = %v, want ErrServerClosed", err)
+	}
+}
+
+func TestServerShutdownEndsBlockedCommand(t *testing.T) {
+	ts := startServer(t, broker.Config{})
+	rc := ts.client(t, 3)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- rc.BLPop(context.Background(), 0, "k").Err()
+	}()
+	ts.waitBlocked(t, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.s.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if err := <-errc; err == nil {
+		t.Fatalf("blpop during shutdown succeeded, want an error")
+	}
+	if n := ts.s.connCount(); n != 0 {
+		t.Fatalf("%d connections left after shutdown", n)
+	}
+}
