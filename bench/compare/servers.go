@@ -177,7 +177,8 @@ func startRabbit(ctx context.Context, dir string, durable bool) (*instance, erro
 		in.stop()
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "enabled_plugins"), []byte("[].\n"), 0o644); err != nil {
+	plugins := filepath.Join(dir, "enabled_plugins")
+	if err := os.WriteFile(plugins, []byte("[].\n"), 0o644); err != nil {
 		in.stop()
 		return nil, fmt.Errorf("write rabbitmq plugins file: %w", err)
 	}
@@ -191,7 +192,7 @@ func startRabbit(ctx context.Context, dir string, durable bool) (*instance, erro
 		"RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE=" + filepath.Join(dir, "log"),
 		"RABBITMQ_LOGS=-",
-		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(dir, "enabled_plugins"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE=" + plugins,
 		"RABBITMQ_PID_FILE=" + filepath.Join(dir, "rabbitmq.pid"),
 		"RABBITMQ_CONFIG_FILE=" + filepath.Join(dir, "rabbitmq.conf"),
 		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(dir, "advanced.config"),

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -73,7 +74,8 @@ func (r *run) result(producers, consumers []*worker) *Result {
 	res.Seconds = lastTake.Seconds()
 	res.Put = r.put.Load()
 	res.Delivered = d.received
-	res.Duplicates, res.Lost, res.Unexpected, res.Corrupt = d.duplicates, d.lost, d.unexpected, corrupt
+	res.Duplicates, res.Lost, res.Unexpected = d.duplicates, d.lost, d.unexpected
+	res.Corrupt = corrupt
 	res.ExactlyOnce = d.duplicates == 0 && d.lost == 0 && corrupt == 0
 	if res.Seconds > 0 {
 		res.MsgsPerSec = float64(d.received) / res.Seconds
@@ -131,19 +133,20 @@ func (res *Result) WriteText(w io.Writer) error {
 	if !res.ExactlyOnce {
 		verdict = "NO"
 	}
-	_, err := fmt.Fprintf(w, `server      %s, %d producers, %d consumers, %d queues, %d-byte messages, depth %d
-throughput  %.0f msgs/s, %.2f MB/s (%d messages in %.2fs; puts %.0f/s)
-put latency %s
-end to end  %s
-errors      %d%s
-exactly once %s: %d put, %d delivered, %d duplicates, %d lost, %d corrupt, %d unacknowledged
-`,
-		res.Server, res.Producers, res.Consumers, res.Queues, res.MessageBytes, res.Depth,
-		res.MsgsPerSec, res.MBPerSec, res.Delivered, res.Seconds, res.PutPerSec,
-		res.PutLatency, res.EndToEndLatency,
-		res.Errors, errorSuffix(res.ErrorSample),
-		verdict, res.Put, res.Delivered, res.Duplicates, res.Lost, res.Corrupt, res.Unexpected)
-	if err != nil {
+	lines := []string{
+		fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+
+			"%d-byte messages, depth %d", res.Server, res.Producers, res.Consumers,
+			res.Queues, res.MessageBytes, res.Depth),
+		fmt.Sprintf("throughput  %.0f msgs/s, %.2f MB/s (%d messages in %.2fs; puts %.0f/s)",
+			res.MsgsPerSec, res.MBPerSec, res.Delivered, res.Seconds, res.PutPerSec),
+		"put latency " + res.PutLatency.String(),
+		"end to end  " + res.EndToEndLatency.String(),
+		fmt.Sprintf("errors      %d%s", res.Errors, errorSuffix(res.ErrorSample)),
+		fmt.Sprintf("exactly once %s: %d put, %d delivered, %d duplicates, %d lost, "+
+			"%d corrupt, %d unacknowledged", verdict, res.Put, res.Delivered,
+			res.Duplicates, res.Lost, res.Corrupt, res.Unexpected),
+	}
+	if _, err := io.WriteString(w, strings.Join(lines, "\n")+"\n"); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
