@@ -31,7 +31,8 @@ const maxMessage = 1 << 20
 
 func TestCLIEndToEnd(t *testing.T) {
 	bin := buildKeyq(t)
-	srv := startServe(t, bin, "--addr", "127.0.0.1:0")
+	// Every listener on a free port: the HTTP API's default is a fixed one.
+	srv := startServe(t, bin, "--addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
 	k := &keyq{t: t, bin: bin, addr: srv.addr}
 
 	t.Run("FilesRoundTripInOrder", func(t *testing.T) { testFilesRoundTrip(t, k.with(t)) })
