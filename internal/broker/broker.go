@@ -315,14 +315,15 @@ func (b *Broker) offerLocked(q *Queue, e entry, front bool) (storage.Ticket, err
 	if front {
 		op = storage.OpPutFront
 	}
-	rec := storage.Record{
+	q.rec = storage.Record{
 		Op:      op,
 		Queue:   q.name,
 		ID:      e.id,
 		Pos:     q.nextPosLocked(front),
 		Payload: e.payload,
 	}
-	loc, ticket, err := b.store.Append(&rec)
+	loc, ticket, err := b.store.Append(&q.rec)
+	q.rec.Payload = nil
 	if err != nil {
 		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
 	}
@@ -377,8 +378,8 @@ func (b *Broker) takeLocked(q *Queue, back bool) delivery {
 }
 
 func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
-	rec := storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
-	_, ticket, err := b.store.Append(&rec)
+	q.rec = storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
+	_, ticket, err := b.store.Append(&q.rec)
 	if err != nil {
 		return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
 	}

@@ -3,6 +3,8 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/keyq/keyq/internal/storage"
 )
 
 // Queue is one named FIFO: its messages and the waiters parked on it. The broker owns
@@ -17,6 +19,11 @@ type Queue struct {
 	ops          uint64 // puts and takes so far, to tell an idle queue from a busy one
 	sweptOps     uint64 // ops when the sweeper last found the queue empty
 	sweepPending bool   // on the broker's list of drained queues
+
+	// rec is the record handed to Store.Append under mu; one per queue rather than
+	// one per call, since a pointer passed through the interface would escape and
+	// cost an allocation per operation.
+	rec storage.Record
 
 	// Positions order the queue in the store's records: every entry lies in
 	// [headPos, tailPos), head puts take headPos-1 and tail puts take tailPos.

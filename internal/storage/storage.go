@@ -41,8 +41,9 @@ func (o Op) String() string {
 	}
 }
 
-// Record is one change to one queue. Payload is set for puts only; a Store must not
-// keep a reference to it after Append returns, since the caller may reuse it.
+// Record is one change to one queue. Payload is set for puts only. A Store must not
+// keep a reference to the Record or its Payload after Append returns: the caller
+// reuses both.
 type Record struct {
 	Op    Op
 	Queue string
