@@ -393,6 +393,11 @@ func (b *Broker) finish(ctx context.Context, d delivery) (Message, error) {
 		return Message{}, d.err
 	}
 	if err := b.store.Wait(ctx, d.ticket); err != nil {
+		if ctx.Err() != nil {
+			// The caller left while the take was being made durable: nobody will
+			// receive the message, so it goes back to the head of its queue.
+			b.requeue(d)
+		}
 		return Message{}, fmt.Errorf("get %d from queue %q: %w", d.e.id, d.queue, err)
 	}
 

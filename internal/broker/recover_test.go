@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -161,5 +162,34 @@ func TestBrokerCacheReadsBackFromStore(t *testing.T) {
 	}
 	if used := b.Stats(0).CacheUsed; used != 0 {
 		t.Fatalf("cache used = %d after draining, want 0", used)
+	}
+}
+
+// slowStore is a logStore whose Wait blocks until its context ends, as an fsync that
+// takes longer than the client is willing to wait.
+type slowStore struct{ logStore }
+
+func (*slowStore) Wait(ctx context.Context, _ storage.Ticket) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestBrokerGetAbandonedDuringFsyncRequeues: a get whose caller leaves while its take
+// is being made durable must not lose the message.
+func TestBrokerGetAbandonedDuringFsyncRequeues(t *testing.T) {
+	store := &slowStore{}
+	b := newTestBroker(t, Config{Store: store})
+	b.store = storage.Memory{} // let the put through at once
+	mustPut(t, b, "q", []byte("precious"))
+	b.store = store
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.Get(ctx, "q", 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get = %v, want context.Canceled", err)
+	}
+	b.store = storage.Memory{}
+	if m := mustGet(t, b, "q"); string(m.Payload) != "precious" {
+		t.Fatalf("get after requeue = %q, want precious", m.Payload)
 	}
 }
