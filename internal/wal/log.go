@@ -40,7 +40,8 @@ type Log struct {
 	err       error         // sticky: the first write or sync failure
 	closed    bool          // Close has begun
 	stopped   bool          // Close has made everything durable and closed the files
-	full      bool          // a put failed for lack of space and none has succeeded since
+	full      bool          // a write or roll failed for lack of space; none succeeded since
+	fullRoll  bool          // it was a roll: only a roll shows the space is back
 	rollAfter time.Time     // while full, puts that need a new segment fail until then
 	diskBytes int64         // sum of the segments' sizes
 	liveBytes int64         // frame bytes of live puts
@@ -352,11 +353,8 @@ func (l *Log) appendPutLocked(rec *storage.Record, first storage.Location) (stor
 	l.activeLocked().addPut(loc.Offset, len(l.scratch))
 	l.liveBytes += int64(len(l.scratch))
 	l.maxID = max(l.maxID, rec.ID)
-	if l.full {
-		l.full = false
-		l.logLater = append(l.logLater, func() {
-			l.log.Info("disk space back, accepting puts")
-		})
+	if l.full && !l.fullRoll {
+		l.spaceBackLocked()
 	}
 	return loc, nil
 }
@@ -402,14 +400,15 @@ func (l *Log) writeFailedLocked(sg *segment, off int64, err error) error {
 	if terr := sg.f.Truncate(off); terr != nil {
 		return l.failLocked(fmt.Errorf("%w; cut partial record: %w", err, terr))
 	}
-	l.noteFullLocked()
+	l.noteFullLocked(false)
 	return fmt.Errorf("%w: %w", storage.ErrDiskFull, err)
 }
 
-// noteFullLocked records that a put failed for lack of space, logging it once
-// until a put succeeds again.
-func (l *Log) noteFullLocked() {
+// noteFullLocked records that a write (or, with roll set, the creation of a new
+// segment) failed for lack of space, logging it once until space is back.
+func (l *Log) noteFullLocked(roll bool) {
 	l.rollAfter = time.Now().Add(rollRetry)
+	l.fullRoll = roll
 	if l.full {
 		return
 	}
@@ -434,7 +433,7 @@ func (l *Log) rollLocked() error {
 
 	sg, err := l.createSegment(old.id+1, l.maxID+1)
 	if isNoSpace(err) {
-		l.noteFullLocked()
+		l.noteFullLocked(true)
 		return fmt.Errorf("%w: %w", storage.ErrDiskFull, err)
 	}
 	if err != nil {
@@ -442,7 +441,17 @@ func (l *Log) rollLocked() error {
 	}
 	l.segments = append(l.segments, sg)
 	l.diskBytes += sg.size
+	if l.full {
+		l.spaceBackLocked()
+	}
 	return nil
+}
+
+func (l *Log) spaceBackLocked() {
+	l.full = false
+	l.logLater = append(l.logLater, func() {
+		l.log.Info("disk space back, accepting puts")
+	})
 }
 
 // createSegment creates segment id, preallocated, with its header durable on disk
