@@ -56,6 +56,8 @@ Exit status 1 when requests failed or a message was lost or duplicated.`,
 	fs.Int64VarP(&o.cfg.Count, "count", "n", 0, "messages to put in total (0: run for --duration)")
 	fs.DurationVarP(&o.cfg.Duration, "duration", "d", 10*time.Second, "how long producers put")
 	fs.IntVar(&o.cfg.Depth, "depth", 1, "requests in flight per connection (pipelining)")
+	fs.Float64Var(&o.cfg.Rate, "rate", 0,
+		"messages per second to put, all producers together (0: as fast as possible)")
 	fs.IntVar(&o.cfg.Batch, "batch", 1, "messages per request (not supported yet)")
 	fs.StringVar(&o.cfg.Mix, "mix", bench.MixPutGet, "operation mix: "+bench.MixPutGet+
 		" or "+bench.MixPutReserveAck+" (not supported yet)")

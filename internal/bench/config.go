@@ -26,6 +26,7 @@ type Config struct {
 	Duration     time.Duration // how long producers put; with Count, an upper bound
 	Depth        int           // messages in flight per connection, default 1
 	Batch        int           // messages per request; 0 or 1 means no batches
+	Rate         float64       // messages per second put, all producers; 0: no limit
 	Mix          string        // MixPutGet (default) or MixPutReserveAck
 	QueuePrefix  string        // queue names are prefix + index; default "bench-<run>-"
 	DrainTimeout time.Duration // how long consumers may drain after producers stop
@@ -72,8 +73,8 @@ func (c *Config) check() error {
 	case c.MessageBytes < HeaderBytes:
 		return fmt.Errorf("bench: message size %d is below the %d-byte header",
 			c.MessageBytes, HeaderBytes)
-	case c.Count < 0 || c.Duration < 0:
-		return fmt.Errorf("bench: count and duration must not be negative")
+	case c.Count < 0 || c.Duration < 0 || c.Rate < 0:
+		return fmt.Errorf("bench: count, duration and rate must not be negative")
 	case c.Mix == MixPutReserveAck:
 		return fmt.Errorf("operation mix %q: %w (the server has no reserve and ack)",
 			c.Mix, ErrNotSupported)

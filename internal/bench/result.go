@@ -20,7 +20,8 @@ type Result struct {
 	Depth        int     `json:"depth"`
 	Batch        int     `json:"batch"`
 	Mix          string  `json:"mix"`
-	Seconds      float64 `json:"seconds"` // from the first put to the last take
+	Rate         float64 `json:"rate,omitempty"` // the put rate asked for; 0: no limit
+	Seconds      float64 `json:"seconds"`        // from the first put to the last take
 
 	Put         int64    `json:"put"`       // acknowledged puts
 	Delivered   int64    `json:"delivered"` // distinct messages taken
@@ -100,6 +101,7 @@ func (r *run) summary() *Result {
 		Depth:        r.cfg.Depth,
 		Batch:        r.cfg.Batch,
 		Mix:          r.cfg.Mix,
+		Rate:         r.cfg.Rate,
 	}
 }
 
@@ -133,10 +135,14 @@ func (res *Result) WriteText(w io.Writer) error {
 	if !res.ExactlyOnce {
 		verdict = "NO"
 	}
+	shape := fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+
+		"%d-byte messages, depth %d", res.Server, res.Producers, res.Consumers,
+		res.Queues, res.MessageBytes, res.Depth)
+	if res.Rate > 0 {
+		shape += fmt.Sprintf(", rate %.0f/s", res.Rate)
+	}
 	lines := []string{
-		fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+
-			"%d-byte messages, depth %d", res.Server, res.Producers, res.Consumers,
-			res.Queues, res.MessageBytes, res.Depth),
+		shape,
 		fmt.Sprintf("throughput  %.0f msgs/s, %.2f MB/s (%d messages in %.2fs; puts %.0f/s)",
 			res.MsgsPerSec, res.MBPerSec, res.Delivered, res.Seconds, res.PutPerSec),
 		"put latency " + res.PutLatency.String(),

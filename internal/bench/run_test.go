@@ -131,3 +131,20 @@ func TestResultWriters(t *testing.T) {
 		t.Errorf("json round trip: %v, delivered %d", err, back.Delivered)
 	}
 }
+
+func TestRunRatePacesProducers(t *testing.T) {
+	cfg := Config{Producers: 2, Consumers: 1, Count: 40, Rate: 200}
+	start := time.Now()
+	res, err := Run(context.Background(), cfg, newMemDriver())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	// 20 messages a producer at 100/s: the last is due 190ms after the start. Only
+	// the lower bound is checked, which sleeping guarantees however slow the machine.
+	if took := time.Since(start); took < 190*time.Millisecond || !res.ExactlyOnce {
+		t.Fatalf("run took %v, exactly once %v; want at least 190ms", took, res.ExactlyOnce)
+	}
+	if res.Rate != 200 {
+		t.Errorf("result rate %v, want 200", res.Rate)
+	}
+}

@@ -74,7 +74,11 @@ func (w *worker) produce(ctx context.Context, budget int64) {
 			return
 		}
 		queue := queues[round%len(queues)]
-		if err := w.putRound(ctx, queue, bufs[:n], seq); err != nil {
+		sent, ok := w.pace(ctx, seq)
+		if !ok {
+			return
+		}
+		if err := w.putRound(ctx, queue, bufs[:n], seq, sent); err != nil {
 			w.run.errs.add(fmt.Errorf("put to %s: %w", queue, err))
 			return
 		}
@@ -82,9 +86,30 @@ func (w *worker) produce(ctx context.Context, budget int64) {
 	}
 }
 
-// putRound stamps and puts one round, then records its latency and acknowledgements.
-func (w *worker) putRound(ctx context.Context, queue string, msgs [][]byte, seq uint64) error {
-	sent := time.Now()
+// pace returns when message seq is due. Without a rate that is now; with one, it
+// sleeps until the message's place in an even schedule and returns that place, so a
+// stalled server is charged for the wait of the messages queued behind it (the
+// latency is not "coordinated" away). ok is false when the run ended meanwhile.
+func (w *worker) pace(ctx context.Context, seq uint64) (due time.Time, ok bool) {
+	if w.run.cfg.Rate <= 0 {
+		return time.Now(), true
+	}
+	perProducer := w.run.cfg.Rate / float64(w.run.cfg.Producers)
+	due = w.run.start.Add(time.Duration(float64(seq) / perProducer * float64(time.Second)))
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return due, false
+		case <-time.After(wait):
+		}
+	}
+	return due, time.Now().Before(w.run.stop)
+}
+
+// putRound stamps and puts one round sent at sent, then records its latency and
+// acknowledgements.
+func (w *worker) putRound(ctx context.Context, queue string, msgs [][]byte, seq uint64,
+	sent time.Time) error {
 	for i, m := range msgs {
 		stamp(m, header{producer: uint32(w.index), seq: seq + uint64(i), sentNano: sent.UnixNano()})
 	}
