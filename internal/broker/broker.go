@@ -51,7 +51,24 @@ type Message struct {
 	Queue   string
 	ID      uint64
 	Payload []byte
+
+	// DeadLetter is set on a message in a dead-letter queue: why it was set aside.
+	DeadLetter *DeadLetter
 }
+
+// DeadLetter says where a dead-lettered message came from and why it left.
+type DeadLetter struct {
+	Queue  string // the queue it was dead-lettered from
+	ID     uint64 // its ID there
+	Reason string // ReasonMaxDeliveries or ReasonExpired
+	Count  int    // how many times it had been delivered
+}
+
+// Reasons a message is dead-lettered.
+const (
+	ReasonMaxDeliveries = "max-deliveries"
+	ReasonExpired       = "expired"
+)
 
 // Broker is the table of queues. Its methods may be called from any goroutine. Create
 // one with New and stop it with Close.

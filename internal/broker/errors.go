@@ -24,6 +24,18 @@ var (
 	// ErrClosed is returned once the broker is shutting down.
 	ErrClosed = errors.New("broker: closed")
 
+	// ErrQueueFull is returned by a put into a queue at its limits whose overflow
+	// policy is OverflowReject. Nothing was stored.
+	ErrQueueFull = errors.New("broker: queue full")
+
+	// ErrNoDelivery is returned by an ack, nack or touch of a delivery that is unknown,
+	// already ended, or whose lease ran out.
+	ErrNoDelivery = errors.New("broker: unknown or expired delivery")
+
+	// ErrInvalidOption wraps a refusal of a bad delay, TTL, lease, batch size or
+	// queue setting.
+	ErrInvalidOption = errors.New("invalid option")
+
 	// ErrDiskFull is returned when the store has no space left for a put.
 	ErrDiskFull = storage.ErrDiskFull
 )

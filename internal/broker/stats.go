@@ -30,6 +30,13 @@ type QueueStats struct {
 	Puts     uint64 // since the queue was created
 	Gets     uint64
 	Waiting  int
+
+	Inflight     int64  // messages under a lease
+	Deferred     int64  // messages waiting for their delay
+	Expired      uint64 // messages whose TTL ran out (dropped or dead-lettered)
+	DeadLettered uint64 // messages moved from this queue to its dead-letter queue
+	Dropped      uint64 // messages dropped from the head by OverflowDropOldest
+	Settings     QueueSettings
 }
 
 // Stats returns a snapshot of the broker and, up to limit queues (0: all), of each
