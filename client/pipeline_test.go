@@ -14,7 +14,7 @@ import (
 // testTimeout bounds every wait in these tests; none is expected to come near it.
 const testTimeout = 20 * time.Second
 
-func dialTest(t *testing.T, addr string) *Client {
+func dialTest(t testing.TB, addr string) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -161,7 +161,8 @@ func TestClientConnectionLossFailsPendingAndLaterCalls(t *testing.T) {
 	if !errors.Is(r.err, ErrConnectionLost) {
 		t.Fatalf("pending get: err = %v, want ErrConnectionLost", r.err)
 	}
-	if _, err := c.Put(context.Background(), "jobs", []byte("x")); !errors.Is(err, ErrConnectionLost) {
+	_, err := c.Put(context.Background(), "jobs", []byte("x"))
+	if !errors.Is(err, ErrConnectionLost) {
 		t.Fatalf("put on a dead connection: err = %v, want ErrConnectionLost", err)
 	}
 }

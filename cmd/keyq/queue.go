@@ -187,7 +187,7 @@ func newLenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "len QUEUE",
 		Short: "Print the number of messages in a queue",
-		Long:  `Len prints the number of messages waiting in QUEUE; 0 for a queue that does not exist.`,
+		Long:  "Len prints the number of messages waiting in QUEUE; 0 for a queue that does not\nexist.",
 		Args:  cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c, err := f.dial(cmd.Context())
