@@ -38,6 +38,7 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "\n#### %s: put latency p99 / end-to-end p99\n\n", modeTitles[mode])
 		r.latencyTable(&b, mode)
 		b.WriteString("\n")
+		r.pacedTable(&b, mode)
 	}
 	r.notes(&b)
 	b.WriteString(sectionEnd + "\n")
@@ -63,7 +64,7 @@ func (r *report) shapes(mode string) [][2]string {
 	seen := map[[2]string]bool{}
 	for _, c := range r.Cells {
 		k := [2]string{c.Workload, fmt.Sprint(c.Depth)}
-		if c.Mode == mode && !seen[k] {
+		if c.Mode == mode && c.Rate == 0 && !seen[k] {
 			seen[k] = true
 			out = append(out, k)
 		}
@@ -252,4 +253,32 @@ func (r *report) loadRange() (lo, hi float64, ok bool) {
 		lo, hi = min(lo, c.Load), max(hi, c.Load)
 	}
 	return lo, hi, ok
+}
+
+// pacedTable shows the cells run at a fixed rate, if the mode has any.
+func (r *report) pacedTable(b *strings.Builder, mode string) {
+	var paced []cell
+	for _, c := range r.Cells {
+		if c.Mode == mode && c.Rate > 0 {
+			paced = append(paced, c)
+		}
+	}
+	if len(paced) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "#### %s: latency at half of keyq's peak\n\n", modeTitles[mode])
+	b.WriteString("| server | workload | depth | rate asked | delivered/s | put p50 | put p99 " +
+		"| put p99.9 | end-to-end p99 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, c := range paced {
+		fmt.Fprintf(b, "| %s | %s | %d | %s |", c.Server, c.Workload, c.Depth, fmtRate(c.Rate))
+		if c.Result == nil {
+			b.WriteString(" failed | | | | |\n")
+			continue
+		}
+		l := c.Result.PutLatency
+		fmt.Fprintf(b, " %s | %s | %s | %s | %s |\n", cellText(c, fmtRate(c.MsgsPerSec)),
+			fmtMicros(l.P50), fmtMicros(l.P99), fmtMicros(l.P999),
+			fmtMicros(c.Result.EndToEndLatency.P99))
+	}
+	b.WriteString("\n")
 }

@@ -38,6 +38,7 @@ type cell struct {
 	Depth      int           `json:"depth"`
 	MsgsPerSec float64       `json:"msgs_per_sec"`
 	Load       float64       `json:"load_average"`      // one-minute load when the cell ended
+	Rate       float64       `json:"rate,omitempty"`    // put rate asked for; 0: as fast as possible
 	Error      string        `json:"error,omitempty"`   // the run failed or had errors
 	Missing    string        `json:"missing,omitempty"` // not run, and why
 	Result     *bench.Result `json:"result,omitempty"`
@@ -55,7 +56,8 @@ func (r *report) addMissing(p *plan, server, mode, why string) {
 
 func (r *report) find(server, mode, workload string, depth int) (cell, bool) {
 	for _, c := range r.Cells {
-		if c.Server == server && c.Mode == mode && c.Workload == workload && c.Depth == depth {
+		if c.Server == server && c.Mode == mode && c.Workload == workload &&
+			c.Depth == depth && c.Rate == 0 {
 			return c, true
 		}
 	}
@@ -132,4 +134,12 @@ func version(s *server) string {
 	}
 	line, _, _ := strings.Cut(string(bytes.TrimSpace(out)), "\n")
 	return line
+}
+
+// putP99 is the cell's p99 put latency in microseconds, or -1 if it has no result.
+func (c cell) putP99() float64 {
+	if c.Result == nil {
+		return -1
+	}
+	return c.Result.PutLatency.P99
 }
