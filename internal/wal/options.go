@@ -84,6 +84,16 @@ type Options struct {
 	fs fileSystem // nil: the operating system's; tests inject faults here
 }
 
+// MaxPayloadBytes returns the largest payload a log with the given segment size
+// accepts in a put, for a queue name of up to 255 bytes.
+func MaxPayloadBytes(segmentBytes int64) int64 {
+	const maxPutOverhead = frameHeader + 1 + 3*binaryMaxVarint + 255
+	return segmentBytes - segmentBytes/8 - segmentHeader - maxPutOverhead
+}
+
+// binaryMaxVarint is the longest encoding of a 64-bit varint.
+const binaryMaxVarint = 10
+
 func (o Options) withDefaults() (Options, error) {
 	if o.SegmentBytes == 0 {
 		o.SegmentBytes = DefaultSegmentBytes

@@ -86,3 +86,18 @@ func TestSegmentHeaderRoundTrip(t *testing.T) {
 		t.Fatal("damaged header accepted")
 	}
 }
+
+// TestMaxPayloadBytesFits: a put of MaxPayloadBytes with the longest queue name and
+// the largest numbers fills a segment's put area without overflowing it.
+func TestMaxPayloadBytesFits(t *testing.T) {
+	for _, segmentBytes := range []int64{MinSegmentBytes, 1 << 20, DefaultSegmentBytes} {
+		n := MaxPayloadBytes(segmentBytes)
+		rec := &storage.Record{Op: storage.OpPutFront, Queue: string(make([]byte, 255)),
+			ID: 1<<64 - 1, Pos: -1 << 63, Payload: make([]byte, n)}
+		frame := appendPut(nil, rec, storage.Location{})
+		if room := segmentBytes - segmentBytes/8 - segmentHeader; int64(len(frame)) > room {
+			t.Fatalf("segment %d: frame of %d bytes over the room of %d", segmentBytes,
+				len(frame), room)
+		}
+	}
+}

@@ -1,0 +1,46 @@
+// Package wal is keyq's durable storage: an append-only log of segment files in a
+// data directory, implementing storage.Store.
+//
+// # Files
+//
+// Each segment is a file named by its id (00000000000000000001.wal, ...), created at
+// its full size (Options.SegmentBytes) so that the disk space is reserved. It starts
+// with a header that records the next message ID at its creation, and holds records
+// back to back: one per put (queue, message ID, position, payload), one per take
+// (the message ID and the Location of its put), each framed with its length and a
+// CRC-32C. record.go and segment.go give the exact layout. A LOCK file keeps a second
+// process out of the directory.
+//
+// # Writing
+//
+// Append writes the record with one write(2) under Log.mu and returns a ticket; the
+// record is then in the operating system, safe from a process crash. Wait returns
+// once the record is as durable as the fsync policy promises: with FsyncAlways, a
+// single syncer goroutine fsyncs the active segment once per batch of waiters (group
+// commit). A segment is fsynced when the log moves on to the next one, so only the
+// newest segment can end in a torn record after a crash.
+//
+// # Recovery
+//
+// Open reads every segment and checks every record. Positions (where the log ends,
+// which puts are live) come from the validated contents alone, never from a separate
+// counter. A bad record at the end of the newest segment with nothing valid after it
+// is a torn write: it is cut off with a warning. A bad record anywhere else fails
+// Open with a *CorruptError naming the file and offset; Repair drops only the
+// damaged bytes. Replay then yields the live puts; the broker orders each queue by
+// the records' positions.
+//
+// # Space
+//
+// Segments are deleted oldest first once all their puts are dead, and the oldest
+// segment is compacted (its live puts copied forward) when little of it is live; see
+// compact.go. A full disk fails puts with storage.ErrDiskFull and leaves the end of
+// each segment to takes.
+//
+// # Locking
+//
+// The broker's locks come before Log.mu. A segment's io lock is taken after Log.mu
+// (or without it) and guards the file against being closed during a read or fsync
+// done outside Log.mu. No disk wait happens under Log.mu except the write of one
+// record and the fsyncs of a segment roll.
+package wal
