@@ -67,6 +67,10 @@ func (b *logBackend) configure(cfg *broker.Config, log *slog.Logger) ([]any, err
 	if b.fsyncInterval <= 0 {
 		return nil, fmt.Errorf("--fsync-interval must be positive, not %v", b.fsyncInterval)
 	}
+	if max := wal.MaxPayloadBytes(b.segmentBytes.n); int64(cfg.MaxMessageBytes) > max {
+		return nil, fmt.Errorf("--segment-bytes %d holds messages of at most %d bytes, "+
+			"under --max-message-bytes %d", b.segmentBytes.n, max, cfg.MaxMessageBytes)
+	}
 
 	l, err := wal.Open(b.dataDir, wal.Options{
 		Fsync:         b.fsync.policy,

@@ -15,7 +15,7 @@ func TestServeDiskStorageKeepsMessages(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	args := []string{"--addr", "127.0.0.1:0", "--storage", "disk", "--data-dir", dir,
 		"--fsync", "interval", "--fsync-interval", "5ms", "--segment-bytes", "64KiB",
-		"--cache-bytes", "1KiB"}
+		"--cache-bytes", "1KiB", "--max-message-bytes", "4096"}
 
 	addr, log, stop := startServe(t, args...)
 	want := "storage=disk data_dir=" + dir + " fsync=interval fsync_interval=5ms " +
@@ -83,7 +83,7 @@ func TestRepairCommand(t *testing.T) {
 	os.WriteFile(path, data, 0o644)
 
 	serve := []string{"serve", "--addr", "127.0.0.1:0", "--storage", "disk", "--data-dir", dir,
-		"--segment-bytes", "64KiB"}
+		"--segment-bytes", "64KiB", "--max-message-bytes", "4096"}
 	r := runCLI(t, "", serve...).want(t, exitError)
 	if !strings.Contains(r.stderr, path) || !strings.Contains(r.stderr, "offset 32") {
 		t.Fatalf("serve on a corrupt log: stderr %q does not name %s offset 32", r.stderr, path)
@@ -99,5 +99,16 @@ func TestRepairCommand(t *testing.T) {
 	addr, _, _ := startServe(t, serve[1:]...)
 	if r := runCLI(t, "", "get", "jobs", "--addr", addr).want(t, exitOK); r.stdout != "kept" {
 		t.Fatalf("get after repair = %q, want kept", r.stdout)
+	}
+}
+
+// TestServeRefusesSegmentsTooSmallForMessages: a segment must hold the largest
+// message a put may carry.
+func TestServeRefusesSegmentsTooSmallForMessages(t *testing.T) {
+	r := runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--http-addr", "", "--data-dir",
+		t.TempDir(), "--segment-bytes", "64KiB", "--max-message-bytes", "1048576")
+	r.want(t, exitError)
+	if !strings.Contains(r.stderr, "--segment-bytes 65536 holds messages of at most") {
+		t.Fatalf("stderr %q does not explain the conflict", r.stderr)
 	}
 }

@@ -319,7 +319,8 @@ var listenLine = regexp.MustCompile(`msg=listening .*\baddr=(\S+)`)
 func startServe(t *testing.T, bin, dir string, args ...string) *served {
 	t.Helper()
 	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
-		"--segment-bytes", "64KiB", "--cache-bytes", "16KiB"}, args...)
+		"--segment-bytes", "64KiB", "--max-message-bytes", "16384", "--cache-bytes", "16KiB"},
+		args...)
 	args = append(args, disabledDoors(t, bin)...)
 	s := &served{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
 	s.cmd.Dir = t.TempDir()
