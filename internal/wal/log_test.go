@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyq/keyq/internal/storage"
 )
@@ -127,7 +128,7 @@ func TestLogReaderRightBehindWriter(t *testing.T) {
 // TestLogGroupCommitSharesFsyncs has 64 producers put and wait at once: with fsync
 // always, they must share fsyncs.
 func TestLogGroupCommitSharesFsyncs(t *testing.T) {
-	fs := &faultFS{syncDelay: 2e6} // 2ms, like a real disk
+	fs := &faultFS{syncDelay: 5 * time.Millisecond} // a slow disk: batches form
 	opts, _ := testOptions(t, 1<<20)
 	opts.fs = fs
 	l := mustOpen(t, t.TempDir(), opts)
@@ -186,4 +187,17 @@ func TestLogSyncErrorIsSticky(t *testing.T) {
 	if n := lb.count("log failed, refusing writes"); n != 1 {
 		t.Fatalf("logged the failure %d times, want 1", n)
 	}
+}
+
+// TestLogLocksDataDirectory: a second Open of the same directory fails while the
+// first log is open, and succeeds once it is closed.
+func TestLogLocksDataDirectory(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	l := mustOpen(t, dir, opts)
+	if _, err := Open(dir, opts); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: err = %v, want ErrLocked", err)
+	}
+	l.Close()
+	mustOpen(t, dir, opts).Close()
 }
