@@ -23,9 +23,35 @@ const (
 	// OpPutFront pushes a message at the head of its queue (RESP LPUSH, a message
 	// returned to the head). ID may be an existing message's ID being put back.
 	OpPutFront Op = 2
-	// OpTake removes a message from its queue, wherever it stands (get, pop, ack).
+	// OpTake removes a message from its queue, wherever it stands (get, pop, ack),
+	// or ends a state record (its ID is then the state record's).
 	OpTake Op = 3
+
+	// The state records below say where a message stands in its delivery life. Each
+	// has its own ID, drawn from the message ID counter, and a Payload the broker
+	// encodes (the message's ID, delivery count, place, due and expiry times). A
+	// Store keeps them as it keeps puts: live until an OpTake names them, replayed,
+	// and copied forward by compaction. A newer state record of a message (higher
+	// ID) supersedes older ones.
+
+	// OpLease records that a message was handed out under a lease; its ID is the
+	// delivery ID, so the log's scan for the highest ID never hands it out again.
+	OpLease Op = 4
+	// OpDefer records that a message is not to be delivered before a time (a delayed
+	// put or a nack with a delay), or that it expires (a TTL).
+	OpDefer Op = 5
+	// OpReturn records that a message is ready again at a new place in its queue
+	// (a lease that ran out, a nack, a deferred message come due).
+	OpReturn Op = 6
+	// OpDeadLetter records why a message put in a dead-letter queue was set aside.
+	OpDeadLetter Op = 7
+	// OpSettings records a queue's settings; Payload is the broker's encoding of them.
+	OpSettings Op = 8
 )
+
+// Lives reports whether records of this op stay live until an OpTake names them:
+// every op but OpTake.
+func (o Op) Lives() bool { return o >= OpPut && o <= OpSettings && o != OpTake }
 
 // String names the operation for logs and errors.
 func (o Op) String() string {
@@ -36,6 +62,16 @@ func (o Op) String() string {
 		return "put-front"
 	case OpTake:
 		return "take"
+	case OpLease:
+		return "lease"
+	case OpDefer:
+		return "defer"
+	case OpReturn:
+		return "return"
+	case OpDeadLetter:
+		return "dead-letter"
+	case OpSettings:
+		return "settings"
 	default:
 		return "op(" + strconv.Itoa(int(o)) + ")"
 	}
@@ -55,7 +91,7 @@ type Record struct {
 	// puts in queue order: the broker sorts.
 	Pos     int64
 	Payload []byte
-	// Ref is, for OpTake, where the taken message's put was stored, so that the
+	// Ref is, for OpTake, where the taken put (or state record) was stored, so that the
 	// Store can count what in each segment is still live. Zero for other ops.
 	Ref Location
 }
