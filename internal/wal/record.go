@@ -18,6 +18,8 @@ import (
 // The bodies, with uvarint/varint integers:
 //
 //	put, put-front: id, pos, len(queue), queue, [first segment, first offset], payload
+//	state records (lease, defer, return, dead-letter, settings): as a put, the
+//	                payload being the broker's encoding of the state
 //	take:           id, ref segment, ref offset
 //	pad:            any bytes (written by Repair over a damaged range)
 //
@@ -26,14 +28,21 @@ import (
 // broker knows it by.
 const frameHeader = 8
 
-// kind is a record's type byte. The put kinds equal their storage.Op values.
+// kind is a record's type byte. The put and state kinds equal their storage.Op
+// values.
 type kind uint8
 
 const (
 	kindPut      = kind(storage.OpPut)
 	kindPutFront = kind(storage.OpPutFront)
 	kindTake     = kind(storage.OpTake)
-	kindPad      = kind(0x40)
+
+	kindLease      = kind(storage.OpLease)
+	kindDefer      = kind(storage.OpDefer)
+	kindReturn     = kind(storage.OpReturn)
+	kindDeadLetter = kind(storage.OpDeadLetter)
+	kindSettings   = kind(storage.OpSettings)
+	kindPad        = kind(0x40)
 
 	// flagMoved marks a put copied forward by compaction.
 	flagMoved = kind(0x80)
@@ -62,10 +71,15 @@ type diskRecord struct {
 	ref     storage.Location // for takes
 }
 
-func (r *diskRecord) isPut() bool { return r.kind == kindPut || r.kind == kindPutFront }
+// isPut reports whether the record stays live until a take names it: a put or a
+// state record, which the log keeps, replays and copies forward alike.
+func (r *diskRecord) isPut() bool { return isPutOp(storage.Op(r.kind)) }
 
-// appendPut appends the frame of a put (or put-front) record to dst. A non-zero
-// first marks the record as moved from there.
+// isPutOp reports whether records of op are written as puts.
+func isPutOp(op storage.Op) bool { return op.Lives() }
+
+// appendPut appends the frame of a put (or put-front, or state) record to dst. A
+// non-zero first marks the record as moved from there.
 func appendPut(dst []byte, rec *storage.Record, first storage.Location) []byte {
 	start := len(dst)
 	k := kind(rec.Op)
@@ -155,7 +169,7 @@ func decodeBody(body []byte) (diskRecord, error) {
 	r := diskRecord{kind: kind(body[0]) &^ flagMoved, moved: kind(body[0])&flagMoved != 0}
 
 	switch r.kind {
-	case kindPut, kindPutFront:
+	case kindPut, kindPutFront, kindLease, kindDefer, kindReturn, kindDeadLetter, kindSettings:
 		r.id = d.uvarint()
 		r.pos = d.varint()
 		r.queue = d.bytes(d.uvarint())

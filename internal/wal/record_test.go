@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -99,5 +100,57 @@ func TestMaxPayloadBytesFits(t *testing.T) {
 			t.Fatalf("segment %d: frame of %d bytes over the room of %d", segmentBytes,
 				len(frame), room)
 		}
+	}
+}
+
+// TestRecordStateKindsLiveLikePuts: the broker's state records (lease, defer,
+// return, dead-letter, settings) round-trip as puts do, stay live until taken,
+// are replayed with their op, and their IDs count in the next ID after a reopen.
+func TestRecordStateKindsLiveLikePuts(t *testing.T) {
+	ops := []storage.Op{storage.OpLease, storage.OpDefer, storage.OpReturn,
+		storage.OpDeadLetter, storage.OpSettings}
+	for _, op := range ops {
+		rec := &storage.Record{Op: op, Queue: "q", ID: 77, Pos: -3, Payload: []byte{1, 2}}
+		got, _, err := decodeFrame(appendPut(nil, rec, storage.Location{}))
+		if err != nil || got.kind != kind(op) || !got.isPut() || got.id != 77 ||
+			got.pos != -3 || !bytes.Equal(got.payload, []byte{1, 2}) {
+			t.Fatalf("%v: decoded %+v, %v", op, got, err)
+		}
+	}
+
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 1<<20)
+	l := mustOpen(t, dir, opts)
+	mustPut(t, l, putRec("q", 1, 0, []byte("m")))
+	var taken storage.Location
+	for i, op := range ops {
+		loc := mustPut(t, l, &storage.Record{Op: op, Queue: "q", ID: uint64(10 + i),
+			Payload: []byte{byte(i)}})
+		if op == storage.OpDefer {
+			taken = loc
+		}
+	}
+	if _, _, err := l.Append(&storage.Record{Op: storage.OpTake, Queue: "q", ID: 11,
+		Ref: taken}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	var seen []storage.Op
+	next, err := l.Replay(func(rec *storage.Record, _ storage.Location) error {
+		seen = append(seen, rec.Op)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []storage.Op{storage.OpPut, storage.OpLease, storage.OpReturn,
+		storage.OpDeadLetter, storage.OpSettings}
+	if fmt.Sprint(seen) != fmt.Sprint(want) || next != 15 {
+		t.Fatalf("replayed %v, next %d; want %v, 15", seen, next, want)
 	}
 }
