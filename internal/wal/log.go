@@ -125,15 +125,15 @@ func (l *Log) Append(rec *storage.Record) (storage.Location, storage.Ticket, err
 		return storage.Location{}, 0, err
 	}
 
-	switch rec.Op {
-	case storage.OpPut, storage.OpPutFront:
+	switch {
+	case isPutOp(rec.Op):
 		loc, err := l.appendPutLocked(rec, storage.Location{})
 		if err != nil {
 			return storage.Location{}, 0, fmt.Errorf("append %s of %d: %w", rec.Op, rec.ID, err)
 		}
 		return loc, l.appended, nil
 
-	case storage.OpTake:
+	case rec.Op == storage.OpTake:
 		l.scratch = appendTake(l.scratch[:0], rec)
 		if _, err := l.appendLocked(l.scratch, false); err != nil {
 			return storage.Location{}, 0, fmt.Errorf("append take of %d: %w", rec.ID, err)
