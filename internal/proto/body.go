@@ -9,14 +9,6 @@ import (
 // MaxKeyBytes is the longest key a u8 length can carry.
 const MaxKeyBytes = math.MaxUint8
 
-// Option tags. Tags are per opcode; version 1 defines none, and a version-1 server
-// answers any tag with StatusBadRequest. These are reserved for the next versions.
-const (
-	OptPutDelay uint8 = 1 // PUT: u64 milliseconds before the message is visible
-	OptPutTTL   uint8 = 2 // PUT: u64 milliseconds the message lives
-	OptGetWait  uint8 = 1 // GET: u64 milliseconds to wait for a message
-)
-
 // Option is one entry of an options block.
 type Option struct {
 	Tag   uint8

@@ -5,8 +5,8 @@ import "strconv"
 // Op is a frame's opcode: the operation a request asks for, echoed by its reply.
 type Op uint8
 
-// The opcodes of version 1, and those reserved for planned operations (a version-1
-// server answers these with StatusUnknownOp). Values are on the wire: never renumber.
+// The opcodes of version 1. Values are on the wire: never renumber. OpDelete is
+// reserved: a server that does not know it answers StatusUnknownOp.
 const (
 	// OpNone marks a connection-level error frame that answers no particular
 	// request (for example FrameTooLarge, or the connection limit); its request
@@ -18,14 +18,14 @@ const (
 	OpPing  Op = 0x04
 	OpStats Op = 0x05
 
-	OpReserve    Op = 0x06 // reserved: get under a lease
-	OpAck        Op = 0x07 // reserved
-	OpNack       Op = 0x08 // reserved
-	OpTouch      Op = 0x09 // reserved
-	OpPutBatch   Op = 0x0A // reserved
-	OpGetBatch   Op = 0x0B // reserved
-	OpQueueSet   Op = 0x0C // reserved: per-queue settings
-	OpQueueShow  Op = 0x0D // reserved
+	OpReserve    Op = 0x06 // get under a lease
+	OpAck        Op = 0x07 // remove a leased message
+	OpNack       Op = 0x08 // return a leased message, now or after a delay
+	OpTouch      Op = 0x09 // extend a lease
+	OpPutBatch   Op = 0x0A // put many messages, all or none
+	OpGetBatch   Op = 0x0B // take up to N messages
+	OpQueueSet   Op = 0x0C // change per-queue settings
+	OpQueueShow  Op = 0x0D // show a queue's settings and counts
 	OpDelete     Op = 0x0E // reserved
 	lastReserved Op = OpDelete
 )

@@ -20,8 +20,8 @@ const (
 	StatusShuttingDown       Status = 22
 	StatusInternal           Status = 23
 	StatusDiskFull           Status = 24
-	StatusQueueFull          Status = 25 // reserved
-	StatusNotFound           Status = 26 // reserved
+	StatusQueueFull          Status = 25 // the queue is at its configured limit
+	StatusNotFound           Status = 26 // no such delivery (unknown, acked or expired)
 	StatusTooManyConnections Status = 27 // fatal
 )
 

@@ -43,6 +43,12 @@ type conn struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 
+	// Requests that wait run on their own goroutines (see blocked.go).
+	waitCtx     context.Context
+	cancelWaits context.CancelCauseFunc
+	blocked     sync.WaitGroup
+	nblocked    atomic.Int64
+
 	// Owned by the writer.
 	bw  *bufio.Writer
 	fw  *proto.Writer
@@ -71,6 +77,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c.bw = bufio.NewWriterSize(nc, bufferSize)
 	c.fw = proto.NewWriter(c.bw)
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.waitCtx, c.cancelWaits = context.WithCancelCause(c.ctx)
 	return c
 }
 
@@ -122,6 +129,11 @@ func (c *conn) serve() {
 	writer.Go(c.writeLoop)
 
 	fatal := c.readLoop()
+	cause := errClientGone
+	if c.stopping.Load() {
+		cause = errShutdown
+	}
+	c.endWaits(cause)
 	close(c.outbox)
 	writer.Wait()
 	// A client may still be sending after a fatal error or a shutdown: close gently, or
@@ -182,7 +194,17 @@ func (c *conn) readLoop() (fatal bool) {
 		if err != nil {
 			return c.readFailed(err)
 		}
-		rp := c.execute(f)
+		rp, wait := c.execute(f)
+		if wait != nil {
+			if c.startBlocked(wait) {
+				// Replies held back for this request's would wait as long as it does.
+				if !c.fr.FrameBuffered() && !c.send(flushReply) {
+					return false
+				}
+				continue
+			}
+			refuseBlocked(&rp)
+		}
 		rp.more = c.fr.FrameBuffered()
 		if !c.send(rp) {
 			return false
@@ -266,6 +288,13 @@ func (c *conn) writeLoop() {
 	}()
 
 	for rp := range c.outbox {
+		if rp.flush {
+			if err := c.flushIfIdle(); err != nil {
+				c.writeFailed(err)
+				return
+			}
+			continue
+		}
 		if err := c.write(rp); err != nil {
 			c.writeFailed(err)
 			return
@@ -297,6 +326,14 @@ func (c *conn) write(rp reply) error {
 		return c.fw.WriteReply(rp.op, rp.status, rp.id, num, rp.body)
 	}
 	return c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
+}
+
+// flushIfIdle flushes unless more replies are already queued (they will flush).
+func (c *conn) flushIfIdle() error {
+	if len(c.outbox) > 0 {
+		return nil
+	}
+	return c.flush()
 }
 
 func (c *conn) flush() error {

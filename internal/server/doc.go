@@ -8,8 +8,12 @@
 // order and queues their replies on the connection's outbox; the writer owns the
 // bufio.Writer, writes the replies in the order they were queued and flushes only when
 // no further request is already waiting, so a pipelining client gets one write for
-// many replies. A request that may block (a GET with a wait, in a later version) keeps
-// this shape: its reply takes its place in the outbox order while the reader goes on.
+// many replies. A request that waits for a message (GET, GETBATCH or RESERVE with a
+// wait) runs on a goroutine of its own, so that the reader goes on with the requests
+// behind it; its reply joins the outbox when it is done, possibly after the replies
+// of later requests (clients match replies by request id). A connection has at most
+// maxBlocked such requests at once. When the connection ends, its waits are
+// cancelled, so a waiter whose client left never takes a message with it (C01).
 //
 // The reader stops reading while the replies queued and not yet written are over
 // Config.MaxOutputBytes (backpressure), and the writer drops a peer whose writes make

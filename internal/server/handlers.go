@@ -2,33 +2,36 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/keyq/keyq/internal/proto"
 )
 
 // execute runs one request and returns its reply. It runs on the reader goroutine,
-// so requests of one connection run in the order they came.
+// so requests of one connection run in the order they came; except that a request
+// that may wait for a message is only decoded here, and returned as wait for the
+// reader to run on its own goroutine (rp is then unused unless that is refused).
 //
 // TODO: let pipelined puts on one connection share an fsync (append in order here, wait
 // for durability off the reader); today each waits for its own before the next is read.
-func (c *conn) execute(f proto.Frame) reply {
+func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 	if c.s.testHookExecute != nil {
 		c.s.testHookExecute(f)
 	}
-	rp := reply{op: f.Op, id: f.ID}
+	rp = reply{op: f.Op, id: f.ID}
 	switch {
 	case !known(f.Op):
 		rp.fail(proto.StatusUnknownOp, fmt.Sprintf("unknown opcode %#02x", uint8(f.Op)))
-		return rp
+		return rp, nil
 	case c.stopping.Load():
 		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
-		return rp
+		return rp, nil
 	case f.Flags != 0:
 		rp.fail(proto.StatusBadRequest,
 			fmt.Sprintf("flags %#02x are not defined in version 1", f.Flags))
-		return rp
+		return rp, nil
 	}
 
 	// Direct calls, not a table of funcs: through a func value rp and d would escape
@@ -38,7 +41,7 @@ func (c *conn) execute(f proto.Frame) reply {
 	case proto.OpPut:
 		c.handlePut(&rp, &d)
 	case proto.OpGet:
-		c.handleGet(&rp, &d)
+		wait = c.handleGet(&rp, &d)
 	case proto.OpLen:
 		c.handleLen(&rp, &d)
 	case proto.OpPing:
@@ -46,7 +49,7 @@ func (c *conn) execute(f proto.Frame) reply {
 	case proto.OpStats:
 		c.handleStats(&rp, &d)
 	}
-	return rp
+	return rp, wait
 }
 
 // known reports whether op is an operation of version 1.
@@ -68,21 +71,65 @@ func (c *conn) handlePut(rp *reply, d *proto.Body) {
 	rp.ok(id, nil)
 }
 
-func (c *conn) handleGet(rp *reply, d *proto.Body) {
-	key, err := keyAndOptions(rp.op, d)
-	if err == nil {
-		err = d.End()
-	}
+// handleGet takes a message, at once or, with a wait, off the reader.
+func (c *conn) handleGet(rp *reply, d *proto.Body) blocked {
+	key, wait, err := c.getRequest(d)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return nil
 	}
-	msg, err := c.s.broker.Get(c.ctx, key, 0)
+	if wait == 0 {
+		c.get(rp, c.ctx, key, 0)
+		return nil
+	}
+	op, id := rp.op, rp.id
+	return func(ctx context.Context) reply {
+		rp := reply{op: op, id: id}
+		c.get(&rp, ctx, key, wait)
+		return rp
+	}
+}
+
+// getRequest decodes a GET body: key, options (a wait), nothing after.
+func (c *conn) getRequest(d *proto.Body) (key string, wait time.Duration, err error) {
+	if key, err = d.Key(); err != nil {
+		return "", 0, err
+	}
+	opts, err := d.Options()
+	if err != nil {
+		return "", 0, err
+	}
+	for tag, v := range opts.All() {
+		if tag != proto.OptGetWait {
+			return "", 0, unknownOption(proto.OpGet, tag)
+		}
+		if wait, err = c.waitOption(tag, v); err != nil {
+			return "", 0, err
+		}
+	}
+	return key, wait, d.End()
+}
+
+func (c *conn) get(rp *reply, ctx context.Context, key string, wait time.Duration) {
+	msg, err := c.s.broker.Get(ctx, key, wait)
 	if err != nil {
 		rp.failErr(err)
 		return
 	}
 	rp.ok(msg.ID, msg.Payload)
+}
+
+// waitOption decodes a wait in milliseconds, cut to the server's max wait.
+func (c *conn) waitOption(tag uint8, v []byte) (time.Duration, error) {
+	ms, err := proto.OptionU64(tag, v)
+	if err != nil {
+		return 0, err
+	}
+	return proto.Duration(ms, c.s.cfg.MaxWait), nil
+}
+
+func unknownOption(op proto.Op, tag uint8) error {
+	return proto.Errorf(proto.StatusBadRequest, "unknown option tag %d for %s", tag, op)
 }
 
 func (c *conn) handleLen(rp *reply, d *proto.Body) {
@@ -136,76 +183,7 @@ func keyAndOptions(op proto.Op, d *proto.Body) (string, error) {
 		return "", err
 	}
 	for tag := range opts.All() {
-		return "", proto.Errorf(proto.StatusBadRequest, "unknown option tag %d for %s", tag, op)
+		return "", unknownOption(op, tag)
 	}
 	return key, nil
-}
-
-// maxStatsQueues bounds the queues listed in a STATS reply; the totals cover every
-// queue.
-const maxStatsQueues = 1000
-
-// statsDoc is the JSON document of a STATS reply (see docs/PROTOCOL.md).
-type statsDoc struct {
-	Version       string          `json:"version"`
-	UptimeSeconds float64         `json:"uptime_seconds"`
-	Connections   int64           `json:"connections"`
-	Queues        int             `json:"queues"`
-	Messages      int64           `json:"messages"`
-	Bytes         int64           `json:"bytes"`
-	Puts          uint64          `json:"puts"`
-	Gets          uint64          `json:"gets"`
-	EmptyGets     uint64          `json:"empty_gets"`
-	Waiting       int64           `json:"waiting"`
-	QueueStats    []queueStatsDoc `json:"queue_stats"`
-}
-
-// queueStatsDoc mirrors broker.QueueStats field for field, with JSON names.
-type queueStatsDoc struct {
-	Name     string `json:"name"`
-	Messages int64  `json:"messages"`
-	Bytes    int64  `json:"bytes"`
-	Puts     uint64 `json:"puts"`
-	Gets     uint64 `json:"gets"`
-	Waiting  int    `json:"waiting"`
-}
-
-// statsJSON encodes the STATS document in at most limit bytes, listing fewer queues
-// if all of them would not fit (a small max message makes a small max frame).
-func (s *Server) statsJSON(limit int) ([]byte, error) {
-	doc := s.stats()
-	for {
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(doc); err != nil {
-			return nil, fmt.Errorf("encode stats: %w", err)
-		}
-		b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-		if len(b) <= limit || len(doc.QueueStats) == 0 {
-			return b, nil
-		}
-		doc.QueueStats = doc.QueueStats[:len(doc.QueueStats)/2]
-	}
-}
-
-func (s *Server) stats() statsDoc {
-	bs := s.broker.Stats(maxStatsQueues)
-	doc := statsDoc{
-		Version:       s.cfg.Version,
-		UptimeSeconds: bs.Uptime.Seconds(),
-		Connections:   s.active.Load(),
-		Queues:        bs.Queues,
-		Messages:      bs.Messages,
-		Bytes:         bs.Bytes,
-		Puts:          bs.Puts,
-		Gets:          bs.Gets,
-		EmptyGets:     bs.EmptyGets,
-		Waiting:       bs.Waiting,
-		QueueStats:    make([]queueStatsDoc, 0, len(bs.QueueStats)),
-	}
-	for _, q := range bs.QueueStats {
-		doc.QueueStats = append(doc.QueueStats, queueStatsDoc(q))
-	}
-	return doc
 }

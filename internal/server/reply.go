@@ -15,9 +15,17 @@ type reply struct {
 	hasNum bool
 	body   []byte
 	more   bool // a further request is already received: the writer need not flush
+	flush  bool // no frame: only asks the writer to flush what it holds
 }
 
+// flushReply asks the writer to flush the replies it holds back because more were
+// expected: sent when the request that followed them went off to wait.
+var flushReply = reply{flush: true}
+
 func (r *reply) size() int {
+	if r.flush {
+		return 0
+	}
 	n := frameHeaderBytes + len(r.body)
 	if r.hasNum {
 		n += 8

@@ -21,6 +21,7 @@ const (
 	DefaultWriteTimeout     = 30 * time.Second
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultKeepAlive        = 15 * time.Second
+	DefaultMaxWait          = 15 * time.Minute
 )
 
 // Version is what STATS reports as the server's version when Config.Version is empty.
@@ -59,6 +60,11 @@ type Config struct {
 	// peer that vanished is detected even when the idle timeout is off. 0 means
 	// DefaultKeepAlive; negative disables keep-alive.
 	KeepAlive time.Duration
+
+	// MaxWait bounds how long a GET, GETBATCH or RESERVE waits for a message: a
+	// longer wait asked for is cut to it (and then answered Empty, as any wait that
+	// runs out). 0 means DefaultMaxWait; negative means no bound.
+	MaxWait time.Duration
 
 	// Version is reported by STATS; empty means Version.
 	Version string
@@ -111,6 +117,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.KeepAlive == 0 {
 		cfg.KeepAlive = DefaultKeepAlive
+	}
+	switch {
+	case cfg.MaxWait == 0:
+		cfg.MaxWait = DefaultMaxWait
+	case cfg.MaxWait < 0:
+		cfg.MaxWait = broker.Forever
 	}
 	if cfg.Version == "" {
 		cfg.Version = Version

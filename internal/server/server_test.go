@@ -127,9 +127,9 @@ func TestServerRefusesBadRequestsAndGoesOn(t *testing.T) {
 
 	withOption, _ := proto.AppendKey(nil, "q")
 	withOption, _ = proto.AppendOptions(withOption,
-		proto.Option{Tag: proto.OptGetWait, Value: proto.AppendU64(nil, 100)})
+		proto.Option{Tag: 9, Value: proto.AppendU64(nil, 100)})
 	f = c.Do(proto.OpGet, 4, withOption)
-	want(t, f, proto.StatusBadRequest, "unknown option tag 1")
+	want(t, f, proto.StatusBadRequest, "unknown option tag 9")
 
 	f = c.Do(proto.OpPut, 5, testutil.KeyBody(t, "q", make([]byte, 1025)))
 	want(t, f, proto.StatusMessageTooLarge, "1025 bytes")
