@@ -24,21 +24,21 @@ var (
 // are errors; a Client turns the non-error codes into results (ErrEmpty for Empty).
 type Code uint8
 
-// The error codes of protocol version 1. A newer server may send codes not listed
-// here; they are errors all the same.
+// The error codes of protocol version 1, as docs/PROTOCOL.md numbers them. A newer
+// server may send codes not listed here; they are errors all the same.
 const (
-	CodeBadFrame           = Code(proto.StatusBadFrame)
-	CodeFrameTooLarge      = Code(proto.StatusFrameTooLarge)
-	CodeUnknownOp          = Code(proto.StatusUnknownOp)
-	CodeBadRequest         = Code(proto.StatusBadRequest)
-	CodeInvalidKey         = Code(proto.StatusInvalidKey)
-	CodeMessageTooLarge    = Code(proto.StatusMessageTooLarge)
-	CodeShuttingDown       = Code(proto.StatusShuttingDown)
-	CodeInternal           = Code(proto.StatusInternal)
-	CodeDiskFull           = Code(proto.StatusDiskFull)
-	CodeQueueFull          = Code(proto.StatusQueueFull)
-	CodeNotFound           = Code(proto.StatusNotFound)
-	CodeTooManyConnections = Code(proto.StatusTooManyConnections)
+	CodeBadFrame           Code = 16 // fatal: the frame could not be parsed
+	CodeFrameTooLarge      Code = 17 // fatal: the frame is over the server's max frame
+	CodeUnknownOp          Code = 18 // the server does not know the operation
+	CodeBadRequest         Code = 19 // the request is invalid (unknown option, bad flags)
+	CodeInvalidKey         Code = 20 // the queue name breaks the key rules
+	CodeMessageTooLarge    Code = 21 // the message is over the server's limit
+	CodeShuttingDown       Code = 22 // the server is stopping and did not run the request
+	CodeInternal           Code = 23 // the server failed
+	CodeDiskFull           Code = 24 // the server has no disk space for the message
+	CodeQueueFull          Code = 25 // the queue reached its configured limit
+	CodeNotFound           Code = 26 // no such delivery (ack, nack, touch)
+	CodeTooManyConnections Code = 27 // fatal: the server is at its connection limit
 )
 
 // String returns the code's name as docs/PROTOCOL.md spells it, such as "InvalidKey".

@@ -275,3 +275,28 @@ func TestClientRefusesBeforeSending(t *testing.T) {
 		t.Fatalf("ping: %v", err)
 	}
 }
+
+func TestCodesMatchProtocol(t *testing.T) {
+	for code, st := range map[Code]proto.Status{
+		CodeBadFrame:           proto.StatusBadFrame,
+		CodeFrameTooLarge:      proto.StatusFrameTooLarge,
+		CodeUnknownOp:          proto.StatusUnknownOp,
+		CodeBadRequest:         proto.StatusBadRequest,
+		CodeInvalidKey:         proto.StatusInvalidKey,
+		CodeMessageTooLarge:    proto.StatusMessageTooLarge,
+		CodeShuttingDown:       proto.StatusShuttingDown,
+		CodeInternal:           proto.StatusInternal,
+		CodeDiskFull:           proto.StatusDiskFull,
+		CodeQueueFull:          proto.StatusQueueFull,
+		CodeNotFound:           proto.StatusNotFound,
+		CodeTooManyConnections: proto.StatusTooManyConnections,
+	} {
+		if uint8(code) != uint8(st) || code.String() != st.String() {
+			t.Errorf("code %d (%s) differs from status %d (%s)", code, code, st, st)
+		}
+		if (code == CodeBadFrame || code == CodeFrameTooLarge ||
+			code == CodeTooManyConnections) != st.Fatal() {
+			t.Errorf("code %s: fatal mark differs from the protocol's", code)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/keyq/keyq/client"
 )
@@ -40,6 +41,10 @@ func put(cmd *cobra.Command, f *clientFlags, queue, src string) error {
 	}
 	defer c.Close()
 
+	if src == "-" && readsTerminal(cmd.InOrStdin()) {
+		fmt.Fprintln(cmd.ErrOrStderr(),
+			"keyq put: reading the message from standard input; end it with Ctrl-D")
+	}
 	data, err := readMessage(cmd.InOrStdin(), src, c.MaxMessageBytes())
 	if err != nil {
 		return err
@@ -50,6 +55,12 @@ func put(cmd *cobra.Command, f *clientFlags, queue, src string) error {
 	}
 	_, err = fmt.Fprintln(cmd.OutOrStdout(), id)
 	return err
+}
+
+// readsTerminal reports whether r is a terminal, where a person may be typing.
+func readsTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // readMessage reads the message from the file src, or from stdin when src is "-".
@@ -66,7 +77,8 @@ func readMessage(stdin io.Reader, src string, limit int) ([]byte, error) {
 		defer file.Close()
 		r, name = file, src
 
-		if fi, err := file.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
+		fi, err := file.Stat()
+		if err == nil && fi.Mode().IsRegular() && fi.Size() > int64(limit) {
 			return nil, fmt.Errorf("%s: message too large: %d bytes, over the limit of %d",
 				name, fi.Size(), limit)
 		}
