@@ -287,3 +287,20 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestQueueNamesComplete(t *testing.T) {
+	srv := testutil.StartServer(t)
+	t.Setenv(addrEnv, srv.Addr)
+	for _, q := range []string{"images", "invoices", "tax_returns"} {
+		runCLI(t, "x", "put", q).want(t, exitOK)
+	}
+
+	r := runCLI(t, "", "__complete", "get", "i").want(t, exitOK)
+	if r.stdout != "images\ninvoices\n:4\n" {
+		t.Fatalf("completions of get i = %q, want images, invoices, no files", r.stdout)
+	}
+	r = runCLI(t, "", "__complete", "put", "images", "").want(t, exitOK)
+	if !strings.HasSuffix(r.stdout, ":0\n") {
+		t.Fatalf("completions of put's FILE = %q, want the shell's default", r.stdout)
+	}
+}

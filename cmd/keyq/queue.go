@@ -21,7 +21,8 @@ func newPutCmd() *cobra.Command {
 		Long: `Put sends the whole of FILE (or standard input when FILE is absent or "-") as one
 message to the tail of QUEUE, creating the queue if needed, and prints the message's id.
 A message may be empty; one over the server's limit is refused.`,
-		Args: cobra.RangeArgs(1, 2),
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: f.completeQueue,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			src := "-"
 			if len(args) == 2 {
@@ -105,7 +106,8 @@ func newGetCmd() *cobra.Command {
 		Long: `Get takes the message at the head of QUEUE and writes its bytes, exactly, to
 standard output (or to the file named by --output). When the queue is empty it writes
 nothing there, says so on standard error and exits with status 3.`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeQueue,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			return get(cmd, &f, args[0], output)
 		}),
@@ -199,8 +201,10 @@ func newLenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "len QUEUE",
 		Short: "Print the number of messages in a queue",
-		Long:  "Len prints the number of messages waiting in QUEUE; 0 for a queue that does not\nexist.",
-		Args:  cobra.ExactArgs(1),
+		Long: `Len prints the number of messages waiting in QUEUE; 0 for a queue that does
+not exist.`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: f.completeQueue,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c, err := f.dial(cmd.Context())
 			if err != nil {
