@@ -169,7 +169,7 @@ func (c *Client) dispatch(f proto.Frame) error {
 	}
 	if f.Op != cl.op {
 		err := fmt.Errorf("reply to %s request %d has opcode %s", cl.op, f.ID, f.Op)
-		cl.reply <- reply{err: fmt.Errorf("%w: %s: %w", ErrConnectionLost, c.addr, err)}
+		cl.reply <- reply{err: &lostError{addr: c.addr, cause: err}}
 		return err
 	}
 
@@ -190,7 +190,11 @@ func (c *Client) dispatch(f proto.Frame) error {
 // fatalError is the error of a fatal frame that answers no pending call, such as
 // TooManyConnections right after the handshake.
 func fatalError(f proto.Frame) error {
-	return &Error{Op: opName(f.Op), Code: Code(f.Status()), Text: string(f.Body), Fatal: true}
+	op := ""
+	if f.Op != proto.OpNone {
+		op = opName(f.Op)
+	}
+	return &Error{Op: op, Code: Code(f.Status()), Text: string(f.Body), Fatal: true}
 }
 
 // fail marks the connection dead because of cause, closes it, and fails every
@@ -198,7 +202,7 @@ func fatalError(f proto.Frame) error {
 func (c *Client) fail(cause error) {
 	err := cause
 	if !errors.Is(cause, ErrClosed) {
-		err = fmt.Errorf("%w: %s: %w", ErrConnectionLost, c.addr, cause)
+		err = &lostError{addr: c.addr, cause: cause}
 	}
 
 	c.mu.Lock()
@@ -217,6 +221,24 @@ func (c *Client) fail(cause error) {
 		cl.reply <- reply{op: opName(cl.op), err: err}
 	}
 }
+
+// lostError is the error of every call on a connection that died of cause. It
+// matches ErrConnectionLost and, through cause, the *Error of a fatal reply.
+type lostError struct {
+	addr  string
+	cause error
+}
+
+func (e *lostError) Error() string {
+	var se *Error
+	if errors.As(e.cause, &se) {
+		return fmt.Sprintf("keyq: connection to %s closed by the server: %s (%s)",
+			e.addr, se.Text, se.Code)
+	}
+	return fmt.Sprintf("keyq: connection to %s lost: %v", e.addr, e.cause)
+}
+
+func (e *lostError) Unwrap() []error { return []error{ErrConnectionLost, e.cause} }
 
 // expectOK returns an error unless r has status OK.
 func (r reply) expectOK() error {

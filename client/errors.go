@@ -53,7 +53,8 @@ func (c Code) String() string { return proto.Status(c).String() }
 //
 // or, equally, errors.Is(err, &client.Error{Code: client.CodeInvalidKey}).
 type Error struct {
-	// Op names the call that failed: "put", "get", "len", "ping" or "stats".
+	// Op names the call that failed: "put", "get", "len", "ping" or "stats"; empty
+	// for an error that answers no call (such as TooManyConnections).
 	Op string
 	// Code is the status code.
 	Code Code
@@ -65,11 +66,14 @@ type Error struct {
 	Fatal bool
 }
 
-// Error returns "keyq OP: TEXT".
+// Error returns "keyq OP: TEXT", or "keyq: TEXT" for an error that answers no call.
 func (e *Error) Error() string {
 	text := e.Text
 	if text == "" {
 		text = e.Code.String()
+	}
+	if e.Op == "" {
+		return "keyq: " + text
 	}
 	return "keyq " + e.Op + ": " + text
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyq/keyq/client"
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/server"
 	"github.com/keyq/keyq/internal/storage"
 	"github.com/keyq/keyq/internal/testutil"
 )
@@ -302,5 +303,18 @@ func TestQueueNamesComplete(t *testing.T) {
 	r = runCLI(t, "", "__complete", "put", "images", "").want(t, exitOK)
 	if !strings.HasSuffix(r.stdout, ":0\n") {
 		t.Fatalf("completions of put's FILE = %q, want the shell's default", r.stdout)
+	}
+}
+
+func TestClientCommandOverConnectionLimit(t *testing.T) {
+	srv := testutil.StartServer(t, testutil.WithServer(func(cfg *server.Config) {
+		cfg.MaxConns = 1
+	}))
+	testutil.Dial(t, srv.Addr) // holds the only slot
+
+	r := runCLI(t, "", "len", "q", "--addr", srv.Addr).want(t, exitError)
+	if !strings.Contains(r.stderr, "TooManyConnections") ||
+		!strings.Contains(r.stderr, srv.Addr) {
+		t.Fatalf("len over the connection limit: stderr %q", r.stderr)
 	}
 }
