@@ -17,6 +17,9 @@ func TestKeyqDriverDeliversExactlyOnce(t *testing.T) {
 		{Producers: 3, Consumers: 2, Queues: 5, Depth: 4, Count: 500, QueuePrefix: "odd-"},
 	} {
 		cfg.Duration = time.Minute // an upper bound; the count ends the run
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		res, err := Run(ctx, cfg, &KeyqDriver{Addr: srv.Addr, Depth: cfg.Depth})
 		cancel()

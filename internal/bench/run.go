@@ -11,6 +11,10 @@ import (
 	"time"
 )
 
+// hangGrace is how long past the drain timeout a run waits for requests in flight
+// before it cancels them.
+const hangGrace = 30 * time.Second
+
 // run is the state shared by the workers of one benchmark.
 type run struct {
 	cfg    Config
@@ -94,13 +98,14 @@ func closeAll(groups ...[]*worker) {
 
 // execute runs the workers to the end and collects their numbers.
 func (r *run) execute(ctx context.Context, producers, consumers []*worker) *Result {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	r.start = time.Now()
 	r.stop = r.start.Add(r.cfg.Duration)
 	if r.cfg.Duration == 0 {
 		r.stop = r.start.Add(365 * 24 * time.Hour)
 	}
+	// A request that hangs (a stuck server) must not hold the run past its bounds.
+	ctx, cancel := context.WithDeadline(ctx, r.stop.Add(r.cfg.DrainTimeout+hangGrace))
+	defer cancel()
 	r.producing.Store(int32(len(producers)))
 
 	var wg sync.WaitGroup

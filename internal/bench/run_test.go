@@ -148,3 +148,51 @@ func TestRunRatePacesProducers(t *testing.T) {
 		t.Errorf("result rate %v, want 200", res.Rate)
 	}
 }
+
+// hangDriver's puts block until their context ends, like a server that stopped
+// answering.
+type hangDriver struct{ memDriver }
+
+func (d *hangDriver) Dial(context.Context) (Conn, error) { return hangConn{}, nil }
+
+type hangConn struct{}
+
+func (hangConn) Put(ctx context.Context, _ string, _ [][]byte) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (hangConn) Get(ctx context.Context, _ string, _ int, wait time.Duration) (
+	[][]byte, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(wait):
+		return nil, nil
+	}
+}
+
+func (hangConn) Close() error { return nil }
+
+func TestRunEndsWhenServerHangs(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Config{Duration: 10 * time.Millisecond, DrainTimeout: 10 * time.Millisecond,
+		GetWait: time.Millisecond}
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := Run(ctx, cfg, &hangDriver{})
+		done <- res
+	}()
+	// The run's own deadline (hangGrace past the drain timeout) ends it; cancelling
+	// ctx after a while checks the same path without waiting the full grace.
+	time.AfterFunc(100*time.Millisecond, cancel)
+	select {
+	case res := <-done:
+		if res == nil || res.Put != 0 {
+			t.Fatalf("result %+v, want a result with no puts", res)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("run against a hung server did not end")
+	}
+}
