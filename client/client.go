@@ -60,6 +60,9 @@ type Message struct {
 	// Data is the message's bytes (empty, not nil, for a zero-byte message). It
 	// belongs to the caller.
 	Data []byte
+	// DeadLetter is set for a message taken from a dead-letter queue: where it came
+	// from and why it was set aside. It is nil otherwise, and always from Get.
+	DeadLetter *DeadLetter
 }
 
 // Dial connects to the keyq server at addr (host:port) and does the protocol
@@ -131,15 +134,21 @@ func (c *Client) MaxMessageBytes() int { return c.maxMessage }
 
 // Put appends a copy of data to the tail of queue, creating the queue if needed,
 // and returns the id the server gave the message. A zero-byte message is a message.
+// Options: Delay holds the message back, TTL lets it expire.
 //
 // If ctx ends before the reply comes, Put returns ctx's error at once; the server
 // may still have stored the message if the request had already been sent.
-func (c *Client) Put(ctx context.Context, queue string, data []byte) (uint64, error) {
+func (c *Client) Put(ctx context.Context, queue string, data []byte, opts ...PutOption) (uint64, error) {
 	if len(data) > c.maxMessage {
 		return 0, &Error{Op: "put", Code: CodeMessageTooLarge, Text: fmt.Sprintf(
 			"message too large: %d bytes, over the limit of %d", len(data), c.maxMessage)}
 	}
-	body, err := appendKeyAndOptions(make([]byte, 0, 3+len(queue)+len(data)), "put", queue)
+	po, err := putOptionList("put", opts)
+	if err != nil {
+		return 0, err
+	}
+	body, err := appendKeyAndOptions(make([]byte, 0, 32+len(queue)+len(data)), "put", queue,
+		po...)
 	if err != nil {
 		return 0, err
 	}
@@ -153,14 +162,26 @@ func (c *Client) Put(ctx context.Context, queue string, data []byte) (uint64, er
 }
 
 // Get takes the message at the head of queue. When the queue is empty or does not
-// exist, it returns ErrEmpty at once.
+// exist, it returns ErrEmpty at once, or with the Wait option, once the wait has
+// passed without a message (the server may cut a long wait to its own maximum).
 //
 // If ctx ends after the request was sent, Get returns ctx's error at once, but the
 // server may still have taken the message, which is then lost: a get removes the
-// message before the reply is on its way.
-func (c *Client) Get(ctx context.Context, queue string) (Message, error) {
-	// TODO: take options for a blocking get (wait) once servers support it.
-	body, err := appendKeyAndOptions(nil, "get", queue)
+// message before the reply is on its way. So give a waiting Get a ctx that outlasts
+// its wait, or use Reserve, whose messages come back unless acknowledged.
+func (c *Client) Get(ctx context.Context, queue string, opts ...GetOption) (Message, error) {
+	var o getOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.wait < 0 {
+		return Message{}, badOption("get", "wait", o.wait)
+	}
+	var po []proto.Option
+	if o.wait > 0 {
+		po = append(po, proto.DurationOption(proto.OptGetWait, o.wait))
+	}
+	body, err := appendKeyAndOptions(nil, "get", queue, po...)
 	if err != nil {
 		return Message{}, err
 	}
@@ -182,6 +203,11 @@ func (c *Client) Get(ctx context.Context, queue string) (Message, error) {
 		return Message{}, r.badReply(err)
 	}
 	return Message{Queue: queue, ID: id, Data: d.Rest()}, nil
+}
+
+// GetWait is Get with the Wait option: it waits up to wait for a message.
+func (c *Client) GetWait(ctx context.Context, queue string, wait time.Duration) (Message, error) {
+	return c.Get(ctx, queue, Wait(wait))
 }
 
 // Len returns the number of messages in queue; 0 for a queue that does not exist.
@@ -237,11 +263,18 @@ func appendKey(dst []byte, op, queue string) ([]byte, error) {
 	return dst, err
 }
 
-func appendKeyAndOptions(dst []byte, op, queue string) ([]byte, error) {
+func appendKeyAndOptions(dst []byte, op, queue string, opts ...proto.Option) ([]byte, error) {
 	dst, err := appendKey(dst, op, queue)
 	if err != nil {
 		return nil, err
 	}
-	// Version 1 defines no options: the block is empty.
-	return proto.AppendOptions(dst)
+	return appendOptions(dst, op, opts...)
+}
+
+func appendOptions(dst []byte, op string, opts ...proto.Option) ([]byte, error) {
+	dst, err := proto.AppendOptions(dst, opts...)
+	if pe := proto.AsError(err); pe != nil {
+		return nil, errorFrom(op, pe)
+	}
+	return dst, err
 }

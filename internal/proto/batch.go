@@ -122,31 +122,58 @@ type Item struct {
 	DeliveryID uint64 // RESERVE: the id to ack, nack or touch
 	Count      uint32 // RESERVE: 1 on the first delivery, then one more each time
 	Deadline   uint64 // RESERVE: when the lease runs out, in Unix milliseconds
+	DeadLetter *DeadLetter
 	Payload    []byte
+}
+
+// DeadLetter tells where a message in a dead-letter queue came from and why.
+type DeadLetter struct {
+	Queue  string // the queue it left
+	ID     uint64 // its id there
+	Count  uint32 // how many times it had been delivered
+	Reason string // "max-deliveries" or "expired"
 }
 
 // ItemSize returns the bytes AppendItem uses for it.
 func ItemSize(it *Item, lease bool) int {
-	n := 1 + len(it.Queue) + 8 + 4 + len(it.Payload)
+	n := 1 + len(it.Queue) + 8 + 1 + 4 + len(it.Payload)
 	if lease {
 		n += 8 + 4 + 8
+	}
+	if dl := it.DeadLetter; dl != nil {
+		n += 1 + len(dl.Queue) + 8 + 4 + 1 + len(dl.Reason)
 	}
 	return n
 }
 
-// AppendItem appends it: key, u64 message id, then for a lease the u64 delivery id,
-// u32 delivery count and u64 deadline, then the u32 payload length and payload. The
-// queue name must be a valid key.
+// AppendItem appends it: key, u64 message id; for a lease the u64 delivery id, u32
+// delivery count and u64 deadline; a u8 that is 1 when dead-letter fields follow
+// (key of the queue left, u64 id there, u32 delivery count, u8-length reason), else
+// 0; then the u32 payload length and payload. Names must be at most 255 bytes.
 func AppendItem(dst []byte, it *Item, lease bool) []byte {
-	dst = append(dst, byte(len(it.Queue)))
-	dst = append(dst, it.Queue...)
+	dst = appendShort(dst, it.Queue)
 	dst = AppendU64(dst, it.ID)
 	if lease {
 		dst = AppendU64(dst, it.DeliveryID)
 		dst = AppendU32(dst, it.Count)
 		dst = AppendU64(dst, it.Deadline)
 	}
+	if dl := it.DeadLetter; dl != nil {
+		dst = append(dst, 1)
+		dst = appendShort(dst, dl.Queue)
+		dst = AppendU64(dst, dl.ID)
+		dst = AppendU32(dst, dl.Count)
+		dst = appendShort(dst, dl.Reason)
+	} else {
+		dst = append(dst, 0)
+	}
 	return AppendBytes(dst, it.Payload)
+}
+
+// appendShort appends s with a u8 length; s must be at most 255 bytes.
+func appendShort(dst []byte, s string) []byte {
+	dst = append(dst, byte(len(s)))
+	return append(dst, s...)
 }
 
 // Item consumes one item as AppendItem wrote it. Its payload aliases the body.
@@ -177,6 +204,39 @@ func (d *Body) item(lease bool) (it Item, err error) {
 			return it, err
 		}
 	}
+	if it.DeadLetter, err = d.deadLetter(); err != nil {
+		return it, err
+	}
 	it.Payload, err = d.Bytes()
 	return it, err
+}
+
+func (d *Body) deadLetter() (*DeadLetter, error) {
+	if d.Len() < 1 {
+		return nil, Errorf(StatusBadFrame, "body ends before the dead-letter mark")
+	}
+	mark := d.b[d.off]
+	d.off++
+	switch mark {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, Errorf(StatusBadFrame, "dead-letter mark %d is neither 0 nor 1", mark)
+	}
+	var dl DeadLetter
+	var err error
+	if dl.Queue, err = d.Key(); err != nil {
+		return nil, err
+	}
+	if dl.ID, err = d.U64(); err != nil {
+		return nil, err
+	}
+	if dl.Count, err = d.U32(); err != nil {
+		return nil, err
+	}
+	if dl.Reason, err = d.Key(); err != nil {
+		return nil, err
+	}
+	return &dl, nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
 )
 
@@ -48,6 +49,9 @@ type conn struct {
 	cancelWaits context.CancelCauseFunc
 	blocked     sync.WaitGroup
 	nblocked    atomic.Int64
+
+	ownerMu sync.Mutex    // protects owner
+	owner   *broker.Owner // binds the connection's leases; nil until the first
 
 	// Owned by the writer.
 	bw  *bufio.Writer
@@ -134,6 +138,7 @@ func (c *conn) serve() {
 		cause = errShutdown
 	}
 	c.endWaits(cause)
+	c.releaseLeases()
 	close(c.outbox)
 	writer.Wait()
 	// A client may still be sending after a fatal error or a shutdown: close gently, or

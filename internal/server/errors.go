@@ -21,8 +21,12 @@ func statusOf(err error) (proto.Status, string) {
 		return proto.StatusInvalidKey, err.Error()
 	case errors.Is(err, broker.ErrMessageTooLarge):
 		return proto.StatusMessageTooLarge, err.Error()
-	case errors.Is(err, broker.ErrInvalidWait):
+	case errors.Is(err, broker.ErrInvalidWait), errors.Is(err, broker.ErrInvalidOption):
 		return proto.StatusBadRequest, err.Error()
+	case errors.Is(err, broker.ErrQueueFull):
+		return proto.StatusQueueFull, err.Error()
+	case errors.Is(err, broker.ErrNoDelivery):
+		return proto.StatusNotFound, err.Error()
 	case errors.Is(err, broker.ErrDiskFull):
 		return proto.StatusDiskFull, err.Error()
 	case errors.Is(err, broker.ErrClosed), errors.Is(err, context.Canceled):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
 )
 
@@ -48,22 +49,48 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 		c.handlePing(&rp, &d)
 	case proto.OpStats:
 		c.handleStats(&rp, &d)
+	case proto.OpReserve:
+		wait = c.handleReserve(&rp, &d)
+	case proto.OpAck:
+		c.handleAck(&rp, &d)
+	case proto.OpNack:
+		c.handleNack(&rp, &d)
+	case proto.OpTouch:
+		c.handleTouch(&rp, &d)
+	case proto.OpPutBatch:
+		c.handlePutBatch(&rp, &d)
+	case proto.OpGetBatch:
+		wait = c.handleGetBatch(&rp, &d)
+	case proto.OpQueueSet:
+		c.handleQueueSet(&rp, &d)
+	case proto.OpQueueShow:
+		c.handleQueueShow(&rp, &d)
 	}
 	return rp, wait
 }
 
-// known reports whether op is an operation of version 1.
+// known reports whether op is an operation this server runs.
 func known(op proto.Op) bool {
-	return op >= proto.OpPut && op <= proto.OpStats
+	return op >= proto.OpPut && op <= proto.OpQueueShow
 }
 
 func (c *conn) handlePut(rp *reply, d *proto.Body) {
-	key, err := keyAndOptions(rp.op, d)
+	key, err := d.Key()
 	if err != nil {
 		rp.failErr(err)
 		return
 	}
-	id, err := c.s.broker.Put(c.ctx, key, d.Rest())
+	opts, err := putOptions(rp.op, d)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	var id uint64
+	if opts == (broker.PutOptions{}) {
+		id, err = c.s.broker.Put(c.ctx, key, d.Rest())
+	} else {
+		id, err = c.s.broker.PutWith(c.ctx, key, d.Rest(), opts)
+	}
 	if err != nil {
 		rp.failErr(err)
 		return

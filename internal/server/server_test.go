@@ -111,7 +111,7 @@ func TestServerRefusesBadRequestsAndGoesOn(t *testing.T) {
 
 	f := c.Do(0x42, 1, []byte("future"))
 	want(t, f, proto.StatusUnknownOp, "0x42")
-	f = c.Do(proto.OpReserve, 2)
+	f = c.Do(proto.OpDelete, 2)
 	want(t, f, proto.StatusUnknownOp, "")
 
 	body := testutil.KeyBody(t, "q", []byte("x"))

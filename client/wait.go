@@ -1,0 +1,68 @@
+package client
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// A GetOption changes how Get takes a message.
+type GetOption func(*getOptions)
+
+type getOptions struct {
+	wait time.Duration
+}
+
+// Wait makes Get wait up to d for a message when the queue is empty, instead of
+// returning ErrEmpty at once. Any positive d is a wait (under a millisecond counts
+// as one); 0 means no wait; a negative d is refused.
+func Wait(d time.Duration) GetOption {
+	return func(o *getOptions) { o.wait = d }
+}
+
+// A PutOption changes how Put and PutBatch store a message.
+type PutOption func(*putOptions)
+
+type putOptions struct {
+	delay, ttl time.Duration
+}
+
+// Delay holds the message back: it is not delivered before d has passed.
+func Delay(d time.Duration) PutOption {
+	return func(o *putOptions) { o.delay = d }
+}
+
+// TTL makes the message expire once d has passed: it is then never delivered, but
+// dropped or dead-lettered as its queue's settings say. 0 means the queue's default.
+func TTL(d time.Duration) PutOption {
+	return func(o *putOptions) { o.ttl = d }
+}
+
+// putOptionList turns opts into wire options, refusing negative durations.
+func putOptionList(op string, opts []PutOption) ([]proto.Option, error) {
+	var o putOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var po []proto.Option
+	for _, d := range []struct {
+		name string
+		tag  uint8
+		v    time.Duration
+	}{{"delay", proto.OptPutDelay, o.delay}, {"ttl", proto.OptPutTTL, o.ttl}} {
+		if d.v < 0 {
+			return nil, badOption(op, d.name, d.v)
+		}
+		if d.v > 0 {
+			po = append(po, proto.DurationOption(d.tag, d.v))
+		}
+	}
+	return po, nil
+}
+
+// badOption is the error for a negative duration, refused before sending.
+func badOption(op, name string, d time.Duration) *Error {
+	return &Error{Op: op, Code: CodeBadRequest,
+		Text: fmt.Sprintf("%s of %v is negative", name, d)}
+}

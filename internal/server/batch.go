@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// maxDuration bounds every delay, time to live and lease on the wire: longer ones
+// are refused rather than cut, since they change what happens to a message.
+const maxDuration = 100 * 365 * 24 * time.Hour
+
+// putOptions decodes the options block of a PUT or PUTBATCH: a delay and a TTL.
+func putOptions(op proto.Op, d *proto.Body) (o broker.PutOptions, err error) {
+	opts, err := d.Options()
+	if err != nil {
+		return o, err
+	}
+	for tag, v := range opts.All() {
+		switch tag {
+		case proto.OptPutDelay:
+			o.Delay, err = durationOption(tag, v)
+		case proto.OptPutTTL:
+			o.TTL, err = durationOption(tag, v)
+		default:
+			err = unknownOption(op, tag)
+		}
+		if err != nil {
+			return o, err
+		}
+	}
+	return o, nil
+}
+
+func (c *conn) handlePutBatch(rp *reply, d *proto.Body) {
+	key, err := d.Key()
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	opts, err := putOptions(rp.op, d)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	msgs, err := d.Messages()
+	if err == nil {
+		err = d.End()
+	}
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+
+	ids, err := c.s.broker.PutBatch(c.ctx, key, msgs, opts)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	body := proto.AppendU32(make([]byte, 0, 4+8*len(ids)), uint32(len(ids)))
+	for _, id := range ids {
+		body = proto.AppendU64(body, id)
+	}
+	rp.status, rp.body = proto.StatusOK, body
+}
+
+// getBatchRequest is a decoded GETBATCH.
+type getBatchRequest struct {
+	queues []string
+	max    int
+	wait   time.Duration
+}
+
+// handleGetBatch takes up to max messages, at once or, with a wait, off the reader.
+func (c *conn) handleGetBatch(rp *reply, d *proto.Body) blocked {
+	req, err := c.getBatchRequest(d)
+	if err != nil {
+		rp.failErr(err)
+		return nil
+	}
+	if req.wait == 0 {
+		c.getBatch(rp, c.ctx, req)
+		return nil
+	}
+	op, id := rp.op, rp.id
+	return func(ctx context.Context) reply {
+		rp := reply{op: op, id: id}
+		c.getBatch(&rp, ctx, req)
+		return rp
+	}
+}
+
+func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {
+	var req getBatchRequest
+	var err error
+	if req.queues, err = d.Keys(); err != nil {
+		return req, err
+	}
+	opts, err := d.Options()
+	if err != nil {
+		return req, err
+	}
+	for tag, v := range opts.All() {
+		switch tag {
+		case proto.OptGetWait:
+			req.wait, err = c.waitOption(tag, v)
+		case proto.OptGetMax:
+			req.max, err = maxOption(tag, v)
+		default:
+			err = unknownOption(proto.OpGetBatch, tag)
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	return req, d.End()
+}
+
+func (c *conn) getBatch(rp *reply, ctx context.Context, req getBatchRequest) {
+	msgs, err := c.s.broker.GetBatch(ctx, req.queues, max(req.max, 1), req.wait)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	items := make([]proto.Item, len(msgs))
+	for i, m := range msgs {
+		items[i] = proto.Item{Queue: m.Queue, ID: m.ID, Payload: m.Payload,
+			DeadLetter: deadLetterItem(m.DeadLetter)}
+	}
+	fit := c.fitItems(items, false)
+	// What does not fit in one reply goes back to the head of its queue, last
+	// first; it gets a new id, as a message put back by a move does.
+	for i := len(msgs) - 1; i >= fit; i-- {
+		m := msgs[i]
+		if _, err := c.s.broker.PutFront(context.WithoutCancel(ctx), m.Queue, m.Payload); err != nil {
+			c.log.Error("message lost: cannot put back one over the reply size",
+				"queue", m.Queue, "msg_id", m.ID, "err", err)
+		}
+	}
+	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], false)
+}
+
+// fitItems returns how many of items, from the first, fit in one reply frame; at
+// least one, since a single message always fits the max frame.
+func (c *conn) fitItems(items []proto.Item, lease bool) int {
+	room := c.s.maxFrame - proto.HeaderSize - 4
+	for i := range items {
+		room -= proto.ItemSize(&items[i], lease)
+		if room < 0 && i > 0 {
+			return i
+		}
+	}
+	return len(items)
+}
+
+// encodeItems encodes a GETBATCH or RESERVE reply: a u32 count, then the items.
+func encodeItems(items []proto.Item, lease bool) []byte {
+	n := 4
+	for i := range items {
+		n += proto.ItemSize(&items[i], lease)
+	}
+	body := proto.AppendU32(make([]byte, 0, n), uint32(len(items)))
+	for i := range items {
+		body = proto.AppendItem(body, &items[i], lease)
+	}
+	return body
+}
+
+// durationOption decodes a u64 milliseconds option, refusing one over maxDuration.
+func durationOption(tag uint8, v []byte) (time.Duration, error) {
+	ms, err := proto.OptionU64(tag, v)
+	if err != nil {
+		return 0, err
+	}
+	if ms > uint64(maxDuration/time.Millisecond) {
+		return 0, proto.Errorf(proto.StatusBadRequest,
+			"option %d: %d ms is over the limit of %d ms (100 years)",
+			tag, ms, maxDuration/time.Millisecond)
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// maxOption decodes the u32 batch size of GETBATCH and RESERVE: 0 means 1.
+func maxOption(tag uint8, v []byte) (int, error) {
+	n, err := proto.OptionU32(tag, v)
+	if err != nil {
+		return 0, err
+	}
+	if n > proto.MaxBatch {
+		return 0, proto.Errorf(proto.StatusBadRequest,
+			"batch of %d messages is over the limit of %d", n, proto.MaxBatch)
+	}
+	return max(int(n), 1), nil
+}
+
+// boolOption decodes a u8 option that must be 0 or 1.
+func boolOption(tag uint8, v []byte) (bool, error) {
+	b, err := proto.OptionU8(tag, v)
+	if err != nil {
+		return false, err
+	}
+	if b > 1 {
+		return false, proto.Errorf(proto.StatusBadRequest,
+			"option %d: value %d is neither 0 nor 1", tag, b)
+	}
+	return b == 1, nil
+}

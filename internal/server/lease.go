@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/proto"
+)
+
+// reserveRequest is a decoded RESERVE.
+type reserveRequest struct {
+	queues []string
+	opts   broker.ReserveOptions
+	bound  bool
+}
+
+// handleReserve takes messages under a lease, at once or, with a wait, off the
+// reader. Leases are bound to the connection unless the request says otherwise.
+func (c *conn) handleReserve(rp *reply, d *proto.Body) blocked {
+	req, err := c.reserveRequest(d)
+	if err != nil {
+		rp.failErr(err)
+		return nil
+	}
+	if req.opts.Wait == 0 {
+		c.reserve(rp, c.ctx, req)
+		return nil
+	}
+	op, id := rp.op, rp.id
+	return func(ctx context.Context) reply {
+		rp := reply{op: op, id: id}
+		c.reserve(&rp, ctx, req)
+		return rp
+	}
+}
+
+func (c *conn) reserveRequest(d *proto.Body) (reserveRequest, error) {
+	req := reserveRequest{bound: true}
+	var err error
+	if req.queues, err = d.Keys(); err != nil {
+		return req, err
+	}
+	opts, err := d.Options()
+	if err != nil {
+		return req, err
+	}
+	for tag, v := range opts.All() {
+		switch tag {
+		case proto.OptGetWait:
+			req.opts.Wait, err = c.waitOption(tag, v)
+		case proto.OptGetMax:
+			req.opts.Max, err = maxOption(tag, v)
+		case proto.OptReserveLease:
+			req.opts.Lease, err = durationOption(tag, v)
+		case proto.OptReserveBound:
+			req.bound, err = boolOption(tag, v)
+		default:
+			err = unknownOption(proto.OpReserve, tag)
+		}
+		if err != nil {
+			return req, err
+		}
+	}
+	return req, d.End()
+}
+
+func (c *conn) reserve(rp *reply, ctx context.Context, req reserveRequest) {
+	if req.bound {
+		req.opts.Owner = c.leaseOwner()
+	}
+	ds, err := c.s.broker.Reserve(ctx, req.queues, req.opts)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+
+	items := make([]proto.Item, len(ds))
+	for i, dv := range ds {
+		items[i] = proto.Item{
+			Queue:      dv.Queue,
+			ID:         dv.ID,
+			DeliveryID: dv.DeliveryID,
+			Count:      uint32(dv.Count),
+			Deadline:   uint64(dv.Deadline.UnixMilli()),
+			DeadLetter: deadLetterItem(dv.DeadLetter),
+			Payload:    dv.Payload,
+		}
+	}
+	fit := c.fitItems(items, true)
+	// What does not fit in one reply goes back, last first, so that the queue's
+	// order is kept.
+	for i := len(ds) - 1; i >= fit; i-- {
+		if err := c.s.broker.Nack(context.WithoutCancel(ctx), ds[i].DeliveryID, 0); err != nil {
+			c.log.Warn("cannot return a delivery over the reply size",
+				"queue", ds[i].Queue, "msg_id", ds[i].ID, "err", err)
+		}
+	}
+	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], true)
+}
+
+// leaseOwner returns the Owner that binds this connection's leases, made on first
+// use; the leases go back to their queues when the connection closes.
+func (c *conn) leaseOwner() *broker.Owner {
+	c.ownerMu.Lock()
+	defer c.ownerMu.Unlock()
+	if c.owner == nil {
+		c.owner = c.s.broker.NewOwner()
+	}
+	return c.owner
+}
+
+// releaseLeases returns the connection's bound leases to their queues. It runs after
+// every request of the connection has ended.
+func (c *conn) releaseLeases() {
+	c.ownerMu.Lock()
+	o := c.owner
+	c.ownerMu.Unlock()
+	if o != nil {
+		c.s.broker.ReleaseOwner(o)
+	}
+}
+
+func (c *conn) handleAck(rp *reply, d *proto.Body) {
+	id, err := deliveryRequest(proto.OpAck, d, 0)
+	if err == nil {
+		err = c.s.broker.Ack(c.ctx, id.id)
+	}
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.status = proto.StatusOK
+}
+
+func (c *conn) handleNack(rp *reply, d *proto.Body) {
+	req, err := deliveryRequest(proto.OpNack, d, proto.OptNackDelay)
+	if err == nil {
+		err = c.s.broker.Nack(c.ctx, req.id, req.duration)
+	}
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.status = proto.StatusOK
+}
+
+func (c *conn) handleTouch(rp *reply, d *proto.Body) {
+	req, err := deliveryRequest(proto.OpTouch, d, proto.OptTouchLease)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	deadline, err := c.s.broker.Touch(c.ctx, req.id, req.duration)
+	if err != nil {
+		rp.failErr(err)
+		return
+	}
+	rp.ok(uint64(deadline.UnixMilli()), nil)
+}
+
+// delivery is a decoded ACK, NACK or TOUCH: a delivery id and, for the last two, a
+// duration option.
+type delivery struct {
+	id       uint64
+	duration time.Duration
+}
+
+// deliveryRequest decodes a u64 delivery id and an options block in which only the
+// tag durationTag (if not 0) is allowed.
+func deliveryRequest(op proto.Op, d *proto.Body, durationTag uint8) (delivery, error) {
+	var req delivery
+	var err error
+	if req.id, err = d.U64(); err != nil {
+		return req, err
+	}
+	opts, err := d.Options()
+	if err != nil {
+		return req, err
+	}
+	for tag, v := range opts.All() {
+		if tag != durationTag || durationTag == 0 {
+			return req, unknownOption(op, tag)
+		}
+		if req.duration, err = durationOption(tag, v); err != nil {
+			return req, err
+		}
+	}
+	return req, d.End()
+}
+
+func deadLetterItem(dl *broker.DeadLetter) *proto.DeadLetter {
+	if dl == nil {
+		return nil
+	}
+	return &proto.DeadLetter{
+		Queue: dl.Queue, ID: dl.ID, Count: uint32(dl.Count), Reason: dl.Reason,
+	}
+}
