@@ -28,7 +28,7 @@ func (b *Broker) recover() error {
 	queues := make(map[string]*replayQueue)
 
 	next, err := b.store.Replay(func(rec *storage.Record, loc storage.Location) error {
-		return replayOne(queues, rec, loc)
+		return b.replayOne(queues, rec, loc)
 	})
 	if err != nil {
 		return fmt.Errorf("recover queues: %w", err)
@@ -52,7 +52,12 @@ func (b *Broker) recover() error {
 	return nil
 }
 
-func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.Location) error {
+// replayOne applies one record. Payloads beyond the cache budget are dropped as they
+// are read, so a backlog larger than memory can be recovered: the broker reads them
+// back from the store on get.
+func (b *Broker) replayOne(
+	queues map[string]*replayQueue, rec *storage.Record, loc storage.Location,
+) error {
 	rq := queues[rec.Queue]
 	if rq == nil {
 		rq = &replayQueue{live: make(map[uint64]replayed)}
@@ -61,18 +66,33 @@ func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.
 
 	switch rec.Op {
 	case storage.OpPut, storage.OpPutFront:
+		b.forgetReplayed(rq, rec.ID) // a copy moved forward replaces the original
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
+		b.admitToCache(&e)
 		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:
 		// A take whose put is gone was compacted away with it: nothing to undo.
-		delete(rq.live, rec.ID)
+		b.forgetReplayed(rq, rec.ID)
 	default:
 		return fmt.Errorf("unknown record op %v for queue %q", rec.Op, rec.Queue)
 	}
 	return nil
 }
 
-// rebuild creates the named queue from its live puts, in position order.
+// forgetReplayed drops a live put seen earlier in the replay, with its cache share.
+func (b *Broker) forgetReplayed(rq *replayQueue, id uint64) {
+	r, ok := rq.live[id]
+	if !ok {
+		return
+	}
+	if r.e.payload != nil && !r.e.loc.IsZero() {
+		b.cacheUsed.Add(-int64(r.e.size))
+	}
+	delete(rq.live, id)
+}
+
+// rebuild creates the named queue from its live puts, in position order; their
+// payloads were already admitted to the cache, or not, as they were replayed.
 func (b *Broker) rebuild(name string, rq *replayQueue) *Queue {
 	items := make([]replayed, 0, len(rq.live))
 	for _, r := range rq.live {
@@ -84,7 +104,6 @@ func (b *Broker) rebuild(name string, rq *replayQueue) *Queue {
 	q.headPos = items[0].pos
 	q.tailPos = items[len(items)-1].pos + 1
 	for _, r := range items {
-		b.admitToCache(&r.e)
 		q.pushLocked(r.e, false)
 		q.puts.Add(1)
 	}

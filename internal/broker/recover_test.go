@@ -193,3 +193,31 @@ func TestBrokerGetAbandonedDuringFsyncRequeues(t *testing.T) {
 		t.Fatalf("get after requeue = %q, want precious", m.Payload)
 	}
 }
+
+// TestBrokerRecoveryKeepsCacheBound: payloads past the cache budget are not held in
+// memory after a restart, only read back on get.
+func TestBrokerRecoveryKeepsCacheBound(t *testing.T) {
+	store := &logStore{}
+	b, err := New(Config{Store: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		mustPut(t, b, "q", fmt.Appendf(nil, "message-%02d", i)) // 10 bytes each
+	}
+	mustGet(t, b, "q")
+	b.Close()
+
+	b2 := newTestBroker(t, Config{Store: store, CacheBytes: 200})
+	if used := b2.Stats(0).CacheUsed; used > 200 {
+		t.Fatalf("cache used after recovery = %d, over its budget of 200", used)
+	}
+	for i := 1; i < 100; i++ {
+		if m := mustGet(t, b2, "q"); string(m.Payload) != fmt.Sprintf("message-%02d", i) {
+			t.Fatalf("get %d = %q", i, m.Payload)
+		}
+	}
+	if used := b2.Stats(0).CacheUsed; used != 0 {
+		t.Fatalf("cache used after draining = %d, want 0", used)
+	}
+}
