@@ -1,8 +1,12 @@
 package broker
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/keyq/keyq/internal/storage"
 )
 
 // PutOptions are the optional parts of a put.
@@ -15,15 +19,136 @@ type PutOptions struct {
 func (b *Broker) PutWith(
 	ctx context.Context, queue string, payload []byte, o PutOptions,
 ) (uint64, error) {
-	return 0, errNotYet
+	ids, err := b.PutBatch(ctx, queue, [][]byte{payload}, o)
+	if err != nil {
+		return 0, err
+	}
+	return ids[0], nil
 }
 
 // PutBatch stores all payloads or none, under one hold of the queue's lock and one
-// wait for the store, and returns their IDs in order.
+// wait for the store, and returns their IDs in order. Each message goes to a waiting
+// consumer if there is one, so a batch of three wakes three waiters. With a Delay,
+// no message of the batch is delivered before it.
 func (b *Broker) PutBatch(
 	ctx context.Context, queue string, payloads [][]byte, o PutOptions,
 ) ([]uint64, error) {
-	return nil, errNotYet
+	if err := b.checkBatch(queue, payloads, o); err != nil {
+		return nil, err
+	}
+	es := make([]entry, len(payloads))
+	var size int64
+	for i, p := range payloads {
+		es[i] = entry{payload: bytes.Clone(p), size: len(p)}
+		size += int64(len(p))
+	}
+
+	q := b.lockLive(queue)
+	ticket, err := b.putBatchLocked(q, es, size, o, time.Now())
+	q.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return nil, fmt.Errorf("put %d messages on queue %q: %w", len(es), queue, err)
+	}
+	ids := make([]uint64, len(es))
+	for i, e := range es {
+		ids[i] = e.id
+	}
+	return ids, nil
+}
+
+func (b *Broker) checkBatch(queue string, payloads [][]byte, o PutOptions) error {
+	if len(payloads) == 0 {
+		return fmt.Errorf("%w: a batch needs at least one message", ErrInvalidOption)
+	}
+	for _, p := range payloads {
+		if err := b.checkPut(queue, p); err != nil {
+			return err
+		}
+	}
+	if o.Delay < 0 || o.TTL < 0 {
+		return fmt.Errorf("%w: delay %v and ttl %v must not be negative",
+			ErrInvalidOption, o.Delay, o.TTL)
+	}
+	return nil
+}
+
+// putBatchLocked records every entry of es as put on q, then hands them on. If the
+// store refuses one, those recorded before it are taken back, so that none stays.
+func (b *Broker) putBatchLocked(
+	q *Queue, es []entry, size int64, o PutOptions, now time.Time,
+) (storage.Ticket, error) {
+	s := q.settings.Load()
+	if s != nil {
+		if err := b.makeRoomLocked(q, s, len(es), size); err != nil {
+			return 0, err
+		}
+	}
+	ttl := o.TTL
+	if ttl == 0 && s != nil {
+		ttl = s.DefaultTTL
+	}
+	var due time.Time
+	if o.Delay > 0 {
+		due = now.Add(o.Delay)
+	}
+
+	var last storage.Ticket
+	for i := range es {
+		es[i].id = b.nextID.Add(1) - 1
+		t, err := b.recordPutLocked(q, &es[i], ttl, due, now)
+		if err != nil {
+			b.undoPutsLocked(q, es[:i+1])
+			return 0, err
+		}
+		last = max(last, t)
+	}
+
+	for _, e := range es {
+		if o.Delay > 0 {
+			b.deferLocked(q, e, due)
+		} else {
+			b.admitLocked(q, e, false)
+		}
+	}
+	return last, nil
+}
+
+// recordPutLocked records e as put at q's tail, with a state record when it has a
+// TTL or a due time.
+func (b *Broker) recordPutLocked(
+	q *Queue, e *entry, ttl time.Duration, due, now time.Time,
+) (storage.Ticket, error) {
+	if ttl > 0 || !due.IsZero() {
+		m := metaOf(e, 0)
+		if ttl > 0 {
+			m.expiresAt = now.Add(ttl)
+		}
+	}
+	ticket, err := b.appendPutLocked(q, e, false)
+	if err != nil || e.meta == nil {
+		return ticket, err
+	}
+	t, err := b.appendStateLocked(q, e, storage.OpDefer, 0, due)
+	return max(ticket, t), err
+}
+
+// undoPutsLocked takes back the puts of a batch the store refused part of. The
+// store takes takes even when it refuses puts (a full disk).
+func (b *Broker) undoPutsLocked(q *Queue, es []entry) {
+	for _, e := range es {
+		if e.loc.IsZero() && b.durable {
+			continue // never stored
+		}
+		if _, err := b.recordTakeLocked(q, e); err != nil {
+			b.log.Error("cannot take back a refused batch", "queue", q.name,
+				"msg_id", e.id, "err", err)
+		}
+		b.releaseCache(e)
+	}
 }
 
 // GetBatch takes up to max messages from the first non-empty queue among queues, in
@@ -31,5 +156,78 @@ func (b *Broker) PutBatch(
 func (b *Broker) GetBatch(
 	ctx context.Context, queues []string, max int, wait time.Duration,
 ) ([]Message, error) {
-	return nil, errNotYet
+	if err := b.checkGet(queues, wait); err != nil {
+		return nil, err
+	}
+	if max < 0 {
+		return nil, fmt.Errorf("%w: max %d is negative", ErrInvalidOption, max)
+	}
+	n := max
+	if n == 0 {
+		n = 1
+	}
+
+	for _, name := range queues {
+		if q := b.lookup(name, false); q != nil {
+			if ds := b.takeN(q, n); len(ds) > 0 {
+				return b.finishBatch(ctx, ds)
+			}
+		}
+	}
+	if wait == 0 {
+		b.emptyGets.Add(1)
+		return nil, ErrEmpty
+	}
+
+	d, err := b.awaitDelivery(ctx, queues, wait, false, nil)
+	if err != nil {
+		return nil, err
+	}
+	ds := []delivery{d}
+	if d.err == nil && n > 1 {
+		if q := b.lookup(d.queue, false); q != nil {
+			ds = append(ds, b.takeN(q, n-1)...)
+		}
+	}
+	return b.finishBatch(ctx, ds)
+}
+
+// takeN takes up to n messages from the head of q without waiting. A take the
+// store refuses ends the batch, its delivery carrying the error.
+func (b *Broker) takeN(q *Queue, n int) []delivery {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var ds []delivery
+	for len(ds) < n && !q.dead {
+		b.dropExpiredLocked(q, false, time.Now())
+		if q.ready.len() == 0 {
+			break
+		}
+		d := b.takeLocked(q, false)
+		ds = append(ds, d)
+		if d.err != nil {
+			break
+		}
+	}
+	return ds
+}
+
+// finishBatch finishes each delivery of ds in turn: the messages taken before a
+// refused take are returned with its error.
+func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, error) {
+	msgs := make([]Message, 0, len(ds))
+	for i, d := range ds {
+		m, err := b.finish(ctx, d)
+		if err != nil {
+			for _, rest := range ds[i+1:] {
+				b.requeue(rest)
+			}
+			if len(msgs) > 0 {
+				return msgs, nil // the error comes again on the next call
+			}
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
 }

@@ -44,6 +44,10 @@ type Config struct {
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
+
+	// DefaultLease is the lease of a reserve that names none on a queue whose
+	// settings name none; 0 means DefaultLease.
+	DefaultLease time.Duration
 }
 
 // Message is a message handed to a consumer. Payload belongs to the caller.
@@ -73,14 +77,20 @@ const (
 // Broker is the table of queues. Its methods may be called from any goroutine. Create
 // one with New and stop it with Close.
 type Broker struct {
-	maxMessage int
-	store      storage.Store
-	log        *slog.Logger
+	maxMessage   int
+	store        storage.Store
+	durable      bool // the store keeps records: state records are worth encoding
+	log          *slog.Logger
+	defaultLease time.Duration
 
 	mu     sync.RWMutex // protects queues; exclusive only to add or drop a queue
 	queues map[string]*Queue
 
 	nextID atomic.Uint64
+
+	leases      leaseTable // outstanding deliveries by ID
+	timers      *timers    // lease deadlines and deferred messages' due times
+	pendingDead atomic.Int64
 
 	drainMu sync.Mutex // protects drained; taken after Queue.mu, never before
 	drained []*Queue
@@ -106,13 +116,18 @@ type Broker struct {
 // New builds a broker, rebuilds its queues from cfg.Store and starts its sweeper.
 func New(cfg Config) (*Broker, error) {
 	b := &Broker{
-		maxMessage: cfg.MaxMessageBytes,
-		store:      cfg.Store,
-		log:        cfg.Logger,
-		queues:     make(map[string]*Queue),
-		cacheLimit: cfg.CacheBytes,
-		started:    time.Now(),
-		done:       make(chan struct{}),
+		maxMessage:   cfg.MaxMessageBytes,
+		store:        cfg.Store,
+		log:          cfg.Logger,
+		defaultLease: cfg.DefaultLease,
+		queues:       make(map[string]*Queue),
+		timers:       newTimers(),
+		cacheLimit:   cfg.CacheBytes,
+		started:      time.Now(),
+		done:         make(chan struct{}),
+	}
+	if b.defaultLease <= 0 {
+		b.defaultLease = DefaultLease
 	}
 	if b.maxMessage <= 0 {
 		b.maxMessage = DefaultMaxMessageBytes
@@ -120,6 +135,8 @@ func New(cfg Config) (*Broker, error) {
 	if b.store == nil {
 		b.store = storage.Memory{}
 	}
+	_, memory := b.store.(storage.Memory)
+	b.durable = !memory
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,6 +151,7 @@ func New(cfg Config) (*Broker, error) {
 		interval = DefaultSweepInterval
 	}
 	b.wg.Go(func() { b.sweepLoop(interval) })
+	b.wg.Go(b.timerLoop)
 	return b, nil
 }
 
@@ -326,17 +344,52 @@ func (b *Broker) put(ctx context.Context, name string, payload []byte, front boo
 }
 
 // offerLocked records e as put on q and hands it to the first waiter, or queues it.
-// A message put back (after a waiter left with it) goes through here too, front set.
+// It is the way in for new messages, so it keeps q's limits and default TTL.
 func (b *Broker) offerLocked(q *Queue, e entry, front bool) (storage.Ticket, error) {
+	if s := q.settings.Load(); s != nil {
+		return b.offerSetLocked(q, s, e, front)
+	}
+	ticket, err := b.appendPutLocked(q, &e, front)
+	if err != nil {
+		return 0, err
+	}
+	b.admitLocked(q, e, front)
+	return ticket, nil
+}
+
+// putBackLocked records e as put on q again, at the head or the tail, and hands it on
+// as offerLocked does, but ignores q's limits: a message coming back is never
+// refused or made to push another out.
+func (b *Broker) putBackLocked(q *Queue, e entry, front bool) (storage.Ticket, error) {
+	ticket, err := b.appendPutLocked(q, &e, front)
+	if err != nil {
+		return 0, err
+	}
+	if e.meta != nil {
+		// Its state (TTL, count, dead-letter note) goes with the new put.
+		t, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{})
+		if err != nil {
+			b.log.Error("cannot record the state of a message put back", "queue", q.name,
+				"msg_id", e.id, "err", err)
+		}
+		ticket = max(ticket, t)
+	}
+	b.admitLocked(q, e, front)
+	return ticket, nil
+}
+
+// appendPutLocked records e as put at the head (front) or tail of q.
+func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket, error) {
 	op := storage.OpPut
 	if front {
 		op = storage.OpPutFront
 	}
+	pos := q.nextPosLocked(front)
 	q.rec = storage.Record{
 		Op:      op,
 		Queue:   q.name,
 		ID:      e.id,
-		Pos:     q.nextPosLocked(front),
+		Pos:     pos,
 		Payload: e.payload,
 	}
 	loc, ticket, err := b.store.Append(&q.rec)
@@ -345,24 +398,36 @@ func (b *Broker) offerLocked(q *Queue, e entry, front bool) (storage.Ticket, err
 		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
 	}
 	e.loc = loc
-	b.admitToCache(&e)
+	if e.meta != nil {
+		e.meta.pos = pos
+	}
+	b.admitToCache(e)
 	q.puts.Add(1)
+	return ticket, nil
+}
 
-	if w := q.claimWaiterLocked(); w != nil {
-		d := delivery{queue: q.name, e: e}
-		d.ticket, d.err = b.recordTakeLocked(q, e)
-		if d.err != nil {
-			q.pushLocked(e, true) // the put stands; the waiter gets the error
-		} else {
-			q.ops += 2 // a put and a take that never touched the ring
-			q.gets.Add(1)
-		}
-		w.ch <- d
-		return ticket, nil
+// admitLocked hands e, recorded as in q, to the first waiter on q, or queues it at
+// the head (front) or tail.
+func (b *Broker) admitLocked(q *Queue, e entry, front bool) {
+	w := q.claimWaiterLocked()
+	if w == nil {
+		q.pushLocked(e, front)
+		return
 	}
 
-	q.pushLocked(e, front)
-	return ticket, nil
+	d := delivery{queue: q.name, e: e}
+	if w.reserve != nil {
+		d.lease, d.ticket, d.err = b.leaseLocked(q, e, w.reserve, time.Now())
+	} else {
+		d.ticket, d.err = b.recordTakeLocked(q, e)
+	}
+	if d.err != nil {
+		q.pushLocked(e, true) // the put stands; the waiter gets the error
+	} else {
+		q.ops += 2 // a put and a take that never touched the ring
+		q.gets.Add(1)
+	}
+	w.ch <- d
 }
 
 // tryTake takes the head (or tail) entry of q if it has one.
@@ -370,7 +435,11 @@ func (b *Broker) tryTake(q *Queue, back bool) (delivery, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 
-	if q.dead || q.ready.len() == 0 {
+	if q.dead {
+		return delivery{}, false
+	}
+	b.dropExpiredLocked(q, back, time.Now())
+	if q.ready.len() == 0 {
 		return delivery{}, false
 	}
 	return b.takeLocked(q, back), true
@@ -394,12 +463,31 @@ func (b *Broker) takeLocked(q *Queue, back bool) delivery {
 	return d
 }
 
+// recordTakeLocked records that e's message left q for good, and ends its state
+// record if it has one.
 func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 	q.rec = storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
 	_, ticket, err := b.store.Append(&q.rec)
 	if err != nil {
 		return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
 	}
+	if e.meta != nil && e.meta.stateID != 0 {
+		return b.endStateOf(q.name, &e)
+	}
+	return ticket, nil
+}
+
+// endStateOf records the end of e's state record, if it has one, and returns the
+// ticket to wait on.
+func (b *Broker) endStateOf(queue string, e *entry) (storage.Ticket, error) {
+	if e.meta == nil || e.meta.stateID == 0 {
+		return 0, nil
+	}
+	ticket, err := b.endRecord(queue, e.meta.stateID, e.meta.stateLoc, 0)
+	if err != nil {
+		return 0, err
+	}
+	e.meta.stateID = 0
 	return ticket, nil
 }
 
@@ -422,7 +510,8 @@ func (b *Broker) finish(ctx context.Context, d delivery) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Queue: d.queue, ID: d.e.id, Payload: payload}, nil
+	return Message{Queue: d.queue, ID: d.e.id, Payload: payload, DeadLetter: d.e.deadLetter()},
+		nil
 }
 
 // payload returns e's bytes, from memory or from the store, and releases its share
@@ -464,14 +553,27 @@ func (b *Broker) admitToCache(e *entry) {
 func (b *Broker) await(
 	ctx context.Context, names []string, wait time.Duration, back bool,
 ) (Message, error) {
+	d, err := b.awaitDelivery(ctx, names, wait, back, nil)
+	if err != nil {
+		return Message{}, err
+	}
+	return b.finish(ctx, d)
+}
+
+// awaitDelivery is await returning the delivery itself: a take, or a lease when r is
+// set. An error means no message was taken; d.err, a take the store refused.
+func (b *Broker) awaitDelivery(
+	ctx context.Context, names []string, wait time.Duration, back bool, r *reserveReq,
+) (delivery, error) {
 	w := newWaiter()
+	w.reserve = r
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 
 	nodes, d, took := b.register(w, names, back)
 	defer b.unregister(nodes)
 	if took {
-		return b.finish(ctx, d)
+		return d, nil
 	}
 
 	var timeout <-chan time.Time
@@ -484,7 +586,7 @@ func (b *Broker) await(
 	var cause error
 	select {
 	case d := <-w.ch:
-		return b.finish(ctx, d)
+		return d, nil
 	case <-timeout:
 		cause = ErrEmpty
 	case <-ctx.Done():
@@ -497,17 +599,17 @@ func (b *Broker) await(
 		if cause == ErrEmpty {
 			b.emptyGets.Add(1)
 		}
-		return Message{}, cause
+		return delivery{}, cause
 	}
 
 	// A put claimed us as we gave up: the message is ours. On timeout we still take
 	// it; if our caller is gone, it goes back to the head of its queue.
 	d = <-w.ch
 	if cause == ErrEmpty {
-		return b.finish(ctx, d)
+		return d, nil
 	}
 	b.requeue(d)
-	return Message{}, cause
+	return delivery{}, cause
 }
 
 // register parks w on each named queue in order. If a queue turns out to have a
@@ -518,9 +620,10 @@ func (b *Broker) register(
 ) (nodes []*waitNode, d delivery, took bool) {
 	for _, name := range names {
 		q := b.lockLive(name)
+		b.dropUnfitLocked(q, back, w.reserve != nil)
 		if q.ready.len() > 0 {
 			if w.state.CompareAndSwap(waiting, cancelled) {
-				d = b.takeLocked(q, back)
+				d = b.firstLocked(q, back, w.reserve)
 				took = true
 			}
 			q.mu.Unlock()
@@ -555,6 +658,10 @@ func (b *Broker) requeue(d delivery) {
 	if d.err != nil {
 		return // the take was never recorded, so the message never left its queue
 	}
+	if d.lease != nil {
+		b.unlease(d.lease)
+		return
+	}
 	e := d.e
 	if e.payload == nil && e.size > 0 {
 		p, err := b.store.ReadPayload(e.loc)
@@ -569,7 +676,7 @@ func (b *Broker) requeue(d delivery) {
 	}
 
 	q := b.lockLive(d.queue)
-	_, err := b.offerLocked(q, e, true)
+	_, err := b.putBackLocked(q, e, true)
 	q.mu.Unlock()
 	if err != nil {
 		b.log.Error("message lost: cannot requeue it", "queue", d.queue, "msg_id", e.id,

@@ -215,7 +215,7 @@ func (b *Broker) land(
 // at the end it was taken from.
 func (b *Broker) restore(queue string, e entry, at End) {
 	q := b.lockLive(queue)
-	_, err := b.offerLocked(q, e, at == Front)
+	_, err := b.putBackLocked(q, e, at == Front)
 	q.mu.Unlock()
 	if err != nil {
 		// TODO: a store that refuses every put (disk full) loses the message here.

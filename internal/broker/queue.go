@@ -30,7 +30,22 @@ type Queue struct {
 	headPos int64
 	tailPos int64
 
-	// Read by Stats and Len without mu.
+	// Leases and deferred messages live outside ready (in the broker's lease table
+	// and timer heap); the queue counts them so that it is not dropped under them.
+	deferredBytes int64
+	settingsID    uint64           // ID of the live settings record; 0 if none
+	settingsLoc   storage.Location // where the store keeps it
+
+	// settings is nil for a queue without settings; written under mu, read anywhere.
+	settings atomic.Pointer[QueueSettings]
+
+	// Read by Stats and Len without mu; inflight and deferred written under mu.
+	inflight     atomic.Int64
+	deferred     atomic.Int64
+	expired      atomic.Uint64
+	deadLettered atomic.Uint64
+	dropped      atomic.Uint64
+
 	depth atomic.Int64
 	bytes atomic.Int64
 	puts  atomic.Uint64
@@ -76,8 +91,9 @@ func (q *Queue) popLocked(back bool) entry {
 	return e
 }
 
-// idleLocked reports whether q holds nothing and nobody waits on it, so that it may
-// leave the table.
+// idleLocked reports whether q holds nothing (ready, leased or deferred), nobody
+// waits on it and it has no settings, so that it may leave the table.
 func (q *Queue) idleLocked() bool {
-	return q.ready.len() == 0 && q.waiters.len() == 0
+	return q.ready.len() == 0 && q.waiters.len() == 0 && q.inflight.Load() == 0 &&
+		q.deferred.Load() == 0 && q.settings.Load() == nil
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -15,20 +16,47 @@ type replayed struct {
 	pos int64
 }
 
-// replayQueue gathers one queue's live puts during replay; takes remove them.
+// replayedState is a state record seen during replay.
+type replayedState struct {
+	id  uint64
+	op  storage.Op
+	st  msgState
+	loc storage.Location
+}
+
+// replayedRecord names a record to end: a state record superseded by a newer one,
+// or one whose message is gone (a crash fell between the two records of a change).
+type replayedRecord struct {
+	id  uint64
+	loc storage.Location
+}
+
+// replayQueue gathers one queue's live records during replay; takes remove them.
 type replayQueue struct {
-	live map[uint64]replayed
+	live     map[uint64]replayed      // puts, by message ID
+	states   map[uint64]replayedState // state records, by record ID
+	settings *replayedState           // the newest settings record (st unused)
+	set      QueueSettings
+	stale    []replayedRecord
 }
 
 // recover rebuilds the queues from the store's records and sets the next message ID
-// past every ID the store has seen. Records come in log order, which after compaction
-// is not queue order, so each queue's live puts are sorted by position at the end.
+// past every ID the store has seen (delivery IDs included: a lease record carries
+// its delivery ID as its ID). Records come in log order, which after compaction is
+// not queue order, so each queue's live puts are sorted by position at the end.
+//
+// Leases do not survive a restart: a message that was leased and not acked is ready
+// again, at the place its lease record gave it (the head), with its delivery count
+// kept, so its next delivery counts one more. Deferred messages and TTLs are kept
+// on disk as wall-clock times and turned back into monotonic deadlines here: a wall
+// clock moved forward while the broker was down makes them due (or expired) that
+// much earlier, one moved back, later. Once running, clock jumps do not matter.
 func (b *Broker) recover() error {
 	start := time.Now()
 	queues := make(map[string]*replayQueue)
 
 	next, err := b.store.Replay(func(rec *storage.Record, loc storage.Location) error {
-		return b.replayOne(queues, rec, loc)
+		return replayOne(queues, rec, loc)
 	})
 	if err != nil {
 		return fmt.Errorf("recover queues: %w", err)
@@ -36,77 +64,166 @@ func (b *Broker) recover() error {
 	b.nextID.Store(max(next, 1))
 
 	var messages, size int64
-	for name, rq := range queues {
-		if len(rq.live) == 0 {
+	for _, name := range slices.Sorted(maps.Keys(queues)) {
+		rq := queues[name]
+		q := b.rebuild(name, rq, start)
+		if q == nil {
 			continue
 		}
-		q := b.rebuild(name, rq)
-		messages += q.depth.Load()
-		size += q.bytes.Load()
+		messages += q.depth.Load() + q.deferred.Load()
+		size += q.bytes.Load() + q.deferredBytes
+		for _, r := range rq.stale {
+			if _, err := b.endRecord(name, r.id, r.loc, 0); err != nil {
+				return fmt.Errorf("recover queues: %w", err)
+			}
+		}
 	}
 
-	if _, memory := b.store.(storage.Memory); !memory {
+	if b.durable {
 		b.log.Info("recovered queues", "queues", len(b.queues), "messages", messages,
 			"bytes", size, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
 
-// replayOne applies one record. Payloads beyond the cache budget are dropped as they
-// are read, so a backlog larger than memory can be recovered: the broker reads them
-// back from the store on get.
-func (b *Broker) replayOne(
-	queues map[string]*replayQueue, rec *storage.Record, loc storage.Location,
-) error {
+func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.Location) error {
 	rq := queues[rec.Queue]
 	if rq == nil {
-		rq = &replayQueue{live: make(map[uint64]replayed)}
+		rq = &replayQueue{live: make(map[uint64]replayed), states: make(map[uint64]replayedState)}
 		queues[rec.Queue] = rq
 	}
 
 	switch rec.Op {
 	case storage.OpPut, storage.OpPutFront:
-		b.forgetReplayed(rq, rec.ID) // a copy moved forward replaces the original
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
-		b.admitToCache(&e)
 		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:
 		// A take whose put is gone was compacted away with it: nothing to undo.
-		b.forgetReplayed(rq, rec.ID)
+		delete(rq.live, rec.ID)
+		delete(rq.states, rec.ID)
+		if rq.settings != nil && rq.settings.id == rec.ID {
+			rq.settings = nil
+		}
+	case storage.OpLease, storage.OpDefer, storage.OpReturn, storage.OpDeadLetter:
+		st, err := decodeState(rec.Payload)
+		if err != nil {
+			return fmt.Errorf("%w: %v %d on queue %q", err, rec.Op, rec.ID, rec.Queue)
+		}
+		rq.states[rec.ID] = replayedState{id: rec.ID, op: rec.Op, st: st, loc: loc}
+	case storage.OpSettings:
+		return replaySettings(rq, rec, loc)
 	default:
 		return fmt.Errorf("unknown record op %v for queue %q", rec.Op, rec.Queue)
 	}
 	return nil
 }
 
-// forgetReplayed drops a live put seen earlier in the replay, with its cache share.
-func (b *Broker) forgetReplayed(rq *replayQueue, id uint64) {
-	r, ok := rq.live[id]
-	if !ok {
-		return
+func replaySettings(rq *replayQueue, rec *storage.Record, loc storage.Location) error {
+	s, err := decodeSettings(rec.Payload)
+	if err != nil {
+		return fmt.Errorf("%w: settings %d of queue %q", err, rec.ID, rec.Queue)
 	}
-	if r.e.payload != nil && !r.e.loc.IsZero() {
-		b.cacheUsed.Add(-int64(r.e.size))
+	if old := rq.settings; old != nil {
+		if old.id > rec.ID {
+			rq.stale = append(rq.stale, replayedRecord{rec.ID, loc})
+			return nil
+		}
+		rq.stale = append(rq.stale, replayedRecord{old.id, old.loc})
 	}
-	delete(rq.live, id)
+	rq.settings = &replayedState{id: rec.ID, loc: loc}
+	rq.set = s
+	return nil
 }
 
-// rebuild creates the named queue from its live puts, in position order; their
-// payloads were already admitted to the cache, or not, as they were replayed.
-func (b *Broker) rebuild(name string, rq *replayQueue) *Queue {
-	items := make([]replayed, 0, len(rq.live))
-	for _, r := range rq.live {
-		items = append(items, r)
+// rebuild creates the named queue from its live records: settings, then each
+// message with its newest state, ready ones in position order. It returns nil if
+// the queue holds nothing worth keeping.
+func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
+	b.attachStates(rq, now)
+	if len(rq.live) == 0 && rq.settings == nil {
+		return nil
 	}
-	slices.SortFunc(items, func(x, y replayed) int { return cmp.Compare(x.pos, y.pos) })
 
 	q := newQueue(name)
-	q.headPos = items[0].pos
-	q.tailPos = items[len(items)-1].pos + 1
-	for _, r := range items {
+	if rq.settings != nil {
+		set := rq.set
+		q.settings.Store(&set)
+		q.settingsID, q.settingsLoc = rq.settings.id, rq.settings.loc
+	}
+
+	var ready []replayed
+	var later []replayed
+	for _, r := range rq.live {
+		if r.e.meta != nil && r.e.meta.dueAt.After(now) {
+			later = append(later, r)
+		} else {
+			ready = append(ready, r)
+		}
+	}
+	slices.SortFunc(ready, func(x, y replayed) int { return cmp.Compare(x.pos, y.pos) })
+
+	for _, r := range ready {
+		b.admitToCache(&r.e)
 		q.pushLocked(r.e, false)
 		q.puts.Add(1)
 	}
+	for _, r := range later {
+		b.admitToCache(&r.e)
+		b.deferLocked(q, r.e, r.e.meta.dueAt)
+		q.puts.Add(1)
+	}
+	if len(rq.live) > 0 {
+		all := append(ready, later...)
+		q.headPos = slices.MinFunc(all, byPos).pos
+		q.tailPos = slices.MaxFunc(all, byPos).pos + 1
+	}
 	b.queues[name] = q
 	return q
+}
+
+func byPos(x, y replayed) int { return cmp.Compare(x.pos, y.pos) }
+
+// attachStates gives each live put the newest of its state records; the others, and
+// those of messages gone, are stale.
+func (b *Broker) attachStates(rq *replayQueue, now time.Time) {
+	states := slices.SortedFunc(maps.Values(rq.states), func(x, y replayedState) int {
+		return cmp.Compare(x.id, y.id)
+	})
+	newest := make(map[uint64]replayedState, len(states))
+	for _, s := range states {
+		if _, ok := rq.live[s.st.msg]; !ok {
+			rq.stale = append(rq.stale, replayedRecord{s.id, s.loc})
+			continue
+		}
+		if old, ok := newest[s.st.msg]; ok {
+			rq.stale = append(rq.stale, replayedRecord{old.id, old.loc})
+		}
+		newest[s.st.msg] = s
+	}
+
+	for msg, s := range newest {
+		r := rq.live[msg]
+		r.pos = s.st.pos
+		r.e.meta = &meta{
+			count:     s.st.count,
+			pos:       s.st.pos,
+			expiresAt: monotonic(s.st.expiresAt, now),
+			dead:      s.st.dead,
+			stateID:   s.id,
+			stateLoc:  s.loc,
+		}
+		if s.op == storage.OpDefer {
+			r.e.meta.dueAt = monotonic(s.st.dueAt, now)
+		}
+		rq.live[msg] = r
+	}
+}
+
+// monotonic turns t, a wall-clock time read from disk, into a time on this
+// process's monotonic clock, as far from now as the wall clock says.
+func monotonic(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return now.Add(t.Sub(now.Round(0)))
 }

@@ -1,20 +1,24 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/keyq/keyq/internal/storage"
 )
 
 // DefaultLease is the lease of a reserve when neither the request nor the queue's
 // settings give one.
 const DefaultLease = 30 * time.Second
 
-// errNotYet marks the API of issue 4 while its bodies are written.
-var errNotYet = errors.New("broker: not implemented yet")
+// errOwnerReleased is returned by a reserve whose owner was released meanwhile.
+var errOwnerReleased = errors.New("broker: lease owner released")
 
 // ReserveOptions say how a reserve waits and leases. Wait is as for GetAny; Lease 0
-// means the queue's default lease (or DefaultLease); Max is the batch size (0 or 1:
+// means the queue's default lease (or the broker's); Max is the batch size (0 or 1:
 // one); Owner nil means the leases live until acked or expired (HTTP, CLI).
 type ReserveOptions struct {
 	Wait  time.Duration
@@ -31,40 +35,265 @@ type Delivery struct {
 	Deadline   time.Time // when the lease runs out (for display; timing is monotonic)
 }
 
-// Owner groups the leases bound to one consumer connection: ReleaseOwner returns
-// all of them to their queues at once, when the connection closes.
-type Owner struct{}
-
 // NewOwner returns an Owner to bind leases to.
 func (b *Broker) NewOwner() *Owner { return &Owner{} }
 
 // ReleaseOwner returns every lease of o still outstanding to the head of its queue,
-// as if it had expired, and makes o refuse new leases.
-func (b *Broker) ReleaseOwner(o *Owner) {}
+// as if it had run out, and makes o refuse new leases. It may be called again.
+func (b *Broker) ReleaseOwner(o *Owner) {
+	o.mu.Lock()
+	o.released = true
+	leases := make([]*lease, 0, len(o.leases))
+	for l := range o.leases {
+		leases = append(leases, l)
+	}
+	o.leases = nil
+	o.mu.Unlock()
+
+	now := time.Now()
+	for _, l := range leases {
+		l.q.mu.Lock()
+		if l.live {
+			b.requeueLeaseLocked(l, now, 0)
+		}
+		l.q.mu.Unlock()
+	}
+}
 
 // Reserve takes up to o.Max messages from the first non-empty queue among queues,
-// in the order given, under a lease each; if all are empty it waits as GetAny does.
-// It returns ErrEmpty when the wait runs out.
+// in the order given, under a lease each; if all are empty it waits as GetAny does
+// for a put on any of them. It returns ErrEmpty when the wait runs out. A message
+// whose TTL ran out is never delivered, and one delivered as often as its queue's
+// MaxDeliveries allows goes to the dead-letter queue instead.
 func (b *Broker) Reserve(
 	ctx context.Context, queues []string, o ReserveOptions,
 ) ([]Delivery, error) {
-	return nil, errNotYet
+	if err := b.checkGet(queues, o.Wait); err != nil {
+		return nil, err
+	}
+	if o.Lease < 0 || o.Max < 0 {
+		return nil, fmt.Errorf("%w: lease %v and max %d must not be negative",
+			ErrInvalidOption, o.Lease, o.Max)
+	}
+	r := &reserveReq{lease: o.Lease, owner: o.Owner}
+	n := max(o.Max, 1)
+
+	for _, name := range queues {
+		q := b.lookup(name, false)
+		if q == nil {
+			continue
+		}
+		if ls, ticket, err := b.tryReserve(q, r, n); len(ls) > 0 || err != nil {
+			return b.deliver(ctx, ls, ticket, err, o.Owner)
+		}
+	}
+	if o.Wait == 0 {
+		b.emptyGets.Add(1)
+		return nil, ErrEmpty
+	}
+
+	d, err := b.awaitDelivery(ctx, queues, o.Wait, false, r)
+	if err != nil {
+		return nil, err
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	ls, ticket := []*lease{d.lease}, d.ticket
+	if n > 1 {
+		more, t, err := b.tryReserve(d.lease.q, r, n-1)
+		return b.deliver(ctx, append(ls, more...), max(ticket, t), err, o.Owner)
+	}
+	return b.deliver(ctx, ls, ticket, nil, o.Owner)
+}
+
+// tryReserve leases up to n messages from the head of q without waiting.
+func (b *Broker) tryReserve(
+	q *Queue, r *reserveReq, n int,
+) (ls []*lease, ticket storage.Ticket, err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return nil, 0, nil
+	}
+	for len(ls) < n {
+		b.dropUnfitLocked(q, false, true)
+		if q.ready.len() == 0 {
+			break
+		}
+		d := b.firstLocked(q, false, r)
+		if d.err != nil {
+			return ls, ticket, d.err
+		}
+		ls = append(ls, d.lease)
+		ticket = max(ticket, d.ticket)
+	}
+	return ls, ticket, nil
+}
+
+// firstLocked takes the entry at one end of q, which must not be empty: a take,
+// or a lease when r is set. If the store refuses, the entry stays and the delivery
+// carries the error.
+func (b *Broker) firstLocked(q *Queue, back bool, r *reserveReq) delivery {
+	if r == nil {
+		return b.takeLocked(q, back)
+	}
+	e := q.popLocked(back)
+	d := delivery{queue: q.name, e: e}
+	d.lease, d.ticket, d.err = b.leaseLocked(q, e, r, time.Now())
+	if d.err != nil {
+		q.pushLocked(e, !back)
+		return d
+	}
+	q.gets.Add(1)
+	return d
+}
+
+// dropUnfitLocked sets aside the messages at one end of q that must not be
+// delivered: expired ones and, for a reserve, those delivered as often as q's
+// MaxDeliveries allows (after a restart, or a change of settings).
+func (b *Broker) dropUnfitLocked(q *Queue, back, reserving bool) {
+	now := time.Now()
+	b.dropExpiredLocked(q, back, now)
+	s := q.settings.Load()
+	if !reserving || s == nil || s.MaxDeliveries <= 0 {
+		return
+	}
+	for q.ready.len() > 0 {
+		i := 0
+		if back {
+			i = q.ready.len() - 1
+		}
+		m := q.ready.at(i).meta
+		if m == nil || m.count < s.MaxDeliveries {
+			return
+		}
+		b.deadLetterLocked(q, q.popLocked(back), ReasonMaxDeliveries)
+		b.dropExpiredLocked(q, back, now)
+	}
+}
+
+// deliver waits until the leases are durable and returns their deliveries. If the
+// wait fails, or the owner was released meanwhile, the leases are given back.
+func (b *Broker) deliver(
+	ctx context.Context, ls []*lease, ticket storage.Ticket, cause error, o *Owner,
+) ([]Delivery, error) {
+	if len(ls) == 0 {
+		return nil, cause
+	}
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		b.unleaseAll(ls)
+		return nil, fmt.Errorf("reserve from queue %q: %w", ls[0].q.name, err)
+	}
+	if o != nil && o.isReleased() {
+		b.unleaseAll(ls)
+		return nil, errOwnerReleased
+	}
+
+	out := make([]Delivery, 0, len(ls))
+	for _, l := range ls {
+		p, err := b.peekPayload(l.e)
+		if err != nil {
+			b.unleaseAll(ls)
+			return nil, err
+		}
+		out = append(out, Delivery{
+			Message: Message{Queue: l.q.name, ID: l.e.id, Payload: bytes.Clone(p),
+				DeadLetter: l.e.deadLetter()},
+			DeliveryID: l.id,
+			Count:      l.e.meta.count,
+			Deadline:   l.deadline,
+		})
+	}
+	return out, cause
+}
+
+func (b *Broker) unleaseAll(ls []*lease) {
+	for _, l := range ls {
+		b.unlease(l)
+	}
+}
+
+// lockLease returns the live lease of a delivery, locked by its queue's lock, or
+// ErrNoDelivery.
+func (b *Broker) lockLease(deliveryID uint64, now time.Time) (*lease, error) {
+	if b.closed.Load() {
+		return nil, ErrClosed
+	}
+	l := b.leases.get(deliveryID)
+	if l == nil {
+		return nil, fmt.Errorf("%w: %d", ErrNoDelivery, deliveryID)
+	}
+	l.q.mu.Lock()
+	if !b.liveLeaseLocked(l, now) {
+		l.q.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d", ErrNoDelivery, deliveryID)
+	}
+	return l, nil
 }
 
 // Ack ends the delivery: its message is gone for good. It returns ErrNoDelivery if
-// the delivery is unknown, already acked or nacked, or its lease ran out.
-func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error { return errNotYet }
+// the delivery is unknown, already acked or nacked, or its lease ran out; the
+// message's next delivery is then none of its business.
+func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
+	l, err := b.lockLease(deliveryID, time.Now())
+	if err != nil {
+		return err
+	}
+	q := l.q
+	ticket, err := b.recordTakeLocked(q, l.e)
+	if err == nil {
+		b.endLeaseLocked(l)
+		b.releaseCache(l.e)
+		if q.idleLocked() {
+			b.noteDrainedLocked(q)
+		}
+	}
+	q.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return fmt.Errorf("ack %d on queue %q: %w", deliveryID, q.name, err)
+	}
+	return nil
+}
 
 // Nack ends the delivery and returns its message to the head of its queue (delay 0)
-// or makes it ready again after delay. Errors as for Ack.
+// or makes it ready again after delay, at the tail. Errors as for Ack.
 func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
-	return errNotYet
+	if delay < 0 {
+		return fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, delay)
+	}
+	now := time.Now()
+	l, err := b.lockLease(deliveryID, now)
+	if err != nil {
+		return err
+	}
+	b.requeueLeaseLocked(l, now, delay)
+	l.q.mu.Unlock()
+	return nil
 }
 
 // Touch extends the delivery's lease to lease from now (0: the lease it was given)
-// and returns the new deadline. Errors as for Ack.
+// and returns the new deadline. Errors as for Ack. A touch is not logged: after a
+// restart every lease has ended anyway.
 func (b *Broker) Touch(
 	ctx context.Context, deliveryID uint64, lease time.Duration,
 ) (time.Time, error) {
-	return time.Time{}, errNotYet
+	if lease < 0 {
+		return time.Time{}, fmt.Errorf("%w: lease %v is negative", ErrInvalidOption, lease)
+	}
+	now := time.Now()
+	l, err := b.lockLease(deliveryID, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if lease == 0 {
+		lease = l.dur
+	}
+	l.deadline = now.Add(lease)
+	b.timers.schedule(&l.timer, l.deadline)
+	l.q.mu.Unlock()
+	return l.deadline, nil
 }

@@ -9,6 +9,7 @@ type entry struct {
 	payload []byte
 	size    int
 	loc     storage.Location
+	meta    *meta // nil for a message with no delivery state (most)
 }
 
 // minRing is the smallest buffer a ring keeps once it has held an entry.

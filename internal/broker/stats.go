@@ -98,5 +98,19 @@ func (q *Queue) stats() QueueStats {
 		Puts:     q.puts.Load(),
 		Gets:     q.gets.Load(),
 		Waiting:  q.waiters.len(),
+
+		Inflight:     q.inflight.Load(),
+		Deferred:     q.deferred.Load(),
+		Expired:      q.expired.Load(),
+		DeadLettered: q.deadLettered.Load(),
+		Dropped:      q.dropped.Load(),
+		Settings:     q.settingsOrZero(),
 	}
+}
+
+func (q *Queue) settingsOrZero() QueueSettings {
+	if s := q.settings.Load(); s != nil {
+		return *s
+	}
+	return QueueSettings{}
 }

@@ -21,6 +21,7 @@ const (
 type delivery struct {
 	queue  string
 	e      entry
+	lease  *lease // set when the waiter reserved
 	ticket storage.Ticket
 	err    error
 }
@@ -28,8 +29,9 @@ type delivery struct {
 // waiter is one blocked get. It is parked on every queue it waits on, through one
 // waitNode per queue, and the first put on any of them claims it.
 type waiter struct {
-	state atomic.Int32
-	ch    chan delivery // buffered: a put never blocks handing over
+	state   atomic.Int32
+	ch      chan delivery // buffered: a put never blocks handing over
+	reserve *reserveReq   // set for a reserve: a put leases instead of taking
 }
 
 func newWaiter() *waiter { return &waiter{ch: make(chan delivery, 1)} }

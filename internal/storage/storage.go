@@ -77,9 +77,10 @@ func (o Op) String() string {
 	}
 }
 
-// Record is one change to one queue. Payload is set for puts only. A Store must not
-// keep a reference to the Record or its Payload after Append returns: the caller
-// reuses both.
+// Record is one change to one queue. Payload is set for puts (the message) and for
+// state records (the broker's encoding of the state), not for takes. A Store must
+// not keep a reference to the Record or its Payload after Append returns: the
+// caller reuses both.
 type Record struct {
 	Op    Op
 	Queue string

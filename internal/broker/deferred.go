@@ -1,0 +1,50 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// deferred is a message that is not to be delivered before a time: a delayed put or
+// a nack with a delay. It sits in the broker's timer heap, not in its queue's ready
+// list, so no consumer can see it (let alone lease it) before it is due.
+type deferred struct {
+	q     *Queue
+	e     entry
+	timer timer
+}
+
+// deferLocked holds e back in q until due.
+func (b *Broker) deferLocked(q *Queue, e entry, due time.Time) {
+	d := &deferred{q: q, e: e}
+	d.timer = timer{index: -1, deferred: d}
+	q.deferred.Add(1)
+	q.deferredBytes += int64(e.size)
+	q.ops++
+	b.timers.schedule(&d.timer, due)
+}
+
+// promote makes a deferred message that came due ready at the tail of its queue (or
+// hands it to a waiting consumer), unless its TTL ran out meanwhile.
+func (b *Broker) promote(d *deferred) {
+	q, e := d.q, d.e
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.deferred.Add(-1)
+	q.deferredBytes -= int64(e.size)
+	q.ops++
+
+	if e.meta.expiredAt(time.Now()) {
+		b.expireLocked(q, e)
+		return
+	}
+	e.meta.pos = q.nextPosLocked(false)
+	if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
+		// The store still holds it as deferred to a time now past: a restart makes
+		// it ready too.
+		b.log.Error("cannot record deferred message come due", "queue", q.name,
+			"msg_id", e.id, "err", err)
+	}
+	b.admitLocked(q, e, false)
+}

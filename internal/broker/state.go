@@ -1,0 +1,241 @@
+package broker
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// meta is what a message carries beyond its bytes once it has a delivery life: a
+// delivery count, an expiry, a dead-letter note, and the state record that keeps
+// them in the store. Plain messages have none (entry.meta is nil), so the plain put
+// and get paths pay nothing for it.
+type meta struct {
+	count     int       // deliveries so far
+	pos       int64     // place in its queue, as its last put or state record gave it
+	expiresAt time.Time // zero: never; from time.Now, so compared on the monotonic clock
+	dueAt     time.Time // set during recovery only: when a deferred message is due
+	dead      *DeadLetter
+
+	stateID  uint64           // ID of its live state record; 0 if it has none
+	stateLoc storage.Location // where the store keeps that record
+}
+
+// expiredAt reports whether the message behind m has outlived its TTL at now.
+func (m *meta) expiredAt(now time.Time) bool {
+	return m != nil && !m.expiresAt.IsZero() && !now.Before(m.expiresAt)
+}
+
+// deadLetter returns the dead-letter note of e, nil for most messages.
+func (e *entry) deadLetter() *DeadLetter {
+	if e.meta == nil {
+		return nil
+	}
+	return e.meta.dead
+}
+
+// metaOf returns e's meta, creating it (at position pos) if e has none.
+func metaOf(e *entry, pos int64) *meta {
+	if e.meta == nil {
+		e.meta = &meta{pos: pos}
+	}
+	return e.meta
+}
+
+// msgState is the payload of a state record: where a message stands.
+type msgState struct {
+	msg       uint64
+	count     int
+	pos       int64
+	dueAt     time.Time // deferred until then (wall clock on disk)
+	expiresAt time.Time
+	dead      *DeadLetter
+}
+
+const stateVersion = 1
+
+var errBadState = errors.New("undecodable state record")
+
+// appendTime encodes t as Unix nanoseconds, 0 for the zero time. The wall reading is
+// what is kept: the monotonic one means nothing to another process.
+func appendTime(dst []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return binary.AppendVarint(dst, 0)
+	}
+	return binary.AppendVarint(dst, t.UnixNano())
+}
+
+func (s *msgState) encode() []byte {
+	buf := make([]byte, 0, 48)
+	buf = append(buf, stateVersion)
+	buf = binary.AppendUvarint(buf, s.msg)
+	buf = binary.AppendUvarint(buf, uint64(s.count))
+	buf = binary.AppendVarint(buf, s.pos)
+	buf = appendTime(buf, s.dueAt)
+	buf = appendTime(buf, s.expiresAt)
+	if s.dead == nil {
+		return append(buf, 0)
+	}
+	buf = append(buf, 1)
+	buf = binary.AppendUvarint(buf, uint64(len(s.dead.Queue)))
+	buf = append(buf, s.dead.Queue...)
+	buf = binary.AppendUvarint(buf, s.dead.ID)
+	buf = binary.AppendUvarint(buf, uint64(len(s.dead.Reason)))
+	buf = append(buf, s.dead.Reason...)
+	return binary.AppendUvarint(buf, uint64(s.dead.Count))
+}
+
+func decodeState(p []byte) (msgState, error) {
+	d := decoder{buf: p}
+	if d.byte() != stateVersion {
+		return msgState{}, errBadState
+	}
+	s := msgState{msg: d.uvarint(), count: int(d.uvarint()), pos: d.varint()}
+	s.dueAt = d.time()
+	s.expiresAt = d.time()
+	if d.byte() == 1 {
+		s.dead = &DeadLetter{Queue: string(d.bytes())}
+		s.dead.ID = d.uvarint()
+		s.dead.Reason = string(d.bytes())
+		s.dead.Count = int(d.uvarint())
+	}
+	if d.bad {
+		return msgState{}, errBadState
+	}
+	return s, nil
+}
+
+func encodeSettings(s QueueSettings) []byte {
+	buf := make([]byte, 0, 48)
+	buf = append(buf, stateVersion)
+	buf = binary.AppendUvarint(buf, uint64(s.MaxLength))
+	buf = binary.AppendUvarint(buf, uint64(s.MaxBytes))
+	buf = append(buf, byte(s.Overflow))
+	buf = binary.AppendUvarint(buf, uint64(s.DefaultLease))
+	buf = binary.AppendUvarint(buf, uint64(s.MaxDeliveries))
+	buf = binary.AppendUvarint(buf, uint64(len(s.DeadLetter)))
+	buf = append(buf, s.DeadLetter...)
+	buf = binary.AppendUvarint(buf, uint64(s.DefaultTTL))
+	if s.ExpiredToDLQ {
+		return append(buf, 1)
+	}
+	return append(buf, 0)
+}
+
+func decodeSettings(p []byte) (QueueSettings, error) {
+	d := decoder{buf: p}
+	if d.byte() != stateVersion {
+		return QueueSettings{}, errBadState
+	}
+	s := QueueSettings{MaxLength: int(d.uvarint()), MaxBytes: int64(d.uvarint())}
+	s.Overflow = Overflow(d.byte())
+	s.DefaultLease = time.Duration(d.uvarint())
+	s.MaxDeliveries = int(d.uvarint())
+	s.DeadLetter = string(d.bytes())
+	s.DefaultTTL = time.Duration(d.uvarint())
+	s.ExpiredToDLQ = d.byte() == 1
+	if d.bad {
+		return QueueSettings{}, errBadState
+	}
+	return s, nil
+}
+
+// decoder reads what the encoders above wrote, remembering whether it ran short.
+type decoder struct {
+	buf []byte
+	bad bool
+}
+
+func (d *decoder) byte() byte {
+	if len(d.buf) == 0 {
+		d.bad = true
+		return 0
+	}
+	c := d.buf[0]
+	d.buf = d.buf[1:]
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.bad = true
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) time() time.Time {
+	ns := d.varint()
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)) {
+		d.bad = true
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+// appendStateLocked records a new state of e's message in q (op says which) and
+// ends the state record it had, so at most one stays live per message. The caller
+// holds q.mu. In memory mode nothing is encoded.
+func (b *Broker) appendStateLocked(
+	q *Queue, e *entry, op storage.Op, id uint64, dueAt time.Time,
+) (storage.Ticket, error) {
+	m := e.meta
+	if !b.durable {
+		return 0, nil
+	}
+	st := msgState{msg: e.id, count: m.count, pos: m.pos, dueAt: dueAt,
+		expiresAt: m.expiresAt, dead: m.dead}
+	if id == 0 {
+		id = b.nextID.Add(1) - 1
+	}
+	rec := storage.Record{Op: op, Queue: q.name, ID: id, Pos: m.pos, Payload: st.encode()}
+	loc, ticket, err := b.store.Append(&rec)
+	if err != nil {
+		return 0, fmt.Errorf("store %s of %d on queue %q: %w", op, e.id, q.name, err)
+	}
+
+	old, oldLoc := m.stateID, m.stateLoc
+	m.stateID, m.stateLoc = id, loc
+	if old == 0 {
+		return ticket, nil
+	}
+	return b.endRecord(q.name, old, oldLoc, ticket)
+}
+
+// endRecord records the end of the state record id at loc and returns the later of
+// its ticket and after.
+func (b *Broker) endRecord(
+	queue string, id uint64, loc storage.Location, after storage.Ticket,
+) (storage.Ticket, error) {
+	rec := storage.Record{Op: storage.OpTake, Queue: queue, ID: id, Ref: loc}
+	_, ticket, err := b.store.Append(&rec)
+	if err != nil {
+		return 0, fmt.Errorf("store end of record %d on queue %q: %w", id, queue, err)
+	}
+	return max(ticket, after), nil
+}
