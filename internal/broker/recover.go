@@ -56,7 +56,7 @@ func (b *Broker) recover() error {
 	queues := make(map[string]*replayQueue)
 
 	next, err := b.store.Replay(func(rec *storage.Record, loc storage.Location) error {
-		return replayOne(queues, rec, loc)
+		return b.replayOne(queues, rec, loc)
 	})
 	if err != nil {
 		return fmt.Errorf("recover queues: %w", err)
@@ -86,7 +86,12 @@ func (b *Broker) recover() error {
 	return nil
 }
 
-func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.Location) error {
+// replayOne applies one record. Payloads beyond the cache budget are dropped as they
+// are read, so a backlog larger than memory can be recovered: the broker reads them
+// back from the store on get.
+func (b *Broker) replayOne(
+	queues map[string]*replayQueue, rec *storage.Record, loc storage.Location,
+) error {
 	rq := queues[rec.Queue]
 	if rq == nil {
 		rq = &replayQueue{live: make(map[uint64]replayed), states: make(map[uint64]replayedState)}
@@ -95,11 +100,13 @@ func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.
 
 	switch rec.Op {
 	case storage.OpPut, storage.OpPutFront:
+		b.forgetReplayed(rq, rec.ID) // a copy moved forward replaces the original
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
+		b.admitToCache(&e)
 		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:
 		// A take whose put is gone was compacted away with it: nothing to undo.
-		delete(rq.live, rec.ID)
+		b.forgetReplayed(rq, rec.ID)
 		delete(rq.states, rec.ID)
 		if rq.settings != nil && rq.settings.id == rec.ID {
 			rq.settings = nil
@@ -116,6 +123,18 @@ func replayOne(queues map[string]*replayQueue, rec *storage.Record, loc storage.
 		return fmt.Errorf("unknown record op %v for queue %q", rec.Op, rec.Queue)
 	}
 	return nil
+}
+
+// forgetReplayed drops a live put seen earlier in the replay, with its cache share.
+func (b *Broker) forgetReplayed(rq *replayQueue, id uint64) {
+	r, ok := rq.live[id]
+	if !ok {
+		return
+	}
+	if r.e.payload != nil && !r.e.loc.IsZero() {
+		b.cacheUsed.Add(-int64(r.e.size))
+	}
+	delete(rq.live, id)
 }
 
 func replaySettings(rq *replayQueue, rec *storage.Record, loc storage.Location) error {
@@ -136,7 +155,8 @@ func replaySettings(rq *replayQueue, rec *storage.Record, loc storage.Location) 
 }
 
 // rebuild creates the named queue from its live records: settings, then each
-// message with its newest state, ready ones in position order. It returns nil if
+// message with its newest state, ready ones in position order; their payloads were
+// already admitted to the cache, or not, as they were replayed. It returns nil if
 // the queue holds nothing worth keeping.
 func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
 	b.attachStates(rq, now)
@@ -163,12 +183,10 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
 	slices.SortFunc(ready, func(x, y replayed) int { return cmp.Compare(x.pos, y.pos) })
 
 	for _, r := range ready {
-		b.admitToCache(&r.e)
 		q.pushLocked(r.e, false)
 		q.puts.Add(1)
 	}
 	for _, r := range later {
-		b.admitToCache(&r.e)
 		b.deferLocked(q, r.e, r.e.meta.dueAt)
 		q.puts.Add(1)
 	}
