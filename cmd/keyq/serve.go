@@ -97,6 +97,7 @@ requests in progress, closes the connections and exits with status 0.`,
 	fs.Var(&opts.logFormat, "log-format", "log format: text or json")
 	fs.Var(&opts.logLevel, "log-level", "least level logged: debug, info, warn or error")
 	opts.storage.addFlags(fs)
+	withConfig(cmd) // after every flag, which it mirrors
 	return cmd
 }
 
