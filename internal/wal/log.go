@@ -426,7 +426,7 @@ func (l *Log) rollLocked() error {
 		return fmt.Errorf("%w: no room for a new segment", storage.ErrDiskFull)
 	}
 	old := l.activeLocked()
-	if err := old.f.Sync(); err != nil {
+	if err := l.syncFile(old.f); err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %d: %w", old.id, err))
 	}
 	l.synced = l.appended // every older segment was synced when it rolled

@@ -81,6 +81,11 @@ type Options struct {
 	// Logger receives the log's messages; nil discards them.
 	Logger *slog.Logger
 
+	// OnFsync, if set, is called after each fsync of a segment (by the syncer, and
+	// when a segment rolls) with its duration and error. It may run with the log's
+	// lock held, so it must be quick and must not call the Log.
+	OnFsync func(d time.Duration, err error)
+
 	fs fileSystem // nil: the operating system's; tests inject faults here
 }
 

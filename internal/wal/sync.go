@@ -79,7 +79,7 @@ func (l *Log) syncRound() {
 	sg.io.RLock() // under mu, so the segment cannot be closed in between
 	l.mu.Unlock()
 
-	err := sg.f.Sync()
+	err := l.syncFile(sg.f)
 	sg.io.RUnlock()
 	l.syncs.Add(1)
 
@@ -92,4 +92,15 @@ func (l *Log) syncRound() {
 	l.roundDone = make(chan struct{})
 	l.unlock()
 	close(done)
+}
+
+// syncFile fsyncs f, a segment's file, and reports how long it took to
+// Options.OnFsync.
+func (l *Log) syncFile(f file) error {
+	start := time.Now()
+	err := f.Sync()
+	if l.opts.OnFsync != nil {
+		l.opts.OnFsync(time.Since(start), err)
+	}
+	return err
 }
