@@ -9,6 +9,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -110,6 +111,17 @@ func New(cfg Config) *Metrics {
 		)
 	}
 	return m
+}
+
+// CollectQueues adds the series of src's queues and totals, read at each scrape,
+// for a caller that builds Metrics before the broker exists (a log that reports its
+// fsyncs here opens before the broker). maxSeries is read as Config.MaxQueueSeries.
+// It fails if the queue series are already registered.
+func (m *Metrics) CollectQueues(src StatsSource, maxSeries int) error {
+	if err := m.reg.Register(newQueueCollector(src, maxSeries)); err != nil {
+		return fmt.Errorf("register queue series: %w", err)
+	}
+	return nil
 }
 
 // Registry returns the registry behind Handler, for callers that add collectors.
