@@ -79,6 +79,7 @@ type nativeDoor struct {
 	addr        string
 	maxConns    int
 	idleTimeout time.Duration
+	maxWait     time.Duration
 }
 
 func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
@@ -87,13 +88,20 @@ func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
 		"most client connections open at once; 0 for no limit")
 	fs.DurationVar(&n.idleTimeout, "idle-timeout", 0,
 		"close a connection that sends nothing for this long; 0 for never")
+	fs.DurationVar(&n.maxWait, "max-wait", server.DefaultMaxWait,
+		"longest wait of a blocking get or reserve; longer ones are cut to it; 0 for no limit")
 }
 
 func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
+	maxWait := n.maxWait
+	if maxWait == 0 {
+		maxWait = -1 // the server's "no bound"
+	}
 	srv, err := server.New(server.Config{
 		Broker:      b,
 		MaxConns:    n.maxConns,
 		IdleTimeout: n.idleTimeout,
+		MaxWait:     maxWait,
 		Version:     keyqVersion(),
 		Logger:      log,
 	})
@@ -120,6 +128,7 @@ func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, er
 			"addr", ln.Addr().String(),
 			"max_conns", n.maxConns,
 			"idle_timeout", n.idleTimeout,
+			"max_wait", n.maxWait,
 		},
 		done:     done,
 		shutdown: srv.Shutdown,

@@ -2,9 +2,9 @@
 // binary: `keyq serve` runs the server; `keyq put`, `get`, `len` and `stats` talk to
 // one. Run `keyq --help` for the list of commands.
 //
-// Exit statuses: 0 when the command did what it was asked, 3 when `keyq get` found
-// the queue empty, 2 for a usage error (unknown command or flag, wrong arguments),
-// 1 for any other error.
+// Exit statuses: 0 when the command did what it was asked, 3 when `keyq get` or
+// `keyq reserve` found the queue empty, 2 for a usage error (unknown command or flag,
+// wrong arguments), 1 for any other error.
 package main
 
 import (

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -14,13 +15,18 @@ import (
 )
 
 func newPutCmd() *cobra.Command {
-	var f clientFlags
+	var (
+		f          clientFlags
+		delay, ttl time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "put QUEUE [FILE]",
 		Short: "Append a file, or standard input, to a queue as one message",
 		Long: `Put sends the whole of FILE (or standard input when FILE is absent or "-") as one
 message to the tail of QUEUE, creating the queue if needed, and prints the message's id.
-A message may be empty; one over the server's limit is refused.`,
+A message may be empty; one over the server's limit is refused. With --delay it is not
+delivered before that time has passed; with --ttl it expires (is never delivered) once
+that time has passed.`,
 		Args:              cobra.RangeArgs(1, 2),
 		ValidArgsFunction: f.completeQueue,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -28,14 +34,18 @@ A message may be empty; one over the server's limit is refused.`,
 			if len(args) == 2 {
 				src = args[1]
 			}
-			return put(cmd, &f, args[0], src)
+			opts := []client.PutOption{client.Delay(delay), client.TTL(ttl)}
+			return put(cmd, &f, args[0], src, opts)
 		}),
 	}
 	f.register(cmd)
+	cmd.Flags().DurationVar(&delay, "delay", 0, "hold the message back this long (e.g. 10s)")
+	cmd.Flags().DurationVar(&ttl, "ttl", 0,
+		"the message expires after this long (e.g. 1h); 0 for the queue's default")
 	return cmd
 }
 
-func put(cmd *cobra.Command, f *clientFlags, queue, src string) error {
+func put(cmd *cobra.Command, f *clientFlags, queue, src string, opts []client.PutOption) error {
 	c, err := f.dial(cmd.Context())
 	if err != nil {
 		return err
@@ -50,7 +60,7 @@ func put(cmd *cobra.Command, f *clientFlags, queue, src string) error {
 	if err != nil {
 		return err
 	}
-	id, err := c.Put(cmd.Context(), queue, data)
+	id, err := c.Put(cmd.Context(), queue, data, opts...)
 	if err != nil {
 		return err
 	}
@@ -99,26 +109,31 @@ func newGetCmd() *cobra.Command {
 	var (
 		f      clientFlags
 		output string
+		wait   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "get QUEUE",
 		Short: "Take the message at the head of a queue and write it to standard output",
 		Long: `Get takes the message at the head of QUEUE and writes its bytes, exactly, to
 standard output (or to the file named by --output). When the queue is empty it writes
-nothing there, says so on standard error and exits with status 3.`,
+nothing there, says so on standard error and exits with status 3; with --wait it first
+waits that long for a message. The message leaves the queue only once it is written:
+if get fails or is killed before, the message goes back to the head of the queue.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: f.completeQueue,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			return get(cmd, &f, args[0], output)
+			return get(cmd, &f, args[0], output, wait)
 		}),
 	}
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "",
 		"write the message to this file instead of standard output (not created when empty)")
+	cmd.Flags().DurationVar(&wait, "wait", 0,
+		"wait this long for a message when the queue is empty (e.g. 5s)")
 	return cmd
 }
 
-func get(cmd *cobra.Command, f *clientFlags, queue, output string) error {
+func get(cmd *cobra.Command, f *clientFlags, queue, output string, wait time.Duration) error {
 	c, err := f.dial(cmd.Context())
 	if err != nil {
 		return err
@@ -137,22 +152,31 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string) error {
 		w = out.tmp
 	}
 
-	msg, err := c.Get(cmd.Context(), queue)
+	// Taken under a lease bound to this connection, and acked once written: if the
+	// write fails, or this process dies, the message goes back to the queue.
+	ds, err := c.Reserve(cmd.Context(), []string{queue}, client.ReserveOptions{Wait: wait})
 	if errors.Is(err, client.ErrEmpty) {
 		return emptyError{queue: queue}
 	}
 	if err != nil {
 		return err
 	}
+	msg := ds[0]
 
-	// TODO: take the message under a lease once the protocol has them, so that a
-	// failed write below does not lose it.
-	if _, err := w.Write(msg.Data); err != nil {
-		return fmt.Errorf("write message %d, taken from queue %q and now lost: %w",
-			msg.ID, queue, err)
+	_, err = w.Write(msg.Data)
+	if err == nil && out != nil {
+		err = out.commit()
 	}
-	if out != nil {
-		return out.commit()
+	if err != nil {
+		if nerr := c.Nack(cmd.Context(), msg.DeliveryID, 0); nerr != nil {
+			return fmt.Errorf("write message %d (and give it back to queue %q: %v): %w",
+				msg.ID, queue, nerr, err)
+		}
+		return fmt.Errorf("write message %d, given back to queue %q: %w", msg.ID, queue, err)
+	}
+	if err := c.Ack(cmd.Context(), msg.DeliveryID); err != nil {
+		return fmt.Errorf("message %d written, but not removed from queue %q: %w",
+			msg.ID, queue, err)
 	}
 	return nil
 }

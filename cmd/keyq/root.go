@@ -27,7 +27,7 @@ func newRootCmd(st streams) *cobra.Command {
 		Long: `keyq keeps named FIFO queues: put appends a message to a queue, get takes the
 message at its head. 'keyq serve' runs the server; the other commands talk to one.
 
-Exit statuses: 0 ok, 3 queue empty (get), 2 usage error, 1 any other error.`,
+Exit statuses: 0 ok, 3 queue empty (get, reserve), 2 usage error, 1 any other error.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
@@ -40,6 +40,11 @@ Exit statuses: 0 ok, 3 queue empty (get), 2 usage error, 1 any other error.`,
 		newPutCmd(),
 		newGetCmd(),
 		newLenCmd(),
+		newReserveCmd(),
+		newAckCmd(),
+		newNackCmd(),
+		newTouchCmd(),
+		newQueueCmd(),
 		newStatsCmd(),
 		newVersionCmd(),
 		newBenchCmd(),

@@ -111,6 +111,8 @@ func (o *serveOptions) check() error {
 		return fmt.Errorf("--max-conns must not be negative, not %d", o.native.maxConns)
 	case o.native.idleTimeout < 0:
 		return fmt.Errorf("--idle-timeout must not be negative, not %v", o.native.idleTimeout)
+	case o.native.maxWait < 0:
+		return fmt.Errorf("--max-wait must not be negative, not %v", o.native.maxWait)
 	case o.shutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout must be positive, not %v", o.shutdownTimeout)
 	}
