@@ -87,7 +87,7 @@ func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, e
 	return startSimple(ctx, "keyq", dir, nil, func(addr string) []string {
 		return append(args, "--addr", addr)
 	}, func(addr string) func(int) bench.Driver {
-		return func(depth int) bench.Driver { return &bench.KeyqDriver{Addr: addr, Depth: depth} }
+		return func(int) bench.Driver { return &bench.KeyqDriver{Addr: addr} }
 	})
 }
 

@@ -58,9 +58,9 @@ Exit status 1 when requests failed or a message was lost or duplicated.`,
 	fs.IntVar(&o.cfg.Depth, "depth", 1, "requests in flight per connection (pipelining)")
 	fs.Float64Var(&o.cfg.Rate, "rate", 0,
 		"messages per second to put, all producers together (0: as fast as possible)")
-	fs.IntVar(&o.cfg.Batch, "batch", 1, "messages per request (not supported yet)")
+	fs.IntVar(&o.cfg.Batch, "batch", 1, "messages per request (PUTBATCH and GETBATCH above 1)")
 	fs.StringVar(&o.cfg.Mix, "mix", bench.MixPutGet, "operation mix: "+bench.MixPutGet+
-		" or "+bench.MixPutReserveAck+" (not supported yet)")
+		" (get removes) or "+bench.MixPutReserveAck+" (reserve, then ack each)")
 	fs.DurationVar(&o.cfg.DrainTimeout, "drain-timeout", 30*time.Second,
 		"how long consumers may drain after producers stop")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
@@ -78,7 +78,7 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 		cfg.Progress = bar.update
 		defer bar.finish()
 	}
-	driver := &bench.KeyqDriver{Addr: o.address(), Depth: cfg.Depth}
+	driver := &bench.KeyqDriver{Addr: o.address()}
 	res, err := bench.Run(cmd.Context(), cfg, driver)
 	if err != nil {
 		return err
@@ -100,6 +100,9 @@ func benchVerdict(res *bench.Result) error {
 	switch {
 	case res.Errors > 0:
 		return fmt.Errorf("bench: %d requests failed", res.Errors)
+	case res.DrainTimedOut:
+		return fmt.Errorf("bench: %d messages not taken before --drain-timeout ran out",
+			res.Lost)
 	case !res.ExactlyOnce:
 		return fmt.Errorf("bench: delivery broken: %d lost, %d duplicates, %d corrupt",
 			res.Lost, res.Duplicates, res.Corrupt)

@@ -32,14 +32,38 @@ func TestBenchCommandJSON(t *testing.T) {
 	}
 }
 
-func TestBenchCommandRefusesUnsupported(t *testing.T) {
-	for _, flag := range []string{"--mix=put-reserve-ack", "--batch=64"} {
+func TestBenchCommandBatchAndReserve(t *testing.T) {
+	srv := testutil.StartServer(t)
+	for _, flags := range [][]string{
+		{"--batch", "16", "--depth", "2"},
+		{"--mix", "put-reserve-ack", "--depth", "4"},
+		{"--mix", "put-reserve-ack", "--batch", "8"},
+	} {
+		var out, errOut bytes.Buffer
+		args := append([]string{"bench", "--addr", srv.Addr, "--count", "300", "--json"},
+			flags...)
+		code := run(context.Background(), args,
+			streams{in: strings.NewReader(""), out: &out, err: &errOut})
+		if code != exitOK {
+			t.Fatalf("%v: exit %d, stderr: %s", flags, code, errOut.String())
+		}
+		var res bench.Result
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("%v: parse %q: %v", flags, out.String(), err)
+		}
+		if res.Delivered != 300 || !res.ExactlyOnce {
+			t.Errorf("%v: result %+v, want 300 delivered exactly once", flags, res)
+		}
+	}
+}
+
+func TestBenchCommandRefusesBadFlags(t *testing.T) {
+	for _, flag := range []string{"--mix=put-put", "--batch=-1", "--size=4"} {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), []string{"bench", "--addr", "127.0.0.1:1", flag},
 			streams{in: strings.NewReader(""), out: &out, err: &errOut})
-		if code == exitOK || !strings.Contains(errOut.String(), "not supported yet") {
-			t.Errorf("%s: exit %d, stderr %q; want an error saying not supported yet",
-				flag, code, errOut.String())
+		if code == exitOK || !strings.Contains(errOut.String(), "bench:") {
+			t.Errorf("%s: exit %d, stderr %q; want a bench error", flag, code, errOut.String())
 		}
 	}
 }

@@ -75,15 +75,35 @@ func (c *Config) check() error {
 			c.MessageBytes, HeaderBytes)
 	case c.Count < 0 || c.Duration < 0 || c.Rate < 0:
 		return fmt.Errorf("bench: count, duration and rate must not be negative")
-	case c.Mix == MixPutReserveAck:
-		return fmt.Errorf("operation mix %q: %w (the server has no reserve and ack)",
-			c.Mix, ErrNotSupported)
-	case c.Mix != MixPutGet:
+	case c.Mix != MixPutGet && c.Mix != MixPutReserveAck:
 		return fmt.Errorf("bench: unknown operation mix %q (want %s or %s)",
 			c.Mix, MixPutGet, MixPutReserveAck)
-	case c.Batch > 1:
-		return fmt.Errorf("batch size %d: %w (no batch requests yet; use depth "+
-			"to pipeline)", c.Batch, ErrNotSupported)
+	case c.Batch < 0:
+		return fmt.Errorf("bench: batch size %d is negative", c.Batch)
+	}
+	return nil
+}
+
+// Configurer is implemented by drivers that shape their connections after the run
+// (pipelining depth, batch size, operation mix). Run calls Configure before anything
+// else; it returns an error wrapping ErrNotSupported for a configuration the driver
+// cannot run.
+type Configurer interface {
+	Configure(cfg Config) error
+}
+
+// configure hands cfg to d. A driver that is not a Configurer runs only the put-get
+// mix, one message per request.
+func configure(cfg Config, d Driver) error {
+	if c, ok := d.(Configurer); ok {
+		return c.Configure(cfg)
+	}
+	switch {
+	case cfg.Mix != MixPutGet:
+		return fmt.Errorf("operation mix %q on %s: %w", cfg.Mix, d.Name(), ErrNotSupported)
+	case cfg.Batch > 1:
+		return fmt.Errorf("batch size %d on %s: %w (use depth to pipeline)", cfg.Batch,
+			d.Name(), ErrNotSupported)
 	}
 	return nil
 }

@@ -15,13 +15,19 @@ func TestKeyqDriverDeliversExactlyOnce(t *testing.T) {
 		{Producers: 4, Consumers: 4, Queues: 4, Depth: 16, MessageBytes: 1024,
 			Count: 3000, QueuePrefix: "four-"},
 		{Producers: 3, Consumers: 2, Queues: 5, Depth: 4, Count: 500, QueuePrefix: "odd-"},
+		{Producers: 2, Consumers: 2, Queues: 2, Depth: 2, Batch: 16, Count: 1000,
+			QueuePrefix: "batch-"},
+		{Producers: 2, Consumers: 2, Queues: 2, Depth: 4, Mix: MixPutReserveAck,
+			Count: 400, QueuePrefix: "lease-"},
+		{Producers: 1, Consumers: 2, Batch: 8, Mix: MixPutReserveAck, Count: 200,
+			QueuePrefix: "lease-batch-"},
 	} {
 		cfg.Duration = time.Minute // an upper bound; the count ends the run
 		if err := cfg.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		res, err := Run(ctx, cfg, &KeyqDriver{Addr: srv.Addr, Depth: cfg.Depth})
+		res, err := Run(ctx, cfg, &KeyqDriver{Addr: srv.Addr})
 		cancel()
 		if err != nil {
 			t.Fatalf("run %+v: %v", cfg, err)

@@ -36,6 +36,9 @@ type Result struct {
 	Unexpected  int64 `json:"unexpected"` // taken, but its put was not acknowledged
 	Corrupt     int64 `json:"corrupt"`
 	ExactlyOnce bool  `json:"exactly_once"`
+	// DrainTimedOut says consumers stopped at the drain timeout with messages not yet
+	// taken: those count as lost, but may still be in their queues.
+	DrainTimedOut bool `json:"drain_timed_out"`
 
 	PutLatency      Latency `json:"put_latency"`
 	EndToEndLatency Latency `json:"end_to_end_latency"`
@@ -77,6 +80,7 @@ func (r *run) result(producers, consumers []*worker) *Result {
 	res.Delivered = d.received
 	res.Duplicates, res.Lost, res.Unexpected = d.duplicates, d.lost, d.unexpected
 	res.Corrupt = corrupt
+	res.DrainTimedOut = r.timedOut.Load()
 	res.ExactlyOnce = d.duplicates == 0 && d.lost == 0 && corrupt == 0
 	if res.Seconds > 0 {
 		res.MsgsPerSec = float64(d.received) / res.Seconds
@@ -132,7 +136,10 @@ func (res *Result) WriteJSON(w io.Writer) error {
 // WriteText writes res for a person to read.
 func (res *Result) WriteText(w io.Writer) error {
 	verdict := "yes"
-	if !res.ExactlyOnce {
+	switch {
+	case res.DrainTimedOut:
+		verdict = "NO (the drain timeout ran out; lost ones may still be queued)"
+	case !res.ExactlyOnce:
 		verdict = "NO"
 	}
 	shape := fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+

@@ -27,6 +27,7 @@ type run struct {
 	delivered atomic.Int64 // messages taken, duplicates included
 	producing atomic.Int32 // producers still running
 	putDoneAt atomic.Int64 // nanoseconds after start when the last producer stopped
+	timedOut  atomic.Bool  // consumers stopped at the drain timeout, not drained
 	errs      errorLog
 }
 
@@ -34,6 +35,9 @@ type run struct {
 // early; the result then covers what happened until then.
 func Run(ctx context.Context, cfg Config, d Driver) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := configure(cfg, d); err != nil {
 		return nil, err
 	}
 	r := &run{cfg: cfg, driver: d, queues: queueNames(cfg)}
@@ -171,8 +175,12 @@ func (r *run) drainState() (complete, expired bool) {
 		return false, false
 	}
 	doneAt := time.Duration(r.putDoneAt.Load())
+	complete = r.delivered.Load() >= r.put.Load()
 	expired = time.Since(r.start) > doneAt+r.cfg.DrainTimeout
-	return r.delivered.Load() >= r.put.Load(), expired
+	if expired && !complete {
+		r.timedOut.Store(true)
+	}
+	return complete, expired
 }
 
 // errorLog counts failed requests and keeps the first few distinct messages.

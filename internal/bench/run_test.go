@@ -196,3 +196,32 @@ func TestRunEndsWhenServerHangs(t *testing.T) {
 		t.Fatal("run against a hung server did not end")
 	}
 }
+
+func TestRunReportsDrainTimeout(t *testing.T) {
+	d := newMemDriver()
+	// One consumer that stops taking: a get that never finds the messages.
+	res, err := Run(context.Background(), Config{Count: 50, Consumers: 1, Queues: 1,
+		DrainTimeout: 50 * time.Millisecond, GetWait: time.Millisecond},
+		&blindDriver{memDriver: d})
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if !res.DrainTimedOut || res.Lost != 50 || res.ExactlyOnce {
+		t.Fatalf("timed out %v, lost %d, exactly once %v; want true, 50, false",
+			res.DrainTimedOut, res.Lost, res.ExactlyOnce)
+	}
+}
+
+// blindDriver puts like memDriver but its gets never find anything.
+type blindDriver struct{ *memDriver }
+
+func (d *blindDriver) Dial(ctx context.Context) (Conn, error) {
+	c, _ := d.memDriver.Dial(ctx)
+	return blindConn{c.(*memConn)}, nil
+}
+
+type blindConn struct{ *memConn }
+
+func (blindConn) Get(context.Context, string, int, time.Duration) ([][]byte, error) {
+	return nil, nil
+}

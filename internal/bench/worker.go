@@ -59,7 +59,7 @@ func owned(index, n int, queues []string) []string {
 func (w *worker) produce(ctx context.Context, budget int64) {
 	defer w.doneProducing()
 	queues := owned(w.index, w.of, w.run.queues)
-	bufs := make([][]byte, w.run.cfg.Depth)
+	bufs := make([][]byte, w.run.cfg.Depth*w.run.cfg.Batch)
 	for i := range bufs {
 		bufs[i] = newPayload(w.run.cfg.MessageBytes)
 	}
@@ -143,7 +143,7 @@ func (w *worker) consume(ctx context.Context) {
 			return
 		}
 		queue := queues[i%len(queues)]
-		msgs, err := w.conn.Get(ctx, queue, w.run.cfg.Depth, w.run.cfg.GetWait)
+		msgs, err := w.conn.Get(ctx, queue, w.run.cfg.Depth*w.run.cfg.Batch, w.run.cfg.GetWait)
 		if err != nil {
 			w.run.errs.add(fmt.Errorf("get from %s: %w", queue, err))
 			return
