@@ -22,10 +22,10 @@ func init() {
 // httpDoor is the HTTP API (internal/httpapi) on --http-addr, with /metrics, the
 // health checks and, with --pprof, the profiler on the same listener.
 type httpDoor struct {
-	addr             string
-	pprof            bool
-	maxWait          time.Duration
-	metricsMaxQueues int
+	addr    string
+	pprof   bool
+	maxWait time.Duration
+	metrics *metrics.Metrics // serve's, shared with the other doors
 }
 
 func (h *httpDoor) addFlags(fs *pflag.FlagSet) {
@@ -35,9 +35,9 @@ func (h *httpDoor) addFlags(fs *pflag.FlagSet) {
 		"serve Go's profiler under /debug/pprof/ on the HTTP listener")
 	fs.DurationVar(&h.maxWait, "http-max-wait", httpapi.DefaultMaxWait,
 		"longest wait an HTTP get may ask for")
-	fs.IntVar(&h.metricsMaxQueues, "metrics-max-queues", metrics.DefaultMaxQueueSeries,
-		`queues with series of their own in /metrics; the rest are summed as queue="_other"`)
 }
+
+func (h *httpDoor) useMetrics(m *metrics.Metrics) { h.metrics = m }
 
 func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
 	if h.addr == "" {
@@ -46,20 +46,10 @@ func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 	if h.maxWait <= 0 {
 		return nil, fmt.Errorf("--http-max-wait must be positive, not %v", h.maxWait)
 	}
-	if h.metricsMaxQueues < 0 {
-		return nil, fmt.Errorf("--metrics-max-queues must not be negative, not %d",
-			h.metricsMaxQueues)
-	}
 
-	// TODO: share one Metrics with the native and RESP doors once they record requests.
-	maxSeries := h.metricsMaxQueues
-	if maxSeries == 0 {
-		maxSeries = -1 // metrics.Config reads 0 as its default; the flag's 0 means none
-	}
-	m := metrics.New(metrics.Config{Broker: b, MaxQueueSeries: maxSeries})
 	srv := httpapi.New(httpapi.Config{
 		Broker:  b,
-		Metrics: m,
+		Metrics: h.metrics,
 		Logger:  log,
 		Pprof:   h.pprof,
 		MaxWait: h.maxWait,

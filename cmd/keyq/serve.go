@@ -31,6 +31,7 @@ type serveOptions struct {
 	storage         storageBackend
 	native          nativeDoor
 	doors           []frontDoor // besides native
+	metrics         metricsOptions
 }
 
 // storageBackend adds serve's storage flags and opens the store they describe. The
@@ -92,6 +93,7 @@ requests in progress, closes the connections and exits with status 0.`,
 	for _, d := range opts.doors {
 		d.addFlags(fs)
 	}
+	opts.metrics.addFlags(fs)
 	fs.DurationVar(&opts.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long to let requests in progress finish")
 	fs.Var(&opts.logFormat, "log-format", "log format: text or json")
@@ -122,6 +124,10 @@ func (o *serveOptions) check() error {
 // serve runs the server until ctx ends (a signal), then shuts it down gracefully.
 func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 	log := newLogger(logOut, opts.logFormat, opts.logLevel)
+	m, err := opts.metrics.newMetrics(&opts)
+	if err != nil {
+		return err
+	}
 
 	cfg := broker.Config{MaxMessageBytes: opts.maxMessageBytes, Logger: log}
 	storeAttrs, err := opts.storage.configure(&cfg, log)
@@ -134,6 +140,10 @@ func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 			cfg.Store.Close()
 		}
 		return fmt.Errorf("start broker: %w", err)
+	}
+	if err := opts.metrics.collectQueues(m, b); err != nil {
+		b.Close()
+		return err
 	}
 
 	err = listenAndServe(ctx, log, b, opts, storeAttrs)

@@ -43,7 +43,10 @@ type logBackend struct {
 	fsyncInterval time.Duration
 	segmentBytes  byteSize
 	cacheBytes    byteSize
+	onFsync       func(d time.Duration, err error) // serve's metrics, if any
 }
+
+func (b *logBackend) reportFsyncs(fn func(d time.Duration, err error)) { b.onFsync = fn }
 
 func (b *logBackend) addFlags(fs *pflag.FlagSet) {
 	fs.Var(&b.kind, "storage",
@@ -77,6 +80,7 @@ func (b *logBackend) configure(cfg *broker.Config, log *slog.Logger) ([]any, err
 		FsyncInterval: b.fsyncInterval,
 		SegmentBytes:  b.segmentBytes.n,
 		Logger:        log,
+		OnFsync:       b.onFsync,
 	})
 	if err != nil {
 		return nil, err
