@@ -18,7 +18,7 @@ type deferred struct {
 // deferLocked holds e back in q until due.
 func (b *Broker) deferLocked(q *Queue, e entry, due time.Time) {
 	d := &deferred{q: q, e: e}
-	d.timer = timer{index: -1, deferred: d}
+	d.timer = timer{index: -1, deferred: d, seq: int64(e.id)}
 	q.deferred.Add(1)
 	q.deferredBytes += int64(e.size)
 	q.ops++

@@ -126,7 +126,7 @@ func (b *Broker) leaseLocked(
 	}
 	l := &lease{id: id, q: q, e: e, dur: dur, owner: r.owner, live: true}
 	l.deadline = now.Add(dur)
-	l.timer = timer{index: -1, lease: l}
+	l.timer = timer{index: -1, lease: l, seq: -int64(id)}
 	b.leases.put(l)
 	q.inflight.Add(1)
 	q.ops++

@@ -2,9 +2,11 @@ package broker
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -49,6 +51,10 @@ func (b *Broker) ReleaseOwner(o *Owner) {
 	}
 	o.leases = nil
 	o.mu.Unlock()
+
+	// Each goes back to the head: the last leased first, so that they stand there
+	// in the order they were leased.
+	slices.SortFunc(leases, func(x, y *lease) int { return cmp.Compare(y.id, x.id) })
 
 	now := time.Now()
 	for _, l := range leases {

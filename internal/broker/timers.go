@@ -11,6 +11,7 @@ import (
 // scheduling allocates nothing.
 type timer struct {
 	when     time.Time // from time.Now: compared on the monotonic clock
+	seq      int64     // orders timers due at the same instant (see timerHeap.Less)
 	index    int       // in the heap; -1 when not in it
 	lease    *lease    // set for a lease's deadline
 	deferred *deferred // set for a deferred message's due time
@@ -19,8 +20,17 @@ type timer struct {
 // timerHeap is a min-heap of timers by when (container/heap).
 type timerHeap []*timer
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].when.Before(h[j].when) }
+func (h timerHeap) Len() int { return len(h) }
+
+// Less orders by due time, then by seq: leases of one batch, due together, come
+// back last-leased first, so that at the head of their queue they stand in the
+// order they had; deferred messages of one batch come due in the order put.
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].when.Equal(h[j].when) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].when.Before(h[j].when)
+}
 func (h timerHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j

@@ -1,0 +1,467 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"pgregory.net/rapid"
+)
+
+// The model-based test drives a broker over a record log with random sequences of
+// put (with delays and TTLs), get, reserve, ack, nack, touch, owner release, clock
+// advance, restart and crash, and checks every answer against modelQueue, a plain
+// description of what the broker promises. Time is synctest's: each action runs a
+// microsecond after the previous one and durations are whole seconds, so no two
+// deadlines ever fall on the same instant and the model never has to guess an order.
+
+// modelMsg is one message as the model sees it.
+type modelMsg struct {
+	id      uint64
+	payload string
+	count   int       // deliveries so far
+	pos     int64     // the broker's ready order is by pos, before and after restarts
+	expires time.Time // zero: never
+	due     time.Time // set while deferred
+}
+
+type modelLease struct {
+	msg      *modelMsg
+	deadline time.Time
+	dur      time.Duration
+	owned    bool
+}
+
+// modelQueue is the reference: a list, a table of leases, a set of deferred
+// messages, and the counts of what expired or went to the dead-letter queue.
+type modelQueue struct {
+	ready     []*modelMsg // by pos
+	leases    map[uint64]*modelLease
+	deferred  []*modelMsg
+	head      int64
+	tail      int64
+	maxDeliv  int
+	toDLQ     bool // expired messages go to the dead-letter queue
+	dead      int  // messages in the dead-letter queue
+	expired   int
+	delivered []uint64 // every delivery ID handed out, to ack stale ones too
+	maxDID    uint64
+}
+
+func (m *modelQueue) pushFront(msg *modelMsg) {
+	m.head--
+	msg.pos = m.head
+	m.ready = slices.Insert(m.ready, 0, msg)
+}
+
+func (m *modelQueue) pushBack(msg *modelMsg) {
+	m.tail++
+	msg.pos = m.tail
+	m.ready = append(m.ready, msg)
+}
+
+func (m *modelQueue) expire() {
+	m.expired++
+	if m.toDLQ {
+		m.dead++
+	}
+}
+
+// dropExpired drops expired messages at the head, as a take does.
+func (m *modelQueue) dropExpired(now time.Time) {
+	for len(m.ready) > 0 && !m.ready[0].expires.IsZero() && !now.Before(m.ready[0].expires) {
+		m.ready = m.ready[1:]
+		m.expire()
+	}
+}
+
+// dropUnfit is dropExpired for a reserve: messages delivered MaxDeliveries times
+// go to the dead-letter queue too.
+func (m *modelQueue) dropUnfit(now time.Time) {
+	m.dropExpired(now)
+	for m.maxDeliv > 0 && len(m.ready) > 0 && m.ready[0].count >= m.maxDeliv {
+		m.ready = m.ready[1:]
+		m.dead++
+		m.dropExpired(now)
+	}
+}
+
+// requeue ends a lease: dead-letter, drop, defer or back at the head.
+func (m *modelQueue) requeue(id uint64, now time.Time, delay time.Duration) {
+	l := m.leases[id]
+	delete(m.leases, id)
+	if m.maxDeliv > 0 && l.msg.count >= m.maxDeliv {
+		m.dead++
+		return
+	}
+	m.putBack(l.msg, now, delay)
+}
+
+func (m *modelQueue) putBack(msg *modelMsg, now time.Time, delay time.Duration) {
+	switch {
+	case !msg.expires.IsZero() && !now.Before(msg.expires):
+		m.expire()
+	case delay > 0:
+		msg.due = now.Add(delay)
+		m.deferred = append(m.deferred, msg)
+	default:
+		m.pushFront(msg)
+	}
+}
+
+// advance runs the timers due by now, earliest first.
+func (m *modelQueue) advance(now time.Time) {
+	for {
+		var at time.Time
+		var lease uint64
+		var def = -1
+		// Leases due together (one batch) come back last-leased first.
+		for id, l := range m.leases {
+			if at.IsZero() || l.deadline.Before(at) || l.deadline.Equal(at) && id > lease {
+				at, lease, def = l.deadline, id, -1
+			}
+		}
+		for i, d := range m.deferred {
+			if at.IsZero() || d.due.Before(at) {
+				at, lease, def = d.due, 0, i
+			}
+		}
+		if at.IsZero() || at.After(now) {
+			return
+		}
+		if def >= 0 {
+			msg := m.deferred[def]
+			m.deferred = slices.Delete(m.deferred, def, def+1)
+			msg.due = time.Time{}
+			if !msg.expires.IsZero() && !at.Before(msg.expires) {
+				m.expire()
+			} else {
+				m.pushBack(msg)
+			}
+			continue
+		}
+		m.requeue(lease, at, 0)
+	}
+}
+
+// restart ends every lease: their messages are ready again in position order.
+func (m *modelQueue) restart() {
+	for _, l := range m.leases {
+		m.ready = append(m.ready, l.msg)
+	}
+	clear(m.leases)
+	slices.SortFunc(m.ready, func(x, y *modelMsg) int { return int(x.pos - y.pos) })
+}
+
+// modelTest holds a broker, its store and the model it must match.
+type modelTest struct {
+	store *logStore
+	b     *Broker
+	m     *modelQueue
+	owner *Owner
+	ctx   context.Context
+	ops   int
+}
+
+func (mt *modelTest) open(t *rapid.T) {
+	b, err := New(Config{Store: mt.store, SweepInterval: time.Hour})
+	if err != nil {
+		t.Fatalf("open broker: %v", err)
+	}
+	mt.b = b
+	mt.owner = b.NewOwner()
+}
+
+// tick moves the clock one microsecond, so every action has its own instant.
+func (mt *modelTest) tick() {
+	time.Sleep(time.Microsecond)
+	synctest.Wait()
+}
+
+func (mt *modelTest) put(t *rapid.T) {
+	payload := fmt.Sprintf("p%d", mt.ops)
+	delay := time.Duration(rapid.IntRange(0, 4).Draw(t, "delay")) * time.Second
+	ttl := time.Duration(rapid.IntRange(0, 12).Draw(t, "ttl")) * time.Second
+	if rapid.Bool().Draw(t, "plain") {
+		delay, ttl = 0, 0
+	}
+	id, err := mt.b.PutWith(mt.ctx, "q", []byte(payload), PutOptions{Delay: delay, TTL: ttl})
+	if err != nil {
+		t.Fatalf("put: %v", err)
+	}
+	now := time.Now()
+	msg := &modelMsg{id: id, payload: payload}
+	if ttl > 0 {
+		msg.expires = now.Add(ttl)
+	}
+	if delay > 0 {
+		mt.m.tail++
+		msg.pos = mt.m.tail
+		msg.due = now.Add(delay)
+		mt.m.deferred = append(mt.m.deferred, msg)
+		return
+	}
+	mt.m.pushBack(msg)
+}
+
+func (mt *modelTest) get(t *rapid.T) {
+	got, err := mt.b.Get(mt.ctx, "q", 0)
+	mt.m.dropExpired(time.Now())
+	if len(mt.m.ready) == 0 {
+		if !errors.Is(err, ErrEmpty) {
+			t.Fatalf("get = %q, %v; want ErrEmpty", got.Payload, err)
+		}
+		return
+	}
+	want := mt.m.ready[0]
+	mt.m.ready = mt.m.ready[1:]
+	if err != nil || got.ID != want.id || string(got.Payload) != want.payload {
+		t.Fatalf("get = %d %q, %v; want %d %q", got.ID, got.Payload, err, want.id, want.payload)
+	}
+}
+
+func (mt *modelTest) reserve(t *rapid.T) {
+	lease := time.Duration(rapid.IntRange(1, 10).Draw(t, "lease")) * time.Second
+	n := rapid.IntRange(1, 3).Draw(t, "max")
+	owned := rapid.Bool().Draw(t, "owned")
+	o := ReserveOptions{Lease: lease, Max: n}
+	if owned {
+		o.Owner = mt.owner
+	}
+	ds, err := mt.b.Reserve(mt.ctx, []string{"q"}, o)
+
+	now := time.Now()
+	var want []*modelMsg
+	for len(want) < n {
+		mt.m.dropUnfit(now)
+		if len(mt.m.ready) == 0 {
+			break
+		}
+		msg := mt.m.ready[0]
+		mt.m.ready = mt.m.ready[1:]
+		msg.count++
+		mt.m.head--
+		msg.pos = mt.m.head
+		want = append(want, msg)
+	}
+	if len(want) == 0 {
+		if !errors.Is(err, ErrEmpty) {
+			t.Fatalf("reserve = %v, %v; want ErrEmpty", ds, err)
+		}
+		return
+	}
+	if err != nil || len(ds) != len(want) {
+		t.Fatalf("reserve = %d deliveries, %v; want %d", len(ds), err, len(want))
+	}
+	for i, d := range ds {
+		w := want[i]
+		if d.ID != w.id || string(d.Payload) != w.payload || d.Count != w.count ||
+			!d.Deadline.Equal(now.Add(lease)) || d.DeliveryID <= mt.m.maxDID {
+			t.Fatalf("delivery %d = %+v; want id %d %q count %d, delivery id over %d",
+				i, d, w.id, w.payload, w.count, mt.m.maxDID)
+		}
+		mt.m.maxDID = d.DeliveryID
+		mt.m.delivered = append(mt.m.delivered, d.DeliveryID)
+		mt.m.leases[d.DeliveryID] = &modelLease{msg: w, deadline: now.Add(lease), dur: lease,
+			owned: owned}
+	}
+}
+
+// pickDelivery draws a delivery ID, live or stale, or one never handed out.
+func (mt *modelTest) pickDelivery(t *rapid.T) uint64 {
+	if len(mt.m.delivered) == 0 || rapid.IntRange(0, 9).Draw(t, "unknown") == 0 {
+		return mt.m.maxDID + 1000
+	}
+	return rapid.SampledFrom(mt.m.delivered).Draw(t, "delivery")
+}
+
+func (mt *modelTest) wantLive(t *rapid.T, what string, id uint64, err error) bool {
+	_, live := mt.m.leases[id]
+	if live && err != nil {
+		t.Fatalf("%s %d = %v; want success", what, id, err)
+	}
+	if !live && !errors.Is(err, ErrNoDelivery) {
+		t.Fatalf("%s %d = %v; want ErrNoDelivery", what, id, err)
+	}
+	return live
+}
+
+func (mt *modelTest) ack(t *rapid.T) {
+	id := mt.pickDelivery(t)
+	if mt.wantLive(t, "ack", id, mt.b.Ack(mt.ctx, id)) {
+		delete(mt.m.leases, id)
+	}
+}
+
+func (mt *modelTest) nack(t *rapid.T) {
+	id := mt.pickDelivery(t)
+	delay := time.Duration(rapid.IntRange(0, 3).Draw(t, "delay")) * time.Second
+	if mt.wantLive(t, "nack", id, mt.b.Nack(mt.ctx, id, delay)) {
+		mt.m.requeue(id, time.Now(), delay)
+	}
+}
+
+func (mt *modelTest) touch(t *rapid.T) {
+	id := mt.pickDelivery(t)
+	lease := time.Duration(rapid.IntRange(0, 10).Draw(t, "lease")) * time.Second
+	deadline, err := mt.b.Touch(mt.ctx, id, lease)
+	if !mt.wantLive(t, "touch", id, err) {
+		return
+	}
+	l := mt.m.leases[id]
+	if lease == 0 {
+		lease = l.dur
+	}
+	l.deadline = time.Now().Add(lease)
+	if !deadline.Equal(l.deadline) {
+		t.Fatalf("touch deadline = %v, want %v", deadline, l.deadline)
+	}
+}
+
+func (mt *modelTest) release(t *rapid.T) {
+	mt.b.ReleaseOwner(mt.owner)
+	var ids []uint64
+	for id, l := range mt.m.leases {
+		if l.owned {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	slices.Reverse(ids) // the last leased goes back first
+	for _, id := range ids {
+		mt.m.requeue(id, time.Now(), 0)
+	}
+	mt.owner = mt.b.NewOwner()
+}
+
+func (mt *modelTest) advance(t *rapid.T) {
+	d := time.Duration(rapid.IntRange(1, 8).Draw(t, "seconds")) * time.Second
+	time.Sleep(d)
+	synctest.Wait()
+	mt.m.advance(time.Now())
+}
+
+func (mt *modelTest) restart(t *rapid.T, crash bool) {
+	if crash {
+		// A crash: the broker's goroutines stop, nothing is flushed or closed. The
+		// record log holds every record appended so far, as a synced log would.
+		mt.b.closed.Store(true)
+		close(mt.b.done)
+		mt.b.wg.Wait()
+	} else if err := mt.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mt.store.shuffle = rapid.Bool().Draw(t, "shuffle")
+	mt.open(t)
+	mt.m.restart()
+}
+
+func (mt *modelTest) check(t *rapid.T) {
+	s := mt.b.Stats(0)
+	var q, dlq QueueStats
+	for _, qs := range s.QueueStats {
+		switch qs.Name {
+		case "q":
+			q = qs
+		case "q.dlq":
+			dlq = qs
+		}
+	}
+	if int(q.Messages) != len(mt.m.ready) || int(q.Inflight) != len(mt.m.leases) ||
+		int(q.Deferred) != len(mt.m.deferred) || int(dlq.Messages) != mt.m.dead {
+		t.Fatalf("ready %d inflight %d deferred %d dead %d; model %d %d %d %d", q.Messages,
+			q.Inflight, q.Deferred, dlq.Messages, len(mt.m.ready), len(mt.m.leases),
+			len(mt.m.deferred), mt.m.dead)
+	}
+	msgs, err := mt.b.Range("q", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range msgs {
+		if w := mt.m.ready[i]; m.ID != w.id || string(m.Payload) != w.payload {
+			t.Fatalf("ready[%d] = %d %q, want %d %q", i, m.ID, m.Payload, w.id, w.payload)
+		}
+	}
+}
+
+// TestBrokerMatchesModel is the model-based test of issue 4. Unless -rapid.checks or
+// -rapid.steps are given, it runs 1000 sequences of about 100 actions (about a
+// second; -race, ten).
+func TestBrokerMatchesModel(t *testing.T) {
+	setDefaultFlag("rapid.checks", "1000")
+	setDefaultFlag("rapid.steps", "100")
+	synctest.Test(t, func(t *testing.T) {
+		steps := 0
+		defer func() { t.Logf("%d actions", steps) }()
+		// rapid asks a *testing.T for its deadline, which a bubble forbids: hide it.
+		rapid.Check(bubbleTB{t}, func(rt *rapid.T) {
+			mt := &modelTest{store: &logStore{}, ctx: context.Background(),
+				m: &modelQueue{leases: make(map[uint64]*modelLease)}}
+			mt.open(rt)
+			defer func() { mt.b.Close() }()
+			start := time.Now()
+			if rapid.Bool().Draw(rt, "settings") {
+				mt.m.maxDeliv = rapid.IntRange(1, 3).Draw(rt, "max-deliveries")
+				mt.m.toDLQ = rapid.Bool().Draw(rt, "expired-to-dlq")
+				err := mt.b.SetQueue(mt.ctx, "q", QueueSettings{MaxDeliveries: mt.m.maxDeliv,
+					ExpiredToDLQ: mt.m.toDLQ})
+				if err != nil {
+					rt.Fatal(err)
+				}
+			}
+
+			step := func(f func(*rapid.T)) func(*rapid.T) {
+				return func(t *rapid.T) {
+					steps++
+					mt.ops++
+					mt.tick()
+					f(t)
+					synctest.Wait() // dead letters are moved by the timer loop
+					if os.Getenv("KEYQ_MODEL_TRACE") != "" {
+						t.Logf("t=%v ready=%v leases=%d deferred=%d", time.Since(start),
+							mt.m.readyIDs(), len(mt.m.leases), len(mt.m.deferred))
+					}
+				}
+			}
+			rt.Repeat(map[string]func(*rapid.T){
+				"put":     step(mt.put),
+				"get":     step(mt.get),
+				"reserve": step(mt.reserve),
+				"ack":     step(mt.ack),
+				"nack":    step(mt.nack),
+				"touch":   step(mt.touch),
+				"release": step(mt.release),
+				"advance": step(mt.advance),
+				"restart": step(func(t *rapid.T) { mt.restart(t, false) }),
+				"crash":   step(func(t *rapid.T) { mt.restart(t, true) }),
+				"":        mt.check,
+			})
+		})
+	})
+}
+
+// bubbleTB is a *testing.T that rapid does not recognise as one.
+type bubbleTB struct{ *testing.T }
+
+func (m *modelQueue) readyIDs() []string {
+	var ids []string
+	for _, msg := range m.ready {
+		ids = append(ids, fmt.Sprintf("%d/%d@%d", msg.id, msg.count, msg.pos))
+	}
+	return ids
+}
+
+// setDefaultFlag sets the named flag unless the command line did.
+func setDefaultFlag(name, value string) {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	if !set {
+		flag.Set(name, value)
+	}
+}
