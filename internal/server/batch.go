@@ -120,8 +120,8 @@ func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {
 
 func (c *conn) getBatch(rp *reply, ctx context.Context, req getBatchRequest) {
 	msgs, err := c.s.broker.GetBatch(ctx, req.queues, max(req.max, 1), req.wait)
-	if err != nil {
-		rp.failErr(err)
+	if len(msgs) == 0 {
+		rp.failErr(orEmpty(err))
 		return
 	}
 	items := make([]proto.Item, len(msgs))

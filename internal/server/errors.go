@@ -37,3 +37,12 @@ func statusOf(err error) (proto.Status, string) {
 	}
 	return proto.StatusInternal, err.Error()
 }
+
+// orEmpty returns err, or broker.ErrEmpty for a nil err: a batch with no message
+// and no error found nothing.
+func orEmpty(err error) error {
+	if err == nil {
+		return broker.ErrEmpty
+	}
+	return err
+}

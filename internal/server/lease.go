@@ -70,10 +70,11 @@ func (c *conn) reserve(rp *reply, ctx context.Context, req reserveRequest) {
 		req.opts.Owner = c.leaseOwner()
 	}
 	ds, err := c.s.broker.Reserve(ctx, req.queues, req.opts)
-	if err != nil {
-		rp.failErr(err)
+	if len(ds) == 0 {
+		rp.failErr(orEmpty(err))
 		return
 	}
+	// With deliveries, an error means the batch stopped early: send what came.
 
 	items := make([]proto.Item, len(ds))
 	for i, dv := range ds {
