@@ -18,12 +18,42 @@
 //		// nothing waiting
 //	}
 //
+// # Reliable work queues
+//
+// Get is an at-most-once take: a message whose consumer dies before it is done is
+// lost. Reserve takes messages under a lease instead; Ack removes one when the work is
+// done, Nack gives it back (at once or after a delay), Touch keeps it longer. A
+// message not acked in time, or held when the Client's connection closes, is
+// delivered again, with a higher Delivery.Count:
+//
+//	for {
+//		ds, err := c.Reserve(ctx, []string{"jobs"},
+//			client.ReserveOptions{Wait: time.Minute, Lease: 30 * time.Second})
+//		if errors.Is(err, client.ErrEmpty) {
+//			continue
+//		}
+//		if err != nil {
+//			return err
+//		}
+//		if err := work(ds[0].Data); err != nil {
+//			c.Nack(ctx, ds[0].DeliveryID, 10*time.Second)
+//			continue
+//		}
+//		c.Ack(ctx, ds[0].DeliveryID)
+//	}
+//
+// Get and Reserve can wait for a message (the Wait option, GetWait); PutBatch and
+// GetBatch move many messages in one request; Put's Delay and TTL options schedule
+// and expire messages; SetQueue and QueueInfo manage a queue's limits, default lease
+// and time to live, and dead-letter queue.
+//
 // # Concurrency
 //
 // A Client may be shared by any number of goroutines. Their requests are pipelined:
 // a writer goroutine sends them in the order they were made, coalescing those that
 // wait into one write, and a reader goroutine hands each reply to its caller by
-// request id. One Client per process is usually enough.
+// request id. One Client per process is usually enough: a call that waits for a
+// message holds up no other call, since the server answers it whenever it is done.
 //
 // Every call takes a context. A call whose context ends returns at once with the
 // context's error; a request not yet written is then never sent, and the late reply
@@ -36,10 +66,4 @@
 // names the rule broken; its Fatal field tells whether the connection died with it.
 // The Client does not reconnect: once the connection is dead, every call fails at
 // once with an error matching ErrConnectionLost (or ErrClosed after Close).
-//
-// # Later versions
-//
-// The protocol reserves operations for blocking gets, leases with ack and nack, and
-// batches (docs/PROTOCOL.md); they will be added as methods and options of Client
-// without changing the calls above.
 package client

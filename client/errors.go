@@ -8,7 +8,8 @@ import (
 
 // Sentinel errors a caller branches on with errors.Is.
 var (
-	// ErrEmpty is returned by Get when the queue has no message (or does not exist).
+	// ErrEmpty is returned by Get, GetBatch and Reserve when the queue has no message
+	// (or does not exist), within the wait if one was asked.
 	ErrEmpty = errors.New("keyq: queue empty")
 
 	// ErrClosed is returned by every call made after, or cut short by, Close.
@@ -53,7 +54,9 @@ func (c Code) String() string { return proto.Status(c).String() }
 //
 // or, equally, errors.Is(err, &client.Error{Code: client.CodeInvalidKey}).
 type Error struct {
-	// Op names the call that failed: "put", "get", "len", "ping" or "stats"; empty
+	// Op names the call that failed, as the protocol names its operation in lower
+	// case: "put", "get", "len", "ping", "stats", "reserve", "ack", "nack", "touch",
+	// "putbatch", "getbatch", "queue_set" or "queue_show"; empty
 	// for an error that answers no call (such as TooManyConnections).
 	Op string
 	// Code is the status code.

@@ -49,8 +49,17 @@ type QueueStats struct {
 	// Puts and Gets count operations since the queue was created.
 	Puts uint64 `json:"puts"`
 	Gets uint64 `json:"gets"`
-	// Waiting is the number of blocked gets waiting on the queue.
+	// Waiting is the number of blocked gets and reserves waiting on the queue.
 	Waiting int64 `json:"waiting"`
+	// Inflight counts messages under a lease; Deferred those waiting for their delay.
+	Inflight int64 `json:"inflight"`
+	Deferred int64 `json:"deferred"`
+	// Expired, DeadLettered and Dropped count messages that ran out of time to live,
+	// went to the dead-letter queue, or were dropped by the drop-oldest overflow
+	// policy, since the server started.
+	Expired      uint64 `json:"expired"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	Dropped      uint64 `json:"dropped"`
 }
 
 // Uptime returns UptimeSeconds as a Duration.
