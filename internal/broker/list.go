@@ -37,6 +37,9 @@ func (e End) String() string {
 // count as pushed. With ifExists set, it pushes only onto a queue that holds
 // messages and otherwise returns 0 (LPUSHX, RPUSHX). Every payload is checked
 // before any is pushed.
+//
+// TODO: waiters take the pushed values in push order, so LPUSH of several values
+// onto BLPOP waiters serves them in the reverse of Redis' order.
 func (b *Broker) Push(
 	ctx context.Context, queue string, payloads [][]byte, at End, ifExists bool,
 ) (int, error) {
