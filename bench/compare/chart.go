@@ -72,12 +72,11 @@ func (r *report) column(b *strings.Builder, mode string, left, groupHeight, rows
 	}
 	for g, sh := range r.shapes(mode) {
 		y := chartTop + g*groupHeight
-		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s, depth %s</text>`+"\n",
-			left-6, y+len(r.Servers)*chartBarHeight/2+4, html.EscapeString(sh[0]), sh[1])
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end">%s, %s</text>`+"\n",
+			left-6, y+len(r.Servers)*chartBarHeight/2+4, html.EscapeString(sh.workload),
+			sh.level)
 		for i, s := range r.Servers {
-			var depth int
-			fmt.Sscan(sh[1], &depth)
-			c, _ := r.find(s.Name, mode, sh[0], depth)
+			c, _ := r.find(s.Name, mode, sh.workload, sh.level)
 			r.bar(b, c, left, y+i*chartBarHeight, chartColors[i%len(chartColors)], top)
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +15,7 @@ import (
 
 func sampleReport() *report {
 	ok := func(server string, rate float64) cell {
-		return cell{Server: server, Mode: "memory", Workload: "1x1-100B", Depth: 1,
+		return cell{Server: server, Mode: "memory", Workload: "1x1-100B", level: one,
 			MsgsPerSec: rate, Result: &bench.Result{MsgsPerSec: rate, ExactlyOnce: true}}
 	}
 	lossy := ok("beanstalkd", 10)
@@ -23,7 +24,7 @@ func sampleReport() *report {
 		Duration: "1s",
 		Servers:  []serverInfo{{Name: "keyq"}, {Name: "redis"}, {Name: "beanstalkd"}},
 		Cells: []cell{ok("keyq", 3000), ok("redis", 1500), lossy,
-			{Server: "keyq", Mode: "durable", Workload: "1x1-100B", Depth: 1,
+			{Server: "keyq", Mode: "durable", Workload: "1x1-100B", level: one,
 				Missing: "pending: no durable mode"}},
 	}
 }
@@ -104,18 +105,40 @@ func TestAnchorDrivers(t *testing.T) {
 				t.Fatalf("start: %v", err)
 			}
 			defer in.stop()
-			for _, depth := range []int{1, 8} {
-				cfg := bench.Config{Producers: 2, Consumers: 2, Queues: 2, Depth: depth,
-					Count: 200, Duration: time.Minute, GetWait: 20 * time.Millisecond}
-				res, err := bench.Run(ctx, cfg, in.driver(depth))
+			for _, l := range []level{one, {Depth: 8, Batch: 1}, {Depth: 1, Batch: 8}} {
+				cfg := bench.Config{Producers: 2, Consumers: 2, Queues: 2, Depth: l.Depth,
+					Batch: l.Batch, Count: 200, Duration: time.Minute,
+					GetWait: 20 * time.Millisecond}
+				res, err := bench.Run(ctx, cfg, in.driver(l.Depth))
+				if l.Batch > 1 && s.name != "redis" {
+					if !errors.Is(err, bench.ErrNotSupported) {
+						t.Errorf("%s: err %v, want not supported", l, err)
+					}
+					continue
+				}
 				if err != nil {
-					t.Fatalf("depth %d: %v", depth, err)
+					t.Fatalf("%s: %v", l, err)
 				}
 				if res.Delivered != 200 || !res.ExactlyOnce || res.Errors != 0 {
-					t.Errorf("depth %d: delivered %d, exactly once %v, errors %v", depth,
+					t.Errorf("%s: delivered %d, exactly once %v, errors %v", l,
 						res.Delivered, res.ExactlyOnce, res.ErrorSample)
 				}
 			}
 		})
+	}
+}
+
+func TestParseLevel(t *testing.T) {
+	for text, want := range map[string]level{
+		"1": one, "p64": pipelined, "b64": batched, "p1": one,
+	} {
+		if got, err := parseLevel(text); err != nil || got != want {
+			t.Errorf("parseLevel(%q) = %v, %v; want %v", text, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "64", "p", "b0", "x3", "p-1"} {
+		if _, err := parseLevel(bad); err == nil {
+			t.Errorf("parseLevel(%q) accepted", bad)
+		}
 	}
 }

@@ -27,7 +27,7 @@ type options struct {
 	duration  time.Duration
 	systems   string
 	modes     string
-	depths    string
+	levels    string
 	workloads string
 	install   bool
 	keyqBin   string
@@ -43,7 +43,8 @@ func main() {
 	flag.StringVar(&o.systems, "systems", "keyq,redis,beanstalkd,nats-jetstream,rabbitmq",
 		"servers to run, comma-separated")
 	flag.StringVar(&o.modes, "modes", "memory,durable", "modes to run: memory, durable")
-	flag.StringVar(&o.depths, "depths", "1,64", "pipelining depths to run")
+	flag.StringVar(&o.levels, "levels", "1,p64,b64",
+		"messages in flight per worker: 1, pN (N requests pipelined), bN (batches of N)")
 	flag.StringVar(&o.workloads, "workloads", "", "workload names to run (default all): "+
 		workloadNames())
 	noInstall := flag.Bool("no-install", false, "do not apt-get install missing servers")

@@ -58,12 +58,18 @@ func (r *report) modes() []string {
 	return out
 }
 
-// shapes lists the workload and depth pairs of a mode in run order.
-func (r *report) shapes(mode string) [][2]string {
-	var out [][2]string
-	seen := map[[2]string]bool{}
+// shape is a row of the tables: a workload at a level.
+type shape struct {
+	workload string
+	level
+}
+
+// shapes lists the workload and level pairs of a mode in run order.
+func (r *report) shapes(mode string) []shape {
+	var out []shape
+	seen := map[shape]bool{}
 	for _, c := range r.Cells {
-		k := [2]string{c.Workload, fmt.Sprint(c.Depth)}
+		k := shape{c.Workload, c.level}
 		if c.Mode == mode && c.Rate == 0 && !seen[k] {
 			seen[k] = true
 			out = append(out, k)
@@ -73,7 +79,7 @@ func (r *report) shapes(mode string) [][2]string {
 }
 
 func (r *report) header(b *strings.Builder, extra string) {
-	b.WriteString("| workload | depth |")
+	b.WriteString("| workload | in flight |")
 	sep := "|---|---:|"
 	for _, s := range r.Servers {
 		b.WriteString(" " + s.Name + " |")
@@ -89,15 +95,13 @@ func (r *report) header(b *strings.Builder, extra string) {
 func (r *report) throughputTable(b *strings.Builder, mode string) {
 	r.header(b, "keyq / redis")
 	for _, sh := range r.shapes(mode) {
-		depth := 0
-		fmt.Sscan(sh[1], &depth)
-		fmt.Fprintf(b, "| %s | %d |", sh[0], depth)
+		fmt.Fprintf(b, "| %s | %s |", sh.workload, sh.level)
 		for _, s := range r.Servers {
-			c, _ := r.find(s.Name, mode, sh[0], depth)
+			c, _ := r.find(s.Name, mode, sh.workload, sh.level)
 			b.WriteString(" " + cellText(c, fmtRate(c.MsgsPerSec)) + " |")
 		}
-		k, _ := r.find("keyq", mode, sh[0], depth)
-		rd, _ := r.find("redis", mode, sh[0], depth)
+		k, _ := r.find("keyq", mode, sh.workload, sh.level)
+		rd, _ := r.find("redis", mode, sh.workload, sh.level)
 		ratio := "-"
 		if k.usable() && rd.usable() && rd.MsgsPerSec > 0 {
 			ratio = fmt.Sprintf("%.2fx", k.MsgsPerSec/rd.MsgsPerSec)
@@ -109,11 +113,9 @@ func (r *report) throughputTable(b *strings.Builder, mode string) {
 func (r *report) latencyTable(b *strings.Builder, mode string) {
 	r.header(b, "")
 	for _, sh := range r.shapes(mode) {
-		depth := 0
-		fmt.Sscan(sh[1], &depth)
-		fmt.Fprintf(b, "| %s | %d |", sh[0], depth)
+		fmt.Fprintf(b, "| %s | %s |", sh.workload, sh.level)
 		for _, s := range r.Servers {
-			c, _ := r.find(s.Name, mode, sh[0], depth)
+			c, _ := r.find(s.Name, mode, sh.workload, sh.level)
 			text := "-"
 			if c.Result != nil {
 				text = fmtMicros(c.Result.PutLatency.P99) + " / " +
@@ -179,8 +181,8 @@ func (r *report) notes(b *strings.Builder) {
 	}
 	for _, c := range r.Cells {
 		if text := c.issue(); text != "" && r.Skipped[c.Server] == "" {
-			issues = append(issues, fmt.Sprintf("%s, %s, %s, depth %d: %s.", c.Server,
-				c.Mode, c.Workload, c.Depth, text))
+			issues = append(issues, fmt.Sprintf("%s, %s, %s, %s: %s.", c.Server,
+				c.Mode, c.Workload, c.level, text))
 		}
 	}
 	if len(issues) > 0 {
@@ -267,10 +269,10 @@ func (r *report) pacedTable(b *strings.Builder, mode string) {
 		return
 	}
 	fmt.Fprintf(b, "#### %s: latency at half of keyq's peak\n\n", modeTitles[mode])
-	b.WriteString("| server | workload | depth | rate asked | delivered/s | put p50 | put p99 " +
+	b.WriteString("| server | workload | in flight | rate asked | delivered/s | put p50 | put p99 " +
 		"| put p99.9 | end-to-end p99 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range paced {
-		fmt.Fprintf(b, "| %s | %s | %d | %s |", c.Server, c.Workload, c.Depth, fmtRate(c.Rate))
+		fmt.Fprintf(b, "| %s | %s | %s | %s |", c.Server, c.Workload, c.level, fmtRate(c.Rate))
 		if c.Result == nil {
 			b.WriteString(" failed | | | | |\n")
 			continue

@@ -15,7 +15,7 @@ import (
 	"github.com/keyq/keyq/internal/bench"
 )
 
-// workload is one shape of load, run at each depth and in each mode.
+// workload is one shape of load, run at each level and in each mode.
 type workload struct {
 	Name      string `json:"name"`
 	Producers int    `json:"producers"`
@@ -42,7 +42,7 @@ func workloadNames() string {
 type plan struct {
 	servers   []*server
 	modes     []string
-	depths    []int
+	levels    []level
 	workloads []workload
 	duration  time.Duration
 	install   bool
@@ -63,12 +63,12 @@ func newPlan(o options) (*plan, error) {
 		}
 		p.modes = append(p.modes, m)
 	}
-	for _, d := range splitList(o.depths) {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("bad depth %q", d)
+	for _, text := range splitList(o.levels) {
+		l, err := parseLevel(text)
+		if err != nil {
+			return nil, err
 		}
-		p.depths = append(p.depths, n)
+		p.levels = append(p.levels, l)
 	}
 	want := splitList(o.workloads)
 	for _, w := range allWorkloads {
@@ -123,16 +123,16 @@ func (p *plan) runMode(ctx context.Context, mode, work string, rep *report, log 
 		running[s.name] = in
 	}
 	for _, w := range p.workloads {
-		for _, depth := range p.depths {
+		for _, l := range p.levels {
 			for _, s := range p.servers {
 				in, ok := running[s.name]
 				if !ok || ctx.Err() != nil {
 					continue
 				}
-				c := p.runCell(ctx, in, s.name, mode, w, depth)
+				c := p.runCell(ctx, in, s.name, mode, w, l)
 				log.Info("cell done", "server", s.name, "mode", mode, "workload", w.Name,
-					"depth", depth, "msgs_per_sec", int(c.MsgsPerSec), "load", c.Load,
-					"err", c.Error)
+					"level", l.String(), "msgs_per_sec", int(c.MsgsPerSec), "load", c.Load,
+					"err", c.Error, "missing", c.Missing)
 				rep.Cells = append(rep.Cells, c)
 			}
 		}
@@ -145,7 +145,7 @@ func (p *plan) runMode(ctx context.Context, mode, work string, rep *report, log 
 // pacedWorkload is where issue 6 asks for keyq's put latency at half its peak.
 const pacedWorkload = "8x8-100B"
 
-// runPaced reruns pacedWorkload at half of keyq's best rate in it, at the depth that
+// runPaced reruns pacedWorkload at half of keyq's best rate in it, at the level that
 // reached that rate, against keyq and Redis: latency at full speed is mostly
 // queueing, and this is the load the latency target is set at.
 func (p *plan) runPaced(ctx context.Context, running map[string]*instance, rep *report,
@@ -166,7 +166,7 @@ func (p *plan) runPaced(ctx context.Context, running map[string]*instance, rep *
 		if !ok || ctx.Err() != nil {
 			continue
 		}
-		c := p.runCellAt(ctx, in, name, "memory", p.workloads[i], peak.Depth,
+		c := p.runCellAt(ctx, in, name, "memory", p.workloads[i], peak.level,
 			peak.MsgsPerSec/2)
 		log.Info("paced cell done", "server", name, "rate", int(c.Rate),
 			"put_p99_us", c.putP99(), "err", c.Error)
@@ -193,28 +193,33 @@ func (p *plan) start(ctx context.Context, s *server, mode, dir string, log *slog
 }
 
 func (p *plan) runCell(ctx context.Context, in *instance, name, mode string, w workload,
-	depth int) cell {
-	return p.runCellAt(ctx, in, name, mode, w, depth, 0)
+	l level) cell {
+	return p.runCellAt(ctx, in, name, mode, w, l, 0)
 }
 
 // runCellAt runs one cell with producers paced at rate (0: as fast as they can).
 func (p *plan) runCellAt(ctx context.Context, in *instance, name, mode string, w workload,
-	depth int, rate float64) cell {
-	c := cell{Server: name, Mode: mode, Workload: w.Name, Depth: depth, Rate: rate}
+	l level, rate float64) cell {
+	c := cell{Server: name, Mode: mode, Workload: w.Name, level: l, Rate: rate}
 	cfg := bench.Config{
 		Producers:    w.Producers,
 		Consumers:    w.Consumers,
 		Queues:       w.Queues,
 		MessageBytes: w.Bytes,
-		Depth:        depth,
+		Depth:        l.Depth,
+		Batch:        l.Batch,
 		Duration:     p.duration,
 		Rate:         rate,
 		DrainTimeout: max(10*time.Second, p.duration),
-		QueuePrefix:  fmt.Sprintf("%s-d%d-r%d-", w.Name, depth, int(rate)),
+		QueuePrefix:  fmt.Sprintf("%s-d%d-b%d-r%d-", w.Name, l.Depth, l.Batch, int(rate)),
 	}
-	res, err := bench.Run(ctx, cfg, in.driver(depth))
+	res, err := bench.Run(ctx, cfg, in.driver(l.Depth))
 	c.Load = loadAverage()
-	if err != nil {
+	switch {
+	case errors.Is(err, bench.ErrNotSupported):
+		c.Missing = "no batch requests"
+		return c
+	case err != nil:
 		c.Error = err.Error()
 		return c
 	}
@@ -238,4 +243,44 @@ func loadAverage() float64 {
 		return -1
 	}
 	return load
+}
+
+// level is how much a worker has in flight: Depth requests of Batch messages each.
+type level struct {
+	Depth int `json:"depth"`
+	Batch int `json:"batch"`
+}
+
+// parseLevel reads "1" (one message per request, one in flight), "pN" (N requests
+// pipelined) or "bN" (one request of N messages).
+func parseLevel(text string) (level, error) {
+	l := level{Depth: 1, Batch: 1}
+	var n *int
+	switch {
+	case strings.HasPrefix(text, "p"):
+		n = &l.Depth
+	case strings.HasPrefix(text, "b"):
+		n = &l.Batch
+	case text == "1":
+		return l, nil
+	default:
+		return l, fmt.Errorf("bad level %q (want 1, pN or bN)", text)
+	}
+	v, err := strconv.Atoi(text[1:])
+	if err != nil || v < 1 {
+		return l, fmt.Errorf("bad level %q (want 1, pN or bN)", text)
+	}
+	*n = v
+	return l, nil
+}
+
+// String names the level in tables: "1", "pipelined 64" or "batch 64".
+func (l level) String() string {
+	switch {
+	case l.Batch > 1:
+		return fmt.Sprintf("batch %d", l.Batch)
+	case l.Depth > 1:
+		return fmt.Sprintf("pipelined %d", l.Depth)
+	}
+	return "1"
 }

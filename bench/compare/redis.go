@@ -12,10 +12,24 @@ import (
 )
 
 // redisDriver drives Redis lists through go-redis: RPUSH to put, BLPOP to wait for
-// a message and LPOP to take one; a round of Depth commands is one pipeline.
-type redisDriver struct{ addr string }
+// a message and LPOP to take one; a round of Depth commands is one pipeline. With
+// batches, one RPUSH carries the whole round and one LPOP with a count takes it.
+type redisDriver struct {
+	addr  string
+	batch int
+}
 
 func (d *redisDriver) Name() string { return "redis" }
+
+// Configure implements bench.Configurer: Redis has batches (variadic RPUSH, LPOP
+// with a count) but no leases.
+func (d *redisDriver) Configure(cfg bench.Config) error {
+	if cfg.Mix != bench.MixPutGet {
+		return fmt.Errorf("operation mix %s on redis: %w", cfg.Mix, bench.ErrNotSupported)
+	}
+	d.batch = cfg.Batch
+	return nil
+}
 
 func (d *redisDriver) Setup(context.Context, []string) error { return nil }
 
@@ -26,14 +40,24 @@ func (d *redisDriver) Dial(ctx context.Context) (bench.Conn, error) {
 		_ = c.Close()
 		return nil, fmt.Errorf("ping redis %s: %w", d.addr, err)
 	}
-	return &redisConn{c: c}, nil
+	return &redisConn{c: c, batch: d.batch > 1}, nil
 }
 
-type redisConn struct{ c *redis.Client }
+type redisConn struct {
+	c     *redis.Client
+	batch bool
+}
 
 func (rc *redisConn) Put(ctx context.Context, queue string, msgs [][]byte) error {
 	if len(msgs) == 1 {
 		return rc.c.RPush(ctx, queue, msgs[0]).Err()
+	}
+	if rc.batch {
+		values := make([]any, len(msgs))
+		for i, m := range msgs {
+			values[i] = m
+		}
+		return rc.c.RPush(ctx, queue, values...).Err()
 	}
 	_, err := rc.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, m := range msgs {
@@ -46,7 +70,13 @@ func (rc *redisConn) Put(ctx context.Context, queue string, msgs [][]byte) error
 
 func (rc *redisConn) Get(ctx context.Context, queue string, n int, wait time.Duration) (
 	[][]byte, error) {
-	if n > 1 {
+	if n > 1 && rc.batch {
+		out, err := rc.popCount(ctx, queue, n)
+		if len(out) > 0 || err != nil {
+			return out, err
+		}
+	}
+	if n > 1 && !rc.batch {
 		out, err := rc.popMany(ctx, queue, n)
 		if len(out) > 0 || err != nil {
 			return out, err
@@ -81,6 +111,19 @@ func (rc *redisConn) popMany(ctx context.Context, queue string, n int) ([][]byte
 		}
 	}
 	return out, nil
+}
+
+// popCount takes up to n messages with one LPOP key count.
+func (rc *redisConn) popCount(ctx context.Context, queue string, n int) ([][]byte, error) {
+	vals, err := rc.c.LPopCount(ctx, queue, n).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, err
 }
 
 func (rc *redisConn) Close() error { return rc.c.Close() }

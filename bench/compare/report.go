@@ -32,10 +32,10 @@ type serverInfo struct {
 
 // cell is one server, mode, workload and depth.
 type cell struct {
-	Server     string        `json:"server"`
-	Mode       string        `json:"mode"`
-	Workload   string        `json:"workload"`
-	Depth      int           `json:"depth"`
+	Server   string `json:"server"`
+	Mode     string `json:"mode"`
+	Workload string `json:"workload"`
+	level
 	MsgsPerSec float64       `json:"msgs_per_sec"`
 	Load       float64       `json:"load_average"`      // one-minute load when the cell ended
 	Rate       float64       `json:"rate,omitempty"`    // put rate asked for; 0: as fast as possible
@@ -47,17 +47,17 @@ type cell struct {
 // addMissing records every cell of a server and mode that did not run.
 func (r *report) addMissing(p *plan, server, mode, why string) {
 	for _, w := range p.workloads {
-		for _, d := range p.depths {
+		for _, l := range p.levels {
 			r.Cells = append(r.Cells, cell{Server: server, Mode: mode, Workload: w.Name,
-				Depth: d, Missing: why})
+				level: l, Missing: why})
 		}
 	}
 }
 
-func (r *report) find(server, mode, workload string, depth int) (cell, bool) {
+func (r *report) find(server, mode, workload string, l level) (cell, bool) {
 	for _, c := range r.Cells {
 		if c.Server == server && c.Mode == mode && c.Workload == workload &&
-			c.Depth == depth && c.Rate == 0 {
+			c.level == l && c.Rate == 0 {
 			return c, true
 		}
 	}
