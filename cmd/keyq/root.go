@@ -46,6 +46,7 @@ Exit statuses: 0 ok, 3 queue empty (get, reserve), 2 usage error, 1 any other er
 		newTouchCmd(),
 		newQueueCmd(),
 		newStatsCmd(),
+		newTopCmd(),
 		newVersionCmd(),
 		newBenchCmd(),
 		newRepairCmd(),
