@@ -77,13 +77,14 @@ func useMemoryStorage(t *testing.T) {
 
 // startServe runs `keyq serve args...` in process until the test ends, and returns
 // the address from its start line and its log. Storage is memory unless the test
-// set a backend. The HTTP door listens on a free port unless args say otherwise.
+// set a backend. The HTTP and RESP doors listen on free ports unless args say otherwise.
 func startServe(t *testing.T, args ...string) (addr string, log *syncBuffer, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log = &syncBuffer{}
 	exit := make(chan int, 1)
-	args = append([]string{"serve", "--http-addr", "127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--http-addr", "127.0.0.1:0", "--resp-addr", "127.0.0.1:0"},
+		args...)
 	go func() {
 		exit <- run(ctx, args, streams{
 			in: strings.NewReader(""), out: &bytes.Buffer{}, err: log})
