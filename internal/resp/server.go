@@ -102,7 +102,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	if addr, ok := ln.Addr().(*net.TCPAddr); ok {
 		s.port.CompareAndSwap(0, int64(addr.Port))
 	}
-	s.log.Info("listening", "addr", ln.Addr().String())
 
 	var delay time.Duration
 	for {

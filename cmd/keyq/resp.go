@@ -1,0 +1,52 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/spf13/pflag"
+
+	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/resp"
+)
+
+func init() {
+	frontDoors = append(frontDoors, func() frontDoor { return &respDoor{} })
+}
+
+// respDoor is the Redis protocol (internal/resp) on --resp-addr.
+type respDoor struct {
+	addr string
+}
+
+func (r *respDoor) addFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&r.addr, "resp-addr", resp.DefaultAddr,
+		"address of the Redis protocol (RESP) listener; empty for none")
+}
+
+func (r *respDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
+	if r.addr == "" {
+		return nil, nil
+	}
+	srv := resp.New(resp.Config{Broker: b, Logger: log, Version: keyqVersion()})
+	ln, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for resp on %s: %w", r.addr, err)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		err := srv.Serve(ln)
+		if errors.Is(err, resp.ErrServerClosed) {
+			err = nil
+		}
+		done <- err
+	}()
+	return &runningDoor{
+		attrs:    []any{"resp_addr", ln.Addr().String()},
+		done:     done,
+		shutdown: srv.Shutdown,
+	}, nil
+}
