@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
@@ -11,9 +12,15 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("server: closed")
 
-// statusOf maps an error from the broker to the status of its reply, and its text.
+// statusOf maps an error from the broker to the status of its reply, and its text
+// (without the "broker: " of the broker's own sentinels: the client has no broker).
 // ErrEmpty is not an error on the wire: it is the Empty status with no text.
 func statusOf(err error) (proto.Status, string) {
+	code, text := statusText(err)
+	return code, strings.TrimPrefix(text, "broker: ")
+}
+
+func statusText(err error) (proto.Status, string) {
 	switch {
 	case errors.Is(err, broker.ErrEmpty):
 		return proto.StatusEmpty, ""
