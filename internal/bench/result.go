@@ -145,6 +145,12 @@ func (res *Result) WriteText(w io.Writer) error {
 	shape := fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+
 		"%d-byte messages, depth %d", res.Server, res.Producers, res.Consumers,
 		res.Queues, res.MessageBytes, res.Depth)
+	if res.Batch > 1 {
+		shape += fmt.Sprintf(", batch %d", res.Batch)
+	}
+	if res.Mix != MixPutGet {
+		shape += ", " + res.Mix
+	}
 	if res.Rate > 0 {
 		shape += fmt.Sprintf(", rate %.0f/s", res.Rate)
 	}
