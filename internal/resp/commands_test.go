@@ -163,6 +163,15 @@ func TestRESPCommandAndInfo(t *testing.T) {
 			t.Fatalf("command list = %v, %v", list, err)
 		}
 
+		cfg, err := rc.ConfigGet(ctx, "save").Result()
+		if err != nil || len(cfg) != 1 || cfg["save"] != "" {
+			t.Fatalf("config get save = %v, %v", cfg, err)
+		}
+		if cfg, _ := rc.ConfigGet(ctx, "*").Result(); cfg["appendonly"] != "no" {
+			t.Fatalf("config get * = %v", cfg)
+		}
+		wantErr(t, rc.ConfigSet(ctx, "save", "1 1").Err(), "ERR unknown subcommand 'set'")
+
 		rc.RPush(ctx, "q1", "a", "b")
 		info, err := rc.Info(ctx).Result()
 		if err != nil {

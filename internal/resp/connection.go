@@ -37,6 +37,9 @@ func connectionCommands() []command {
 		{name: "info", arity: -1, flags: []string{"loading", "stale"}, group: "server",
 			since: "1.0.0", summary: "Returns information and statistics about the server.",
 			run: handleInfo},
+		{name: "config", arity: -2, flags: []string{"admin", "noscript", "loading", "stale"},
+			group: "server", since: "2.0.0", summary: "A container for server " +
+				"configuration commands.", run: handleConfig},
 		{name: "multi", arity: 1, flags: []string{"fast", "loading", "stale"},
 			group: "transactions", since: "1.2.0", summary: "Starts a transaction.",
 			run: handleMulti},
@@ -242,4 +245,39 @@ func (s *Server) infoSection(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// configParams are the settings CONFIG GET reports, as a Redis without persistence
+// and with one database would: what redis-benchmark and similar tools ask for.
+var configParams = [][2]string{
+	{"appendonly", "no"},
+	{"databases", "1"},
+	{"save", ""},
+}
+
+// handleConfig answers CONFIG GET for configParams; keyq is configured by its own
+// flags, so nothing can be set.
+func handleConfig(c *conn, args [][]byte) {
+	if sub := strings.ToLower(string(args[1])); sub != "get" {
+		c.writeErrorf("ERR unknown subcommand '%s'. Try CONFIG HELP.", clip(sub, 128))
+		return
+	}
+	if len(args) < 3 {
+		c.writeError("ERR wrong number of arguments for 'config|get' command")
+		return
+	}
+	var found [][2]string
+	for _, p := range configParams {
+		for _, pattern := range args[2:] {
+			if globMatch(p[0], strings.ToLower(string(pattern))) {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	c.writeMap(len(found))
+	for _, p := range found {
+		c.writeBulkString(p[0])
+		c.writeBulkString(p[1])
+	}
 }

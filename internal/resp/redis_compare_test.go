@@ -64,6 +64,7 @@ var compareSequence = [][]string{
 	{"CLIENT", "GETNAME"}, {"CLIENT", "SETNAME", "w1"}, {"CLIENT", "GETNAME"},
 	{"CLIENT", "SETNAME", "a b"},
 	{"NOSUCH", "a", "b"}, {"FLUBBER", "k", "v"}, {"LPUSH", "l"}, {"LLEN"},
+	{"CONFIG", "GET", "appendonly"}, {"CONFIG", "GET", "nosuchparam"},
 	{"PING"},
 }
 
