@@ -43,8 +43,13 @@ func classify(err error) (proto.Status, int) {
 		return proto.StatusInvalidKey, http.StatusBadRequest
 	case errors.Is(err, broker.ErrMessageTooLarge):
 		return proto.StatusMessageTooLarge, http.StatusRequestEntityTooLarge
-	case errors.Is(err, broker.ErrInvalidWait), errors.Is(err, errBadRequest):
+	case errors.Is(err, broker.ErrInvalidWait), errors.Is(err, errBadRequest),
+		errors.Is(err, broker.ErrInvalidOption):
 		return proto.StatusBadRequest, http.StatusBadRequest
+	case errors.Is(err, broker.ErrNoDelivery):
+		return proto.StatusNotFound, http.StatusNotFound
+	case errors.Is(err, broker.ErrQueueFull):
+		return proto.StatusQueueFull, http.StatusConflict
 	case errors.Is(err, broker.ErrClosed):
 		return proto.StatusShuttingDown, http.StatusServiceUnavailable
 	case errors.Is(err, broker.ErrDiskFull):
@@ -75,7 +80,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	reply := errorReply{Error: errorDetail{
 		Code:    codeName(st),
 		Status:  st,
-		Message: err.Error(),
+		Message: strings.TrimPrefix(err.Error(), "broker: "), // the client has no broker
 	}}
 	writeJSON(w, code, reply)
 }

@@ -28,6 +28,12 @@ type queueReply struct {
 	Puts     uint64 `json:"puts"`
 	Gets     uint64 `json:"gets"`
 	Waiting  int    `json:"waiting"`
+
+	Inflight     int64  `json:"inflight"`
+	Deferred     int64  `json:"deferred"`
+	Expired      uint64 `json:"expired"`
+	DeadLettered uint64 `json:"dead_lettered"`
+	Dropped      uint64 `json:"dropped"`
 }
 
 // listReply is the server's totals and its queues, as the protocol's STATS has them.
@@ -70,13 +76,26 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) (uint64, error) {
 	if err := broker.ValidateKey(queue); err != nil {
 		return 0, err
 	}
+	var o broker.PutOptions
+	var err error
+	if o.Delay, err = parseDuration("delay", r.URL.Query().Get("delay")); err != nil {
+		return 0, err
+	}
+	if o.TTL, err = parseDuration("ttl", r.URL.Query().Get("ttl")); err != nil {
+		return 0, err
+	}
 	buf, err := s.readMessage(w, r)
 	if err != nil {
 		return 0, err
 	}
 	defer putBuffer(buf)
 
-	id, err := s.broker.Put(r.Context(), queue, buf.Bytes())
+	var id uint64
+	if o == (broker.PutOptions{}) {
+		id, err = s.broker.Put(r.Context(), queue, buf.Bytes())
+	} else {
+		id, err = s.broker.PutWith(r.Context(), queue, buf.Bytes(), o)
+	}
 	s.noteErr(err)
 	return id, err
 }
@@ -299,6 +318,12 @@ func newQueueReply(qs broker.QueueStats) queueReply {
 		Puts:     qs.Puts,
 		Gets:     qs.Gets,
 		Waiting:  qs.Waiting,
+
+		Inflight:     qs.Inflight,
+		Deferred:     qs.Deferred,
+		Expired:      qs.Expired,
+		DeadLettered: qs.DeadLettered,
+		Dropped:      qs.Dropped,
 	}
 }
 

@@ -1,6 +1,6 @@
-// Package httpapi is keyq's HTTP front door: puts, gets, lengths, queue listings and
-// deletes over plain HTTP, with message bodies as raw bytes and everything else as
-// JSON, and the operator's endpoints (/metrics, /healthz, /readyz, and pprof when
+// Package httpapi is keyq's HTTP front door: puts, gets, leases (reserve, ack, nack,
+// touch), lengths, queue listings and deletes over plain HTTP, with message bodies as
+// raw bytes and everything else as JSON, and the operator's endpoints (/metrics, /healthz, /readyz, and pprof when
 // asked) on the same listener. docs/HTTP.md is its reference.
 //
 // Queue names travel percent-encoded in one path segment and are checked by the
@@ -39,7 +39,12 @@ const MessageIDHeader = "Keyq-Message-Id"
 type Broker interface {
 	Put(ctx context.Context, queue string, payload []byte) (uint64, error)
 	PutFront(ctx context.Context, queue string, payload []byte) (uint64, error)
+	PutWith(ctx context.Context, queue string, payload []byte, o broker.PutOptions) (uint64, error)
 	Get(ctx context.Context, queue string, wait time.Duration) (broker.Message, error)
+	Reserve(ctx context.Context, queues []string, o broker.ReserveOptions) ([]broker.Delivery, error)
+	Ack(ctx context.Context, deliveryID uint64) error
+	Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error
+	Touch(ctx context.Context, deliveryID uint64, lease time.Duration) (time.Time, error)
 	Len(queue string) (int, error)
 	Delete(ctx context.Context, queue string) (int, error)
 	Stats(limit int) broker.Stats
@@ -160,11 +165,19 @@ func (s *Server) routes(withPprof bool) http.Handler {
 	mux.HandleFunc("GET /v1/queues/{queue}", s.handleQueue)
 	mux.HandleFunc("DELETE /v1/queues/{queue}", s.handleDelete)
 	mux.HandleFunc("GET /v1/queues", s.handleList)
+	mux.HandleFunc("POST /v1/queues/{queue}/reserve", s.handleReserve)
+	mux.HandleFunc("POST /v1/deliveries/{id}/ack", s.handleAck)
+	mux.HandleFunc("POST /v1/deliveries/{id}/nack", s.handleNack)
+	mux.HandleFunc("POST /v1/deliveries/{id}/touch", s.handleTouch)
 
 	mux.Handle("/v1/queues/{queue}/messages", s.methodNotAllowed("POST"))
 	mux.Handle("/v1/queues/{queue}/get", s.methodNotAllowed("POST"))
 	mux.Handle("/v1/queues/{queue}", s.methodNotAllowed("GET, HEAD, DELETE"))
 	mux.Handle("/v1/queues", s.methodNotAllowed("GET, HEAD"))
+	mux.Handle("/v1/queues/{queue}/reserve", s.methodNotAllowed("POST"))
+	for _, op := range []string{"ack", "nack", "touch"} {
+		mux.Handle("/v1/deliveries/{id}/"+op, s.methodNotAllowed("POST"))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, fmt.Errorf("%w: %s", errNoRoute, r.URL.Path))
 	})
