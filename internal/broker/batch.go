@@ -122,7 +122,9 @@ func (b *Broker) putBatchLocked(
 func (b *Broker) recordPutLocked(
 	q *Queue, e *entry, ttl time.Duration, due, now time.Time,
 ) (storage.Ticket, error) {
-	if ttl > 0 || !due.IsZero() {
+	// A due time needs a state record, hence meta, only when the store keeps one;
+	// in memory a delayed message carries nothing but its timer.
+	if ttl > 0 || !due.IsZero() && b.durable {
 		m := metaOf(e, 0)
 		if ttl > 0 {
 			m.expiresAt = now.Add(ttl)

@@ -33,6 +33,7 @@ func (b *Broker) deadLetterLocked(q *Queue, e entry, reason string) {
 	b.timers.queueDead(deadLetter{
 		from: q.name, target: deadLetterName(q.name, q.settings.Load()), e: e, reason: reason,
 	})
+	b.noteIfIdleLocked(q)
 }
 
 // expireLocked disposes of e, off q's lists, whose TTL ran out: dead-lettered if
@@ -49,6 +50,7 @@ func (b *Broker) expireLocked(q *Queue, e entry) {
 	}
 	b.releaseCache(e)
 	q.ops++
+	b.noteIfIdleLocked(q)
 }
 
 // dropExpiredLocked drops the expired messages at one end of q's ready list. Those

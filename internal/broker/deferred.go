@@ -36,10 +36,15 @@ func (b *Broker) promote(d *deferred) {
 	q.ops++
 
 	if e.meta.expiredAt(time.Now()) {
-		b.expireLocked(q, e)
+		b.expireLocked(q, e) // notes q if idle
 		return
 	}
-	e.meta.pos = q.nextPosLocked(false)
+	pos := q.nextPosLocked(false)
+	if e.meta == nil {
+		b.admitLocked(q, e, false) // memory mode: nothing to record
+		return
+	}
+	e.meta.pos = pos
 	if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
 		// The store still holds it as deferred to a time now past: a restart makes
 		// it ready too.

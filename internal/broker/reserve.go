@@ -251,9 +251,7 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 	if err == nil {
 		b.endLeaseLocked(l)
 		b.releaseCache(l.e)
-		if q.idleLocked() {
-			b.noteDrainedLocked(q)
-		}
+		b.noteIfIdleLocked(q)
 	}
 	q.mu.Unlock()
 	if err != nil {

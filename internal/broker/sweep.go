@@ -18,6 +18,13 @@ func (b *Broker) noteDrainedLocked(q *Queue) {
 	b.drainMu.Unlock()
 }
 
+// noteIfIdleLocked puts q on the sweeper's list if it holds nothing now.
+func (b *Broker) noteIfIdleLocked(q *Queue) {
+	if q.idleLocked() && !q.dead {
+		b.noteDrainedLocked(q)
+	}
+}
+
 func (b *Broker) sweepLoop(interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
