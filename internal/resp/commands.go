@@ -94,6 +94,9 @@ func (c *conn) writeBrokerError(err error) {
 	switch {
 	case errors.Is(err, broker.ErrClosed), errors.Is(err, context.Canceled) && c.s.isClosing():
 		c.writeError("ERR server is shutting down")
+	case c.ctx.Err() != nil:
+		// The client went while its command waited; nobody reads this reply.
+		c.writeError("ERR connection closed")
 	case errors.Is(err, broker.ErrDiskFull):
 		c.writeError("ERR disk full: " + err.Error())
 	case errors.Is(err, broker.ErrInvalidKey), errors.Is(err, broker.ErrMessageTooLarge),
