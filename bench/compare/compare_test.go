@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/internal/bench"
+	"github.com/keyq/keyq/internal/testutil"
 )
 
 func sampleReport() *report {
@@ -140,5 +141,26 @@ func TestParseLevel(t *testing.T) {
 		if _, err := parseLevel(bad); err == nil {
 			t.Errorf("parseLevel(%q) accepted", bad)
 		}
+	}
+}
+
+func TestKeyqWireDriver(t *testing.T) {
+	srv := testutil.StartServer(t)
+	for _, depth := range []int{1, 16} {
+		cfg := bench.Config{Producers: 2, Consumers: 2, Queues: 2, Depth: depth, Count: 500,
+			Duration: time.Minute, GetWait: 20 * time.Millisecond}
+		res, err := bench.Run(context.Background(), cfg, &keyqWireDriver{addr: srv.Addr})
+		if err != nil {
+			t.Fatalf("depth %d: %v", depth, err)
+		}
+		if res.Delivered != 500 || !res.ExactlyOnce || res.Errors != 0 {
+			t.Errorf("depth %d: delivered %d, exactly once %v, errors %v", depth,
+				res.Delivered, res.ExactlyOnce, res.ErrorSample)
+		}
+	}
+	_, err := bench.Run(context.Background(), bench.Config{Batch: 4, Count: 1},
+		&keyqWireDriver{addr: srv.Addr})
+	if !errors.Is(err, bench.ErrNotSupported) {
+		t.Errorf("batch: err %v, want not supported", err)
 	}
 }

@@ -40,7 +40,8 @@ type options struct {
 func main() {
 	var o options
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long producers put in each cell")
-	flag.StringVar(&o.systems, "systems", "keyq,redis,beanstalkd,nats-jetstream,rabbitmq",
+	flag.StringVar(&o.systems, "systems",
+		"keyq,keyq-wire,redis,beanstalkd,nats-jetstream,rabbitmq",
 		"servers to run, comma-separated")
 	flag.StringVar(&o.modes, "modes", "memory,durable", "modes to run: memory, durable")
 	flag.StringVar(&o.levels, "levels", "1,p64,b64",
@@ -79,7 +80,9 @@ func runCompare(ctx context.Context, o options, log *slog.Logger) error {
 		return fmt.Errorf("make work folder: %w", err)
 	}
 	defer os.RemoveAll(work)
-	if o.keyqBin == "" && slices.Contains(splitList(o.systems), "keyq") {
+	if o.keyqBin == "" && slices.ContainsFunc(splitList(o.systems), func(s string) bool {
+		return strings.HasPrefix(s, "keyq")
+	}) {
 		if o.keyqBin, err = buildKeyq(work); err != nil {
 			return err
 		}

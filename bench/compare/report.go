@@ -117,6 +117,7 @@ func machine() string {
 func version(s *server) string {
 	args := map[string][]string{
 		"keyq":           {s.binary, "version"},
+		"keyq-wire":      {s.binary, "version"},
 		"redis":          {"redis-server", "--version"},
 		"beanstalkd":     {"beanstalkd", "-v"},
 		"nats-jetstream": {"nats-server", "--version"},
@@ -127,6 +128,9 @@ func version(s *server) string {
 			return "unknown"
 		}
 		return "rabbitmq-server " + string(out)
+	}
+	if len(args) == 0 {
+		return "unknown"
 	}
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
 	if err != nil {

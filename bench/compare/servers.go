@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -29,8 +30,12 @@ type server struct {
 // instance is a started server: its processes and the driver for one run.
 type instance struct {
 	procs  []*process
+	addr   string // where it listens, for keyq-wire
 	driver func(depth int) bench.Driver
 }
+
+// wireDriver drives a keyq instance over the raw protocol.
+func (in *instance) wireDriver(int) bench.Driver { return &keyqWireDriver{addr: in.addr} }
 
 func (in *instance) stop() {
 	// Stop in reverse start order: RabbitMQ before the epmd it registered with.
@@ -46,6 +51,16 @@ func servers(keyqBin string) []*server {
 			durable: "`keyq serve --storage disk --fsync always`",
 			start: func(ctx context.Context, dir string, d bool) (*instance, error) {
 				return startKeyq(ctx, keyqBin, dir, d)
+			}},
+		{name: "keyq-wire", binary: keyqBin,
+			durable: "as keyq; driven by a minimal pipelining loop over internal/proto, " +
+				"not the public client",
+			start: func(ctx context.Context, dir string, d bool) (*instance, error) {
+				in, err := startKeyq(ctx, keyqBin, dir, d)
+				if err == nil {
+					in.driver = in.wireDriver
+				}
+				return in, err
 			}},
 		{name: "redis", pkg: "redis-server", binary: "redis-server",
 			durable: "AOF with `appendfsync always`", start: startRedis},
@@ -65,6 +80,9 @@ type pendingError struct{ why string }
 
 func (e *pendingError) Error() string { return e.why }
 
+// otherDoors matches the address flags of keyq serve's front doors besides --addr.
+var otherDoors = regexp.MustCompile(`(--[a-z]+-addr) string`)
+
 func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, error) {
 	help, err := exec.Command(bin, "serve", "--help").CombinedOutput()
 	if err != nil {
@@ -72,8 +90,10 @@ func startKeyq(ctx context.Context, bin, dir string, durable bool) (*instance, e
 	}
 	has := func(flag string) bool { return strings.Contains(string(help), flag+" ") }
 	args := []string{bin, "serve"}
-	if has("--http-addr") {
-		args = append(args, "--http-addr=") // the comparison uses the native protocol only
+	// The comparison uses the native protocol only; other front doors (HTTP, RESP)
+	// would also collide on their default ports between instances.
+	for _, m := range otherDoors.FindAllStringSubmatch(string(help), -1) {
+		args = append(args, m[1]+"=")
 	}
 	switch {
 	case durable && !(has("--storage") && has("--fsync")):
@@ -152,7 +172,7 @@ func startSimple(ctx context.Context, name, dir string, env []string,
 		p.stop()
 		return nil, err
 	}
-	return &instance{procs: []*process{p}, driver: driver(addr)}, nil
+	return &instance{procs: []*process{p}, addr: addr, driver: driver(addr)}, nil
 }
 
 // startRabbit starts a private epmd, then a RabbitMQ node whose every file lives
