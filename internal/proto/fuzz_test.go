@@ -54,25 +54,67 @@ func checkReadError(t *testing.T, err error, consumed, total int) {
 	}
 }
 
-// decodeRequestBody decodes fr's body as the server would, for its opcode.
+// decodeRequestBody decodes fr's body as the server would, for its opcode, and a
+// reply's body for the opcodes whose replies carry items.
 func decodeRequestBody(fr Frame) {
 	d := NewBody(fr.Body)
 	switch fr.Op {
-	case OpPut, OpGet:
+	case OpPut, OpGet, OpQueueSet, OpQueueShow, OpPutBatch:
 		if _, err := d.Key(); err != nil {
 			return
 		}
-		opts, err := d.Options()
-		if err != nil {
+		opts, ok := allOptions(&d)
+		if !ok {
 			return
 		}
-		for range opts.All() {
+		decodeOptionValues(opts)
+		if fr.Op == OpPutBatch {
+			d.Messages()
 		}
 		d.Rest()
+	case OpReserve, OpGetBatch:
+		if fr.Flags != 0 { // a reply: a count and items
+			n, _ := d.U32()
+			for range min(n, 1000) {
+				if _, err := d.Item(fr.Op == OpReserve); err != nil {
+					return
+				}
+			}
+			return
+		}
+		if _, err := d.Keys(); err != nil {
+			return
+		}
+		if opts, ok := allOptions(&d); ok {
+			decodeOptionValues(opts)
+		}
+	case OpAck, OpNack, OpTouch:
+		d.U64()
+		allOptions(&d)
 	case OpLen:
 		d.Key()
-		d.End()
 	default:
 		d.U64()
+	}
+	d.End()
+}
+
+func allOptions(d *Body) (Options, bool) {
+	opts, err := d.Options()
+	if err != nil {
+		return nil, false
+	}
+	for range opts.All() {
+	}
+	return opts, true
+}
+
+// decodeOptionValues decodes each value as each fixed size, as servers do per tag.
+func decodeOptionValues(opts Options) {
+	for tag, v := range opts.All() {
+		OptionU64(tag, v)
+		OptionU32(tag, v)
+		OptionU8(tag, v)
+		Duration(uint64(len(v)), 1<<62)
 	}
 }
