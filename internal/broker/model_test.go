@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/keyq/keyq/internal/wal"
 	"pgregory.net/rapid"
 )
 
@@ -161,16 +164,28 @@ func (m *modelQueue) restart() {
 
 // modelTest holds a broker, its store and the model it must match.
 type modelTest struct {
-	store *logStore
-	b     *Broker
-	m     *modelQueue
-	owner *Owner
-	ctx   context.Context
-	ops   int
+	store *logStore // the record log; nil when walDir is set
+	// walDir, when set, holds a real write-ahead log, opened anew by each restart.
+	// A crash then closes it too: the log's own crash tests cover torn tails.
+	walDir string
+	b      *Broker
+	m      *modelQueue
+	owner  *Owner
+	ctx    context.Context
+	ops    int
 }
 
 func (mt *modelTest) open(t *rapid.T) {
-	b, err := New(Config{Store: mt.store, SweepInterval: time.Hour})
+	cfg := Config{Store: mt.store, SweepInterval: time.Hour}
+	if mt.walDir != "" {
+		l, err := wal.Open(mt.walDir, wal.Options{SegmentBytes: 4096, Fsync: wal.FsyncNever,
+			ReadGrace: time.Millisecond})
+		if err != nil {
+			t.Fatalf("open log: %v", err)
+		}
+		cfg.Store = l
+	}
+	b, err := New(cfg)
 	if err != nil {
 		t.Fatalf("open broker: %v", err)
 	}
@@ -348,7 +363,7 @@ func (mt *modelTest) advance(t *rapid.T) {
 }
 
 func (mt *modelTest) restart(t *rapid.T, crash bool) {
-	if crash {
+	if crash && mt.walDir == "" {
 		// A crash: the broker's goroutines stop, nothing is flushed or closed. The
 		// record log holds every record appended so far, as a synced log would.
 		mt.b.closed.Store(true)
@@ -357,7 +372,9 @@ func (mt *modelTest) restart(t *rapid.T, crash bool) {
 	} else if err := mt.b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	mt.store.shuffle = rapid.Bool().Draw(t, "shuffle")
+	if mt.store != nil {
+		mt.store.shuffle = rapid.Bool().Draw(t, "shuffle")
+	}
 	mt.open(t)
 	mt.m.restart()
 }
@@ -390,19 +407,43 @@ func (mt *modelTest) check(t *rapid.T) {
 	}
 }
 
-// TestBrokerMatchesModel is the model-based test of issue 4. Unless -rapid.checks or
-// -rapid.steps are given, it runs 1000 sequences of about 100 actions (about a
-// second; -race, ten).
+// TestBrokerMatchesModel is the model-based test of issue 4, over a record log.
+// Unless -rapid.checks or -rapid.steps are given, it runs 1000 sequences of about
+// 100 actions (about a second; -race, ten).
 func TestBrokerMatchesModel(t *testing.T) {
 	setDefaultFlag("rapid.checks", "1000")
 	setDefaultFlag("rapid.steps", "100")
+	runModel(t, func(*testing.T) *modelTest { return &modelTest{store: &logStore{}} })
+}
+
+// TestBrokerMatchesModelOverWAL runs the model-based test over the real log, with
+// segments small enough that compaction moves live records around.
+// Unless -rapid.checks or -rapid.steps are given, it runs 50 sequences of about 60
+// actions (about five seconds).
+func TestBrokerMatchesModelOverWAL(t *testing.T) {
+	setDefaultFlag("rapid.checks", "50")
+	setDefaultFlag("rapid.steps", "60")
+	root := t.TempDir()
+	n := 0
+	runModel(t, func(t *testing.T) *modelTest {
+		n++
+		dir := filepath.Join(root, fmt.Sprint(n))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return &modelTest{walDir: dir}
+	})
+}
+
+func runModel(t *testing.T, newTest func(*testing.T) *modelTest) {
 	synctest.Test(t, func(t *testing.T) {
 		steps := 0
 		defer func() { t.Logf("%d actions", steps) }()
 		// rapid asks a *testing.T for its deadline, which a bubble forbids: hide it.
 		rapid.Check(bubbleTB{t}, func(rt *rapid.T) {
-			mt := &modelTest{store: &logStore{}, ctx: context.Background(),
-				m: &modelQueue{leases: make(map[uint64]*modelLease)}}
+			mt := newTest(t)
+			mt.ctx = context.Background()
+			mt.m = &modelQueue{leases: make(map[uint64]*modelLease)}
 			mt.open(rt)
 			defer func() { mt.b.Close() }()
 			start := time.Now()
@@ -459,9 +500,15 @@ func (m *modelQueue) readyIDs() []string {
 
 // setDefaultFlag sets the named flag unless the command line did.
 func setDefaultFlag(name, value string) {
-	set := false
-	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	if !set {
+	onCommandLine.Do(func() {
+		flag.Visit(func(f *flag.Flag) { fromCommandLine[f.Name] = true })
+	})
+	if !fromCommandLine[name] {
 		flag.Set(name, value)
 	}
 }
+
+var (
+	onCommandLine   sync.Once
+	fromCommandLine = make(map[string]bool)
+)
