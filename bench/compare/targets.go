@@ -52,7 +52,29 @@ func (r *report) targetList(b *strings.Builder) {
 		fmt.Fprintf(b, "- %s, %s, keyq %s vs %s %s, at least %gx: %s\n", modeShort[t.mode],
 			t.workload, t.keyq, t.anchor, t.at, t.ratio, verdict(t, k, a))
 	}
+	r.latencyTarget(b)
 	b.WriteString("\n")
+}
+
+// latencyTarget checks issue 6's latency target: p99 put latency under 1 ms at half
+// of keyq's peak in memory, one message per put.
+func (r *report) latencyTarget(b *strings.Builder) {
+	for _, c := range r.Cells {
+		if c.Server != "keyq" || c.Mode != "memory" || c.Rate == 0 || c.level != one {
+			continue
+		}
+		word := "**met**"
+		if !c.usable() || c.Result.PutLatency.P99 >= 1000 {
+			word = "**not met**"
+		}
+		p99 := "failed"
+		if c.Result != nil {
+			p99 = fmtMicros(c.Result.PutLatency.P99)
+		}
+		fmt.Fprintf(b, "- in memory, %s, one message per put at %s msgs/s (half of keyq's "+
+			"peak at that level), p99 put latency under 1 ms: %s, %s\n", c.Workload,
+			fmtRate(c.Rate), p99, word)
+	}
 }
 
 var modeShort = map[string]string{"memory": "in memory", "durable": "durable"}
