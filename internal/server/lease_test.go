@@ -413,3 +413,27 @@ func TestServerQueueSetAndShow(t *testing.T) {
 	want(t, c.Do(proto.OpQueueShow, 6, body("a\x00b")), proto.StatusInvalidKey, "")
 	want(t, c.Do(proto.OpQueueShow, 7, body("qs")), proto.StatusOK, `"max_length":5`)
 }
+
+// TestServerBlockedReserveCancelledOnCloseC01: a waiting RESERVE or GETBATCH whose
+// client closes takes nothing with it, and leaves no waiter behind.
+func TestServerBlockedReserveCancelledOnCloseC01(t *testing.T) {
+	s := testutil.StartServer(t)
+	a := testutil.Dial(t, s.Addr)
+	wait := proto.U64Option(proto.OptGetWait, 60_000)
+	a.Send(proto.OpReserve, 1, reserveBody(t, []string{"k"}, wait))
+	a.Send(proto.OpGetBatch, 2, reserveBody(t, []string{"k", "other"}, wait))
+	a.Flush()
+	testutil.WaitFor(t, 5*time.Second, func() bool { return waiting(s) == 2 })
+	a.Close()
+	testutil.WaitFor(t, 5*time.Second, func() bool { return waiting(s) == 0 })
+
+	b := testutil.Dial(t, s.Addr)
+	put(t, b, 1, "k", []byte("v"))
+	if n := length(t, b, 2, "k"); n != 1 {
+		t.Fatalf("len = %d, want 1", n)
+	}
+	its := items(t, b.Do(proto.OpGetBatch, 3, reserveBody(t, []string{"k"})), false)
+	if len(its) != 1 || string(its[0].Payload) != "v" {
+		t.Fatalf("items %+v", its)
+	}
+}
