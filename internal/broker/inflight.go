@@ -24,8 +24,9 @@ type lease struct {
 
 // reserveReq is what a reserve asks for: how long a lease and bound to whom.
 type reserveReq struct {
-	lease time.Duration // 0: the queue's default, else the broker's
-	owner *Owner
+	lease    time.Duration // 0: the queue's default, else the broker's
+	owner    *Owner
+	maxBytes int // 0: no bound on a batch's payload bytes
 }
 
 // leaseShards spreads the delivery table over this many locks, so acks on many

@@ -21,12 +21,16 @@ var errOwnerReleased = errors.New("broker: lease owner released")
 
 // ReserveOptions say how a reserve waits and leases. Wait is as for GetAny; Lease 0
 // means the queue's default lease (or the broker's); Max is the batch size (0 or 1:
-// one); Owner nil means the leases live until acked or expired (HTTP, CLI).
+// one); Owner nil means the leases live until acked or expired (HTTP, CLI). MaxBytes
+// bounds a batch's payload bytes (0: no bound): the reserve stops before a message
+// that would bring them over it, though the first message is taken whatever its size
+// (a front door whose reply must fit a frame passes what fits).
 type ReserveOptions struct {
-	Wait  time.Duration
-	Lease time.Duration
-	Max   int
-	Owner *Owner
+	Wait     time.Duration
+	Lease    time.Duration
+	Max      int
+	Owner    *Owner
+	MaxBytes int
 }
 
 // Delivery is one message handed out under a lease.
@@ -81,7 +85,7 @@ func (b *Broker) Reserve(
 		return nil, fmt.Errorf("%w: lease %v and max %d must not be negative",
 			ErrInvalidOption, o.Lease, o.Max)
 	}
-	r := &reserveReq{lease: o.Lease, owner: o.Owner}
+	r := &reserveReq{lease: o.Lease, owner: o.Owner, maxBytes: o.MaxBytes}
 	n := max(o.Max, 1)
 
 	for _, name := range queues {
@@ -89,7 +93,7 @@ func (b *Broker) Reserve(
 		if q == nil {
 			continue
 		}
-		if ls, ticket, err := b.tryReserve(q, r, n); len(ls) > 0 || err != nil {
+		if ls, ticket, err := b.tryReserve(q, r, n, 0, false); len(ls) > 0 || err != nil {
 			return b.deliver(ctx, ls, ticket, err, o.Owner)
 		}
 	}
@@ -107,15 +111,17 @@ func (b *Broker) Reserve(
 	}
 	ls, ticket := []*lease{d.lease}, d.ticket
 	if n > 1 {
-		more, t, err := b.tryReserve(d.lease.q, r, n-1)
+		more, t, err := b.tryReserve(d.lease.q, r, n-1, d.lease.e.size, true)
 		return b.deliver(ctx, append(ls, more...), max(ticket, t), err, o.Owner)
 	}
 	return b.deliver(ctx, ls, ticket, nil, o.Owner)
 }
 
-// tryReserve leases up to n messages from the head of q without waiting.
+// tryReserve leases up to n messages from the head of q without waiting, within
+// r.maxBytes of payload counting used bytes already leased by this reserve (taken
+// says whether it leased any, so that the first message is never refused).
 func (b *Broker) tryReserve(
-	q *Queue, r *reserveReq, n int,
+	q *Queue, r *reserveReq, n, used int, taken bool,
 ) (ls []*lease, ticket storage.Ticket, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -127,6 +133,11 @@ func (b *Broker) tryReserve(
 		if q.ready.len() == 0 {
 			break
 		}
+		size := q.ready.at(0).size
+		if r.maxBytes > 0 && (taken || len(ls) > 0) && used+size > r.maxBytes {
+			break
+		}
+		used += size
 		d := b.firstLocked(q, false, r)
 		if d.err != nil {
 			return ls, ticket, d.err
