@@ -142,6 +142,19 @@ func (c *conn) getBatch(rp *reply, ctx context.Context, req getBatchRequest) {
 	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], false)
 }
 
+// payloadBudget returns the payload bytes that n reserved messages from queues may
+// take so that their reply fits one frame, counting each item's fields for the
+// longest queue name (but not dead-letter fields); at least 1.
+func (c *conn) payloadBudget(queues []string, n int) int {
+	longest := 0
+	for _, q := range queues {
+		longest = max(longest, len(q))
+	}
+	it := proto.Item{Queue: string(make([]byte, longest))}
+	room := c.s.maxFrame - proto.HeaderSize - 4 - n*proto.ItemSize(&it, true)
+	return max(room, 1)
+}
+
 // fitItems returns how many of items, from the first, fit in one reply frame; at
 // least one, since a single message always fits the max frame.
 func (c *conn) fitItems(items []proto.Item, lease bool) int {

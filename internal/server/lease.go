@@ -69,6 +69,7 @@ func (c *conn) reserve(rp *reply, ctx context.Context, req reserveRequest) {
 	if req.bound {
 		req.opts.Owner = c.leaseOwner()
 	}
+	req.opts.MaxBytes = c.payloadBudget(req.queues, max(req.opts.Max, 1))
 	ds, err := c.s.broker.Reserve(ctx, req.queues, req.opts)
 	if len(ds) == 0 {
 		rp.failErr(orEmpty(err))
@@ -89,8 +90,9 @@ func (c *conn) reserve(rp *reply, ctx context.Context, req reserveRequest) {
 		}
 	}
 	fit := c.fitItems(items, true)
-	// What does not fit in one reply goes back, last first, so that the queue's
-	// order is kept.
+	// What does not fit in one reply (only dead-lettered messages, whose extra
+	// fields the budget does not count, can overflow it) goes back, last first, so
+	// that the queue's order is kept.
 	for i := len(ds) - 1; i >= fit; i-- {
 		if err := c.s.broker.Nack(context.WithoutCancel(ctx), ds[i].DeliveryID, 0); err != nil {
 			c.log.Warn("cannot return a delivery over the reply size",

@@ -437,3 +437,37 @@ func TestServerBlockedReserveCancelledOnCloseC01(t *testing.T) {
 		t.Fatalf("items %+v", its)
 	}
 }
+
+// TestServerReserveBatchOverFrameCountsNoDelivery: the messages a RESERVE batch
+// leaves behind because they would not fit its reply are not delivered, so a queue
+// with max-deliveries 1 dead-letters none of them.
+func TestServerReserveBatchOverFrameCountsNoDelivery(t *testing.T) {
+	s := testutil.StartServer(t, testutil.WithBroker(func(c *broker.Config) {
+		c.MaxMessageBytes = 1024
+	}))
+	settings := broker.QueueSettings{MaxDeliveries: 1}
+	if err := s.Broker.SetQueue(t.Context(), "one", settings); err != nil {
+		t.Fatal(err)
+	}
+	c := testutil.Dial(t, s.Addr)
+	for i := range 6 {
+		put(t, c, uint32(i), "one", make([]byte, 1000))
+	}
+	total := 0
+	for i := 0; total < 6; i++ {
+		its := items(t, c.Do(proto.OpReserve, uint32(i), reserveBody(t, []string{"one"},
+			proto.U32Option(proto.OptGetMax, 6))), true)
+		for _, it := range its {
+			if it.Count != 1 {
+				t.Fatalf("delivery count %d, want 1", it.Count)
+			}
+		}
+		total += len(its)
+		if i > 6 {
+			t.Fatalf("only %d of 6 delivered", total)
+		}
+	}
+	if st := s.Broker.Stats(0); st.QueueStats[0].DeadLettered != 0 {
+		t.Fatalf("%d dead-lettered", st.QueueStats[0].DeadLettered)
+	}
+}
