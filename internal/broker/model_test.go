@@ -200,44 +200,66 @@ func (mt *modelTest) tick() {
 }
 
 func (mt *modelTest) put(t *rapid.T) {
-	payload := fmt.Sprintf("p%d", mt.ops)
+	n := 1
+	if rapid.IntRange(0, 3).Draw(t, "batch") == 0 {
+		n = rapid.IntRange(1, 4).Draw(t, "batch-size")
+	}
+	var payloads [][]byte
+	for i := range n {
+		payloads = append(payloads, fmt.Appendf(nil, "p%d.%d", mt.ops, i))
+	}
 	delay := time.Duration(rapid.IntRange(0, 4).Draw(t, "delay")) * time.Second
 	ttl := time.Duration(rapid.IntRange(0, 12).Draw(t, "ttl")) * time.Second
 	if rapid.Bool().Draw(t, "plain") {
 		delay, ttl = 0, 0
 	}
-	id, err := mt.b.PutWith(mt.ctx, "q", []byte(payload), PutOptions{Delay: delay, TTL: ttl})
-	if err != nil {
-		t.Fatalf("put: %v", err)
+	ids, err := mt.b.PutBatch(mt.ctx, "q", payloads, PutOptions{Delay: delay, TTL: ttl})
+	if err != nil || len(ids) != n {
+		t.Fatalf("put %d: %v, %v", n, ids, err)
 	}
 	now := time.Now()
-	msg := &modelMsg{id: id, payload: payload}
-	if ttl > 0 {
-		msg.expires = now.Add(ttl)
+	for i, id := range ids {
+		msg := &modelMsg{id: id, payload: string(payloads[i])}
+		if ttl > 0 {
+			msg.expires = now.Add(ttl)
+		}
+		if delay > 0 {
+			mt.m.tail++
+			msg.pos = mt.m.tail
+			msg.due = now.Add(delay)
+			mt.m.deferred = append(mt.m.deferred, msg)
+			continue
+		}
+		mt.m.pushBack(msg)
 	}
-	if delay > 0 {
-		mt.m.tail++
-		msg.pos = mt.m.tail
-		msg.due = now.Add(delay)
-		mt.m.deferred = append(mt.m.deferred, msg)
-		return
-	}
-	mt.m.pushBack(msg)
 }
 
 func (mt *modelTest) get(t *rapid.T) {
-	got, err := mt.b.Get(mt.ctx, "q", 0)
-	mt.m.dropExpired(time.Now())
-	if len(mt.m.ready) == 0 {
+	n := rapid.IntRange(0, 3).Draw(t, "max")
+	got, err := mt.b.GetBatch(mt.ctx, []string{"q"}, n, 0)
+	var want []*modelMsg
+	for len(want) < max(n, 1) {
+		mt.m.dropExpired(time.Now())
+		if len(mt.m.ready) == 0 {
+			break
+		}
+		want = append(want, mt.m.ready[0])
+		mt.m.ready = mt.m.ready[1:]
+	}
+	if len(want) == 0 {
 		if !errors.Is(err, ErrEmpty) {
-			t.Fatalf("get = %q, %v; want ErrEmpty", got.Payload, err)
+			t.Fatalf("get = %v, %v; want ErrEmpty", got, err)
 		}
 		return
 	}
-	want := mt.m.ready[0]
-	mt.m.ready = mt.m.ready[1:]
-	if err != nil || got.ID != want.id || string(got.Payload) != want.payload {
-		t.Fatalf("get = %d %q, %v; want %d %q", got.ID, got.Payload, err, want.id, want.payload)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("get = %d messages, %v; want %d", len(got), err, len(want))
+	}
+	for i, w := range want {
+		if got[i].ID != w.id || string(got[i].Payload) != w.payload {
+			t.Fatalf("get[%d] = %d %q; want %d %q", i, got[i].ID, got[i].Payload, w.id,
+				w.payload)
+		}
 	}
 }
 
