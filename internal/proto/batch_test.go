@@ -132,6 +132,12 @@ func TestDurations(t *testing.T) {
 	if got := Duration(math.MaxUint64, math.MaxInt64); got != math.MaxInt64 {
 		t.Errorf("Duration with no limit = %v", got)
 	}
+	if got := Duration(0, time.Microsecond); got != 0 {
+		t.Errorf("Duration(0) under a sub-millisecond limit = %v, want 0", got)
+	}
+	if got := Duration(5, time.Microsecond); got != time.Microsecond {
+		t.Errorf("Duration(5) under a 1µs limit = %v", got)
+	}
 	if _, err := OptionU64(1, []byte{1}); AsError(err) == nil {
 		t.Error("a 1-byte u64 must be refused")
 	}

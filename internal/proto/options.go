@@ -73,6 +73,9 @@ func Millis(d time.Duration) uint64 {
 // Duration converts ms milliseconds from the wire to a Duration no longer than limit,
 // so that a huge value can neither overflow nor exceed what the server allows.
 func Duration(ms uint64, limit time.Duration) time.Duration {
+	if ms == 0 {
+		return 0
+	}
 	if ms >= uint64(limit/time.Millisecond) {
 		return limit
 	}
