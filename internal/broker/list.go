@@ -55,7 +55,7 @@ func (b *Broker) Push(
 	q := b.lockLive(queue)
 	n := q.ready.len()
 	if ifExists && n == 0 {
-		q.mu.Unlock()
+		b.unlockQueue(q)
 		return 0, nil
 	}
 	var last storage.Ticket
@@ -67,7 +67,7 @@ func (b *Broker) Push(
 		}
 		n++
 	}
-	q.mu.Unlock()
+	b.unlockQueue(q)
 	if err != nil {
 		return 0, err
 	}

@@ -689,3 +689,26 @@ func TestListBlockingMoveClaimedAsCancelledGoesBack(t *testing.T) {
 		b.Close()
 	}
 }
+
+func TestListFruitlessCallsLeaveNoQueue(t *testing.T) {
+	s := newListStore()
+	s.setFailPutOn("refusing")
+	b := newListBroker(t, Config{Store: s})
+	ctx := context.Background()
+
+	b.Move(ctx, "src", "dst", Front, Back)
+	b.Move(ctx, "self", "self", Back, Front)
+	b.BlockingMove(ctx, "bsrc", "bdst", Front, Back, time.Millisecond)
+	b.Push(ctx, "x", [][]byte{[]byte("v")}, Back, true)
+	pushAll(t, b, "from", Back, "v")
+	if _, err := b.Move(ctx, "from", "refusing", Front, Back); !errors.Is(err, errRefused) {
+		t.Fatalf("move into a refusing queue = %v", err)
+	}
+	b.PopN(ctx, "from", 1, Front)
+
+	b.sweep()
+	b.sweep()
+	if names := b.QueueNames(); len(names) != 0 {
+		t.Fatalf("queues left after fruitless calls and two sweeps: %q", names)
+	}
+}

@@ -39,7 +39,7 @@ func (b *Broker) tryMove(
 ) (m Message, again bool, err error) {
 	qs, qd := b.lockPair(src, dst)
 	if qs.ready.len() == 0 {
-		unlockPair(qs, qd)
+		b.unlockPair(qs, qd)
 		return Message{}, false, ErrEmpty
 	}
 	e := *qs.ready.at(0)
@@ -50,7 +50,7 @@ func (b *Broker) tryMove(
 	payload := e.payload
 	if payload == nil && e.size > 0 {
 		if read.id != e.id || read.payload == nil {
-			unlockPair(qs, qd)
+			b.unlockPair(qs, qd)
 			p, err := b.peekPayload(e)
 			if err != nil {
 				return Message{}, false, err
@@ -62,12 +62,12 @@ func (b *Broker) tryMove(
 	}
 
 	if qs == qd && from == to {
-		unlockPair(qs, qd)
+		b.unlockPair(qs, qd)
 		return Message{Queue: src, ID: e.id, Payload: bytes.Clone(payload)}, false, nil
 	}
 
 	moved, ticket, err := b.moveLocked(qs, qd, e, payload, from, to)
-	unlockPair(qs, qd)
+	b.unlockPair(qs, qd)
 	if err != nil {
 		return Message{}, false, err
 	}
@@ -198,7 +198,7 @@ func (b *Broker) land(
 	moved := entry{id: b.nextID.Add(1) - 1, payload: p, size: len(p)}
 	qd := b.lockLive(dst)
 	ticket, err := b.offerLocked(qd, moved, to == Front)
-	qd.mu.Unlock()
+	b.unlockQueue(qd)
 	if err != nil {
 		b.restore(d.queue, entry{id: d.e.id, payload: p, size: len(p)}, from)
 		return Message{}, err
@@ -250,13 +250,24 @@ func (b *Broker) lockPair(src, dst string) (qs, qd *Queue) {
 		if !qs.dead && !qd.dead {
 			return qs, qd
 		}
-		unlockPair(qs, qd)
+		b.unlockPair(qs, qd)
 	}
 }
 
-func unlockPair(qs, qd *Queue) {
-	qs.mu.Unlock()
+// unlockPair unlocks the queues of lockPair, noting those left idle (a move may
+// create both) as candidates for removal.
+func (b *Broker) unlockPair(qs, qd *Queue) {
 	if qd != qs {
-		qd.mu.Unlock()
+		b.unlockQueue(qd)
 	}
+	b.unlockQueue(qs)
+}
+
+// unlockQueue unlocks q, first noting it for the sweeper if it is left idle, so a
+// queue created by a lookup that found nothing to do does not stay in the table.
+func (b *Broker) unlockQueue(q *Queue) {
+	if !q.dead && q.idleLocked() {
+		b.noteDrainedLocked(q)
+	}
+	q.mu.Unlock()
 }
