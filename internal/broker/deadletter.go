@@ -81,8 +81,9 @@ func (b *Broker) moveDead(list []deadLetter) {
 func (b *Broker) moveOneDead(d deadLetter) {
 	p, err := b.payload(d.e)
 	if err != nil {
-		b.log.Error("message lost: cannot read it back to dead-letter it",
-			"queue", d.from, "msg_id", d.e.id, "err", err)
+		b.log.Error("cannot read a message back to dead-letter it", "queue", d.from,
+			"msg_id", d.e.id, "err", err)
+		b.restoreDead(d)
 		return
 	}
 	count := 0
@@ -100,12 +101,15 @@ func (b *Broker) moveOneDead(d deadLetter) {
 	}
 	if err == nil {
 		b.admitLocked(dq, moved, false)
+	} else if !moved.loc.IsZero() {
+		b.undoPutsLocked(dq, []entry{moved})
 	}
 	dq.mu.Unlock()
 	if err != nil {
-		// TODO: put the message back in its queue when its dead-letter queue refuses it.
-		b.log.Error("message lost: cannot dead-letter it", "queue", d.from,
-			"msg_id", d.e.id, "err", err)
+		b.log.Error("cannot dead-letter a message", "queue", d.from, "msg_id", d.e.id,
+			"err", err)
+		d.e.payload = p
+		b.restoreDead(d)
 		return
 	}
 
@@ -117,4 +121,18 @@ func (b *Broker) moveOneDead(d deadLetter) {
 			"msg_id", d.e.id, "err", err)
 	}
 	b.endStateOf(d.from, &d.e)
+}
+
+// restoreDead puts a message its dead-letter queue could not take back at the head
+// of the queue it left, where its records still are: it is dead-lettered again at
+// its next delivery, rather than lost.
+func (b *Broker) restoreDead(d deadLetter) {
+	e := d.e
+	if e.payload != nil {
+		b.admitToCache(&e)
+	}
+	q := b.lockLive(d.from)
+	q.deadLettered.Add(^uint64(0))
+	b.admitLocked(q, e, true)
+	q.mu.Unlock()
 }

@@ -37,7 +37,9 @@
 // the reverse, and never two queues' locks at once except through lockPair's name
 // order. One goroutine (timerLoop) serves every lease deadline and due time from a
 // min-heap; it takes a queue's lock only after releasing the heap's, and it is
-// also the one that moves messages to dead-letter queues, one queue at a time. No network or disk wait happens
-// under Queue.mu: the broker appends under the lock, so that records reach the store
-// in the queue's order, and waits for the fsync after releasing it.
+// also the one that moves messages to dead-letter queues, one queue at a time.
+//
+// No network or disk wait happens under Queue.mu: the broker appends under the
+// lock, so that records reach the store in the queue's order, and waits for the
+// fsync after releasing it.
 package broker

@@ -44,7 +44,8 @@ func TestReserveAckByRedeliveryRecipientSurvivesRestartC15(t *testing.T) {
 		if n, _ := b.Len("q"); n != 0 {
 			t.Fatalf("len = %d after restart, want 0", n)
 		}
-		if _, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Wait: 4 * time.Second}); !errors.Is(err, ErrEmpty) {
+		_, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Wait: 4 * time.Second})
+		if !errors.Is(err, ErrEmpty) {
 			t.Fatalf("reserve after restart = %v, want ErrEmpty", err)
 		}
 	})
@@ -312,5 +313,33 @@ func TestReserveOverWAL(t *testing.T) {
 	}
 	if s := b.Stats(0).QueueStats[0]; s.Deferred != 1 {
 		t.Fatalf("deferred = %d, want 1", s.Deferred)
+	}
+}
+
+// TestDeadLetterRefusedStaysInQueue: when the dead-letter queue refuses a message
+// (its store fails), the message goes back to the queue it left, never nowhere.
+func TestDeadLetterRefusedStaysInQueue(t *testing.T) {
+	store := newListStore()
+	b := newListBroker(t, Config{Store: store})
+	ctx := context.Background()
+	b.SetQueue(ctx, "q", QueueSettings{MaxDeliveries: 1})
+	mustPut(t, b, "q", []byte("poison"))
+	store.setFailPutOn("q.dlq")
+	d := mustReserve(t, b, "q", ReserveOptions{})
+	if err := b.Nack(ctx, d.DeliveryID, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "message back", func() bool { n, _ := b.Len("q"); return n == 1 })
+	if s := b.Stats(0).QueueStats[0]; s.DeadLettered != 0 {
+		t.Fatalf("dead-lettered = %d, want 0", s.DeadLettered)
+	}
+
+	store.setFailPutOn("")
+	if _, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{}); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("reserve = %v, want ErrEmpty (the message is due for the dlq)", err)
+	}
+	waitUntil(t, "dead letter", func() bool { n, _ := b.Len("q.dlq"); return n == 1 })
+	if m := mustGet(t, b, "q.dlq"); string(m.Payload) != "poison" {
+		t.Fatalf("dead letter = %q", m.Payload)
 	}
 }
