@@ -229,7 +229,7 @@ func TestClientCommands(t *testing.T) {
 	}
 
 	r = runCLI(t, "", "stats").want(t, exitOK)
-	if !regexp.MustCompile(`(?m)^docs +2 +5 +2 +0$`).MatchString(r.stdout) {
+	if !regexp.MustCompile(`(?m)^docs +2 +5 +2 +0 +0 +0$`).MatchString(r.stdout) {
 		t.Fatalf("stats table:\n%s", r.stdout)
 	}
 	r = runCLI(t, "", "stats", "--json").want(t, exitOK)

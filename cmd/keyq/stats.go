@@ -22,7 +22,8 @@ func newStatsCmd() *cobra.Command {
 		Use:   "stats",
 		Short: "Print the server's totals and each queue's counts",
 		Long: `Stats prints the server's totals since it started and, for each queue, the
-messages and bytes waiting and the puts and gets so far. --json prints the server's
+messages and bytes waiting, the puts and gets so far, and the messages under a lease
+(inflight) or held back by a delay (deferred). --json prints the server's
 document as it sent it (indented), with every field.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
@@ -78,9 +79,10 @@ func printStats(w io.Writer, s *client.Stats) error {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "QUEUE\tMESSAGES\tBYTES\tPUTS\tGETS")
+	fmt.Fprintln(tw, "QUEUE\tMESSAGES\tBYTES\tPUTS\tGETS\tINFLIGHT\tDEFERRED")
 	for _, q := range s.QueueStats {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\n", q.Name, q.Messages, q.Bytes, q.Puts, q.Gets)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\n", q.Name, q.Messages, q.Bytes, q.Puts,
+			q.Gets, q.Inflight, q.Deferred)
 	}
 	return tw.Flush()
 }
