@@ -95,7 +95,12 @@ func (b *Broker) PopN(ctx context.Context, queue string, n int, from End) ([]Mes
 	q.mu.Lock()
 	var taken []delivery
 	var err error
-	for len(taken) < n && !q.dead && q.ready.len() > 0 {
+	now := time.Now()
+	for len(taken) < n && !q.dead {
+		b.dropExpiredLocked(q, from == Back, now)
+		if q.ready.len() == 0 {
+			break
+		}
 		d := b.takeLocked(q, from == Back)
 		if d.err != nil {
 			err = d.err

@@ -712,3 +712,25 @@ func TestListFruitlessCallsLeaveNoQueue(t *testing.T) {
 		t.Fatalf("queues left after fruitless calls and two sweeps: %q", names)
 	}
 }
+
+func TestListPopAndMoveSkipExpiredMessages(t *testing.T) {
+	b := newListBroker(t, Config{})
+	ctx := context.Background()
+	for _, q := range []string{"pop", "move"} {
+		_, err := b.PutWith(ctx, q, []byte("old"), PutOptions{TTL: time.Millisecond})
+		if err != nil {
+			t.Fatalf("put with ttl: %v", err)
+		}
+		pushAll(t, b, q, Back, "fresh")
+	}
+	time.Sleep(2 * time.Millisecond) // the TTL runs on the wall clock
+
+	msgs, err := b.PopN(ctx, "pop", 2, Front)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Payload) != "fresh" {
+		t.Fatalf("pop = %v, %v; want only the fresh message", msgs, err)
+	}
+	m, err := b.Move(ctx, "move", "dst", Front, Back)
+	if err != nil || string(m.Payload) != "fresh" {
+		t.Fatalf("move = %q, %v; want the fresh message", m.Payload, err)
+	}
+}

@@ -16,7 +16,9 @@ import (
 // queue, a move between opposite ends rotates the queue and a move from an end to
 // itself changes nothing. It returns ErrEmpty when src holds no message.
 //
-// The message gets a new ID in dst: IDs name one put, and the move is a new put.
+// The message gets a new ID in dst: IDs name one put, and the move is a new put. It
+// keeps no delivery state either: its TTL and delivery count stay behind. Expired
+// messages at src's end are dropped first, as a get drops them.
 func (b *Broker) Move(ctx context.Context, src, dst string, from, to End) (Message, error) {
 	if err := b.checkMove(src, dst, 0); err != nil {
 		return Message{}, err
@@ -38,6 +40,7 @@ func (b *Broker) tryMove(
 	ctx context.Context, src, dst string, from, to End, read *entry,
 ) (m Message, again bool, err error) {
 	qs, qd := b.lockPair(src, dst)
+	b.dropExpiredLocked(qs, from == Back, time.Now())
 	if qs.ready.len() == 0 {
 		b.unlockPair(qs, qd)
 		return Message{}, false, ErrEmpty
@@ -216,7 +219,7 @@ func (b *Broker) land(
 func (b *Broker) restore(queue string, e entry, at End) {
 	q := b.lockLive(queue)
 	_, err := b.putBackLocked(q, e, at == Front)
-	q.mu.Unlock()
+	b.unlockQueue(q)
 	if err != nil {
 		// TODO: a store that refuses every put (disk full) loses the message here.
 		b.log.Error("message lost: cannot put it back", "queue", queue, "msg_id", e.id,
