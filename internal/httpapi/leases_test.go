@@ -56,7 +56,7 @@ func TestHTTPReserveAckNackTouch(t *testing.T) {
 	if resp, _ := a.do("POST", "/v1/deliveries/"+again+"/ack", nil); resp.StatusCode != 204 {
 		t.Fatalf("ack = %d", resp.StatusCode)
 	}
-	resp, body = a.do("GET", queuePath("jobs"), nil)
+	_, body = a.do("GET", queuePath("jobs"), nil)
 	var q queueReply
 	decode(t, body, &q)
 	if q.Messages != 0 || q.Inflight != 0 {

@@ -112,9 +112,10 @@ func allOptions(d *Body) (Options, bool) {
 // decodeOptionValues decodes each value as each fixed size, as servers do per tag.
 func decodeOptionValues(opts Options) {
 	for tag, v := range opts.All() {
-		OptionU64(tag, v)
 		OptionU32(tag, v)
 		OptionU8(tag, v)
-		Duration(uint64(len(v)), 1<<62)
+		if ms, err := OptionU64(tag, v); err == nil && Duration(ms, 1<<62) > 1<<62 {
+			panic("Duration went over its limit")
+		}
 	}
 }

@@ -81,13 +81,13 @@ func (c *conn) handleGetBatch(rp *reply, d *proto.Body) blocked {
 		return nil
 	}
 	if req.wait == 0 {
-		c.getBatch(rp, c.ctx, req)
+		c.getBatch(c.ctx, rp, req)
 		return nil
 	}
 	op, id := rp.op, rp.id
 	return func(ctx context.Context) reply {
 		rp := reply{op: op, id: id}
-		c.getBatch(&rp, ctx, req)
+		c.getBatch(ctx, &rp, req)
 		return rp
 	}
 }
@@ -118,7 +118,7 @@ func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {
 	return req, d.End()
 }
 
-func (c *conn) getBatch(rp *reply, ctx context.Context, req getBatchRequest) {
+func (c *conn) getBatch(ctx context.Context, rp *reply, req getBatchRequest) {
 	msgs, err := c.s.broker.GetBatch(ctx, req.queues, max(req.max, 1), req.wait)
 	if len(msgs) == 0 {
 		rp.failErr(orEmpty(err))

@@ -106,13 +106,13 @@ func (c *conn) handleGet(rp *reply, d *proto.Body) blocked {
 		return nil
 	}
 	if wait == 0 {
-		c.get(rp, c.ctx, key, 0)
+		c.get(c.ctx, rp, key, 0)
 		return nil
 	}
 	op, id := rp.op, rp.id
 	return func(ctx context.Context) reply {
 		rp := reply{op: op, id: id}
-		c.get(&rp, ctx, key, wait)
+		c.get(ctx, &rp, key, wait)
 		return rp
 	}
 }
@@ -137,7 +137,7 @@ func (c *conn) getRequest(d *proto.Body) (key string, wait time.Duration, err er
 	return key, wait, d.End()
 }
 
-func (c *conn) get(rp *reply, ctx context.Context, key string, wait time.Duration) {
+func (c *conn) get(ctx context.Context, rp *reply, key string, wait time.Duration) {
 	msg, err := c.s.broker.Get(ctx, key, wait)
 	if err != nil {
 		rp.failErr(err)

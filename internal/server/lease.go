@@ -24,13 +24,13 @@ func (c *conn) handleReserve(rp *reply, d *proto.Body) blocked {
 		return nil
 	}
 	if req.opts.Wait == 0 {
-		c.reserve(rp, c.ctx, req)
+		c.reserve(c.ctx, rp, req)
 		return nil
 	}
 	op, id := rp.op, rp.id
 	return func(ctx context.Context) reply {
 		rp := reply{op: op, id: id}
-		c.reserve(&rp, ctx, req)
+		c.reserve(ctx, &rp, req)
 		return rp
 	}
 }
@@ -65,7 +65,7 @@ func (c *conn) reserveRequest(d *proto.Body) (reserveRequest, error) {
 	return req, d.End()
 }
 
-func (c *conn) reserve(rp *reply, ctx context.Context, req reserveRequest) {
+func (c *conn) reserve(ctx context.Context, rp *reply, req reserveRequest) {
 	if req.bound {
 		req.opts.Owner = c.leaseOwner()
 	}
