@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"sync"
 	"testing"
@@ -306,4 +307,31 @@ func TestServerRefusesTooManyWaits(t *testing.T) {
 	}
 	want(t, f, proto.StatusBadRequest, "waiting")
 	testutil.WaitFor(t, 5*time.Second, func() bool { return waiting(s) == limit })
+}
+
+// TestServerWaitersServedInArrivalOrderC02: 100 waiters on one queue, each on its own
+// connection and confirmed waiting before the next comes; then 100 puts: each waiter
+// gets exactly one message, in the order the waiters came.
+func TestServerWaitersServedInArrivalOrderC02(t *testing.T) {
+	s := testutil.StartServer(t)
+	const n = 100
+	got := make([]<-chan proto.Frame, n)
+	for i := range n {
+		c := testutil.Dial(t, s.Addr)
+		got[i] = replies(c)
+		c.Send(proto.OpGet, uint32(i), getWaitBody(t, "fair", 60_000))
+		c.Flush()
+		testutil.WaitFor(t, 5*time.Second, func() bool { return waiting(s) == int64(i+1) })
+	}
+	p := testutil.Dial(t, s.Addr)
+	for i := range n {
+		put(t, p, uint32(i), "fair", []byte(fmt.Sprint(i)))
+	}
+	for i := range n {
+		f := next(t, got[i], 5*time.Second)
+		want(t, f, proto.StatusOK, "")
+		if string(f.Body[8:]) != fmt.Sprint(i) {
+			t.Fatalf("waiter %d got message %q", i, f.Body[8:])
+		}
+	}
 }
