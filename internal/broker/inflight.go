@@ -19,7 +19,12 @@ type lease struct {
 
 	deadline time.Time // from time.Now: compared on the monotonic clock
 	timer    timer
-	live     bool // false once acked, nacked, expired or released
+
+	// What the consumer is told, fixed when the lease is made, so that Reserve reads
+	// it without the queue's lock while the lease may already be moving on.
+	count     int
+	deadline0 time.Time
+	live      bool // false once acked, nacked, expired or released
 }
 
 // reserveReq is what a reserve asks for: how long a lease and bound to whom.
@@ -127,6 +132,7 @@ func (b *Broker) leaseLocked(
 	}
 	l := &lease{id: id, q: q, e: e, dur: dur, owner: r.owner, live: true}
 	l.deadline = now.Add(dur)
+	l.count, l.deadline0 = m.count, l.deadline
 	l.timer = timer{index: -1, lease: l, seq: -int64(id)}
 	b.leases.put(l)
 	q.inflight.Add(1)

@@ -218,8 +218,8 @@ func (b *Broker) deliver(
 			Message: Message{Queue: l.q.name, ID: l.e.id, Payload: bytes.Clone(p),
 				DeadLetter: l.e.deadLetter()},
 			DeliveryID: l.id,
-			Count:      l.e.meta.count,
-			Deadline:   l.deadline,
+			Count:      l.count,
+			Deadline:   l.deadline0,
 		})
 	}
 	return out, cause
