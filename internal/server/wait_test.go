@@ -335,3 +335,19 @@ func TestServerWaitersServedInArrivalOrderC02(t *testing.T) {
 		}
 	}
 }
+
+// TestServerReplyBeforeWaitIsFlushed: a reply held back because a further request
+// was already received is flushed when that request goes off to wait.
+func TestServerReplyBeforeWaitIsFlushed(t *testing.T) {
+	s := testutil.StartServer(t)
+	c := testutil.Dial(t, s.Addr)
+	got := replies(c)
+	c.Send(proto.OpPut, 1, testutil.KeyBody(t, "a", []byte("x")))
+	c.Send(proto.OpGet, 2, getWaitBody(t, "b", 60_000))
+	c.Flush()
+	f := next(t, got, 5*time.Second)
+	if f.ID != 1 || f.Op != proto.OpPut {
+		t.Fatalf("reply %s id %d, want the PUT", f.Op, f.ID)
+	}
+	want(t, f, proto.StatusOK, "")
+}
