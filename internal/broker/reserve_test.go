@@ -460,3 +460,50 @@ func TestReserveQueueLeavesTableOnlyWhenDone(t *testing.T) {
 		t.Fatalf("queues = %v after ack", names)
 	}
 }
+
+func TestSetQueueRefusesBadSettings(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	bad := []QueueSettings{
+		{MaxLength: -1},
+		{DefaultLease: -time.Second},
+		{Overflow: 7},
+		{MaxDeliveries: 1, DeadLetter: "q"},
+		{MaxDeliveries: 1, DeadLetter: "bad\nname"},
+	}
+	for _, s := range bad {
+		if err := b.SetQueue(ctx, "q", s); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("SetQueue(%+v) = %v, want ErrInvalidOption", s, err)
+		}
+	}
+	if _, err := b.PutWith(ctx, "q", nil, PutOptions{Delay: -1}); !errors.Is(err,
+		ErrInvalidOption) {
+		t.Errorf("negative delay = %v", err)
+	}
+	if err := b.Nack(ctx, 1, -time.Second); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("negative nack delay = %v", err)
+	}
+}
+
+// TestReserveWaiterBoundToOwnerReleased: a lease handed to a blocked reserve bound
+// to an owner returns at once when the owner is released, with its count kept.
+func TestReserveWaiterBoundToOwnerReleased(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	o := b.NewOwner()
+	ch := startReserver(t, b, ctx, []string{"q"}, ReserveOptions{Wait: Forever,
+		Lease: time.Hour, Owner: o})
+	mustPut(t, b, "q", []byte("x"))
+	r := <-ch
+	if r.err != nil || r.ds[0].Count != 1 {
+		t.Fatalf("reserve = %+v", r)
+	}
+	b.ReleaseOwner(o)
+	d := mustReserve(t, b, "q", ReserveOptions{})
+	if string(d.Payload) != "x" || d.Count != 2 {
+		t.Fatalf("after release: %+v", d)
+	}
+	if err := b.Ack(ctx, r.ds[0].DeliveryID); !errors.Is(err, ErrNoDelivery) {
+		t.Fatalf("ack of released lease = %v", err)
+	}
+}
