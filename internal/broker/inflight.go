@@ -180,42 +180,53 @@ func (b *Broker) liveLeaseLocked(l *lease, now time.Time) bool {
 
 // requeueLeaseLocked ends l and returns its message: to the head of its queue
 // (delay 0) or deferred by delay; to its dead-letter queue if it has been
-// delivered as often as its queue allows; nowhere if its TTL ran out.
-func (b *Broker) requeueLeaseLocked(l *lease, now time.Time, delay time.Duration) {
+// delivered as often as its queue allows; nowhere if its TTL ran out. It returns
+// the ticket of the record of the return (0 if there is none to wait on).
+func (b *Broker) requeueLeaseLocked(
+	l *lease, now time.Time, delay time.Duration,
+) storage.Ticket {
 	b.endLeaseLocked(l)
 	q, e := l.q, l.e
 	if s := q.settings.Load(); s != nil && s.MaxDeliveries > 0 &&
 		e.meta.count >= s.MaxDeliveries {
 		b.deadLetterLocked(q, e, ReasonMaxDeliveries)
-		return
+		return 0
 	}
-	b.returnLocked(q, e, now, delay)
+	return b.returnLocked(q, e, now, delay)
 }
 
-// returnLocked puts e, off q's lists, back at q's head or defers it by delay.
-func (b *Broker) returnLocked(q *Queue, e entry, now time.Time, delay time.Duration) {
+// returnLocked puts e, off q's lists, back at q's head or defers it by delay, and
+// returns the ticket of its record. A record the store refuses is logged, not
+// returned: the message stays in memory, and the store, still holding it as
+// leased, makes it ready at a restart too.
+func (b *Broker) returnLocked(
+	q *Queue, e entry, now time.Time, delay time.Duration,
+) storage.Ticket {
 	if e.meta.expiredAt(now) {
 		b.expireLocked(q, e)
-		return
+		return 0
 	}
 	if delay > 0 {
 		due := now.Add(delay)
-		if _, err := b.appendStateLocked(q, &e, storage.OpDefer, 0, due); err != nil {
+		ticket, err := b.appendStateLocked(q, &e, storage.OpDefer, 0, due)
+		if err != nil {
 			b.log.Error("cannot record deferred message", "queue", q.name,
 				"msg_id", e.id, "err", err)
 		}
 		b.deferLocked(q, e, due)
-		return
+		return ticket
 	}
 
 	e.meta.pos = q.nextPosLocked(true)
-	if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
+	ticket, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{})
+	if err != nil {
 		// The message stays in memory; the store still holds it as leased, which
 		// a restart turns into ready too.
 		b.log.Error("cannot record returned message", "queue", q.name,
 			"msg_id", e.id, "err", err)
 	}
 	b.admitLocked(q, e, true)
+	return ticket
 }
 
 // expireLease acts on a lease deadline that came due.

@@ -275,7 +275,8 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 }
 
 // Nack ends the delivery and returns its message to the head of its queue (delay 0)
-// or makes it ready again after delay, at the tail. Errors as for Ack.
+// or makes it ready again after delay, at the tail, and returns once that is
+// recorded. Errors as for Ack.
 func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
 	if delay < 0 {
 		return fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, delay)
@@ -285,8 +286,11 @@ func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 	if err != nil {
 		return err
 	}
-	b.requeueLeaseLocked(l, now, delay)
+	ticket := b.requeueLeaseLocked(l, now, delay)
 	l.q.mu.Unlock()
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return fmt.Errorf("nack %d on queue %q: %w", deliveryID, l.q.name, err)
+	}
 	return nil
 }
 
