@@ -158,6 +158,16 @@ func (b *Broker) undoPutsLocked(q *Queue, es []entry) {
 func (b *Broker) GetBatch(
 	ctx context.Context, queues []string, max int, wait time.Duration,
 ) ([]Message, error) {
+	return b.GetBatchWithin(ctx, queues, max, 0, wait)
+}
+
+// GetBatchWithin is GetBatch with a bound on the batch's payload bytes (0: none): it
+// stops before a message that would bring them over maxBytes, though the first
+// message is taken whatever its size (a front door whose reply must fit a frame
+// passes what fits).
+func (b *Broker) GetBatchWithin(
+	ctx context.Context, queues []string, max, maxBytes int, wait time.Duration,
+) ([]Message, error) {
 	if err := b.checkGet(queues, wait); err != nil {
 		return nil, err
 	}
@@ -171,7 +181,7 @@ func (b *Broker) GetBatch(
 
 	for _, name := range queues {
 		if q := b.lookup(name, false); q != nil {
-			if ds := b.takeN(q, n); len(ds) > 0 {
+			if ds := b.takeN(q, n, maxBytes, 0, false); len(ds) > 0 {
 				return b.finishBatch(ctx, ds)
 			}
 		}
@@ -188,15 +198,17 @@ func (b *Broker) GetBatch(
 	ds := []delivery{d}
 	if d.err == nil && n > 1 {
 		if q := b.lookup(d.queue, false); q != nil {
-			ds = append(ds, b.takeN(q, n-1)...)
+			ds = append(ds, b.takeN(q, n-1, maxBytes, d.e.size, true)...)
 		}
 	}
 	return b.finishBatch(ctx, ds)
 }
 
-// takeN takes up to n messages from the head of q without waiting. A take the
+// takeN takes up to n messages from the head of q without waiting, within maxBytes
+// of payload (0: no bound) counting used bytes already taken by this batch (taken
+// says whether it took any, so that the first message is never refused). A take the
 // store refuses ends the batch, its delivery carrying the error.
-func (b *Broker) takeN(q *Queue, n int) []delivery {
+func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var ds []delivery
@@ -205,6 +217,11 @@ func (b *Broker) takeN(q *Queue, n int) []delivery {
 		if q.ready.len() == 0 {
 			break
 		}
+		size := q.ready.at(0).size
+		if maxBytes > 0 && (taken || len(ds) > 0) && used+size > maxBytes {
+			break
+		}
+		used += size
 		d := b.takeLocked(q, false)
 		ds = append(ds, d)
 		if d.err != nil {

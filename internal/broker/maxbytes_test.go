@@ -66,3 +66,24 @@ func TestReserveMaxBytesAfterWaiting(t *testing.T) {
 		t.Fatalf("len = %d, want 2", n)
 	}
 }
+
+// TestGetBatchWithinStopsTheBatch: GetBatchWithin takes messages while their payloads
+// fit maxBytes, and always the first.
+func TestGetBatchWithinStopsTheBatch(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	for _, n := range []int{300, 100, 100, 100} {
+		if _, err := b.Put(ctx, "g", make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []int{1, 2, 1} {
+		msgs, err := b.GetBatchWithin(ctx, []string{"g"}, 4, 250, 0)
+		if err != nil || len(msgs) != want {
+			t.Fatalf("GetBatchWithin = %d messages, %v; want %d", len(msgs), err, want)
+		}
+	}
+	if _, err := b.GetBatchWithin(ctx, []string{"g"}, 4, 250, 0); err != ErrEmpty {
+		t.Fatalf("empty queue: %v", err)
+	}
+}
