@@ -119,7 +119,9 @@ func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {
 }
 
 func (c *conn) getBatch(ctx context.Context, rp *reply, req getBatchRequest) {
-	msgs, err := c.s.broker.GetBatch(ctx, req.queues, max(req.max, 1), req.wait)
+	n := max(req.max, 1)
+	budget := c.payloadBudget(req.queues, n, false)
+	msgs, err := c.s.broker.GetBatchWithin(ctx, req.queues, n, budget, req.wait)
 	if len(msgs) == 0 {
 		rp.failErr(orEmpty(err))
 		return
@@ -130,8 +132,9 @@ func (c *conn) getBatch(ctx context.Context, rp *reply, req getBatchRequest) {
 			DeadLetter: deadLetterItem(m.DeadLetter)}
 	}
 	fit := c.fitItems(items, false)
-	// What does not fit in one reply goes back to the head of its queue, last
-	// first; it gets a new id, as a message put back by a move does.
+	// What does not fit in one reply (only dead-lettered messages, whose extra
+	// fields the budget does not count, can overflow it) goes back to the head of its
+	// queue, last first; it gets a new id, as a message put back by a move does.
 	for i := len(msgs) - 1; i >= fit; i-- {
 		m := msgs[i]
 		if _, err := c.s.broker.PutFront(context.WithoutCancel(ctx), m.Queue, m.Payload); err != nil {
@@ -142,16 +145,16 @@ func (c *conn) getBatch(ctx context.Context, rp *reply, req getBatchRequest) {
 	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], false)
 }
 
-// payloadBudget returns the payload bytes that n reserved messages from queues may
-// take so that their reply fits one frame, counting each item's fields for the
-// longest queue name (but not dead-letter fields); at least 1.
-func (c *conn) payloadBudget(queues []string, n int) int {
+// payloadBudget returns the payload bytes that n messages from queues may take so
+// that their GETBATCH or RESERVE (lease) reply fits one frame, counting each item's
+// fields for the longest queue name (but not dead-letter fields); at least 1.
+func (c *conn) payloadBudget(queues []string, n int, lease bool) int {
 	longest := 0
 	for _, q := range queues {
 		longest = max(longest, len(q))
 	}
 	it := proto.Item{Queue: string(make([]byte, longest))}
-	room := c.s.maxFrame - proto.HeaderSize - 4 - n*proto.ItemSize(&it, true)
+	room := c.s.maxFrame - proto.HeaderSize - 4 - n*proto.ItemSize(&it, lease)
 	return max(room, 1)
 }
 

@@ -69,7 +69,7 @@ func (c *conn) reserve(ctx context.Context, rp *reply, req reserveRequest) {
 	if req.bound {
 		req.opts.Owner = c.leaseOwner()
 	}
-	req.opts.MaxBytes = c.payloadBudget(req.queues, max(req.opts.Max, 1))
+	req.opts.MaxBytes = c.payloadBudget(req.queues, max(req.opts.Max, 1), true)
 	ds, err := c.s.broker.Reserve(ctx, req.queues, req.opts)
 	if len(ds) == 0 {
 		rp.failErr(orEmpty(err))
