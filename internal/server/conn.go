@@ -202,7 +202,8 @@ func (c *conn) readLoop() (fatal bool) {
 		rp, wait := c.execute(f)
 		if wait != nil {
 			if c.startBlocked(wait) {
-				// Replies held back for this request's would wait as long as it does.
+				// A reply the writer holds back because this request had already
+				// come would otherwise wait as long as this request does.
 				if !c.fr.FrameBuffered() && !c.send(flushReply) {
 					return false
 				}
