@@ -69,11 +69,10 @@ func (b *Broker) checkBatch(queue string, payloads [][]byte, o PutOptions) error
 			return err
 		}
 	}
-	if o.Delay < 0 || o.TTL < 0 {
-		return fmt.Errorf("%w: delay %v and ttl %v must not be negative",
-			ErrInvalidOption, o.Delay, o.TTL)
+	if err := checkDuration("delay", o.Delay); err != nil {
+		return err
 	}
-	return nil
+	return checkDuration("ttl", o.TTL)
 }
 
 // putBatchLocked records every entry of es as put on q, then hands them on. If the

@@ -81,9 +81,12 @@ func (b *Broker) Reserve(
 	if err := b.checkGet(queues, o.Wait); err != nil {
 		return nil, err
 	}
-	if o.Lease < 0 || o.Max < 0 {
-		return nil, fmt.Errorf("%w: lease %v and max %d must not be negative",
-			ErrInvalidOption, o.Lease, o.Max)
+	if o.Max < 0 || o.MaxBytes < 0 {
+		return nil, fmt.Errorf("%w: max %d and max bytes %d must not be negative",
+			ErrInvalidOption, o.Max, o.MaxBytes)
+	}
+	if err := checkDuration("lease", o.Lease); err != nil {
+		return nil, err
 	}
 	r := &reserveReq{lease: o.Lease, owner: o.Owner, maxBytes: o.MaxBytes}
 	n := max(o.Max, 1)
@@ -278,8 +281,8 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 // or makes it ready again after delay, at the tail, and returns once that is
 // recorded. Errors as for Ack.
 func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
-	if delay < 0 {
-		return fmt.Errorf("%w: delay %v is negative", ErrInvalidOption, delay)
+	if err := checkDuration("delay", delay); err != nil {
+		return err
 	}
 	now := time.Now()
 	l, err := b.lockLease(deliveryID, now)
@@ -300,8 +303,8 @@ func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 func (b *Broker) Touch(
 	ctx context.Context, deliveryID uint64, lease time.Duration,
 ) (time.Time, error) {
-	if lease < 0 {
-		return time.Time{}, fmt.Errorf("%w: lease %v is negative", ErrInvalidOption, lease)
+	if err := checkDuration("lease", lease); err != nil {
+		return time.Time{}, err
 	}
 	now := time.Now()
 	l, err := b.lockLease(deliveryID, now)

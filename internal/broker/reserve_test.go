@@ -507,3 +507,31 @@ func TestReserveWaiterBoundToOwnerReleased(t *testing.T) {
 		t.Fatalf("ack of released lease = %v", err)
 	}
 }
+
+// TestDurationsOverMaxRefused is case C06 for leases, delays and TTLs: a duration
+// that would overflow a deadline is refused, never wrapped into the past.
+func TestDurationsOverMaxRefused(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	huge := time.Duration(1 << 62)
+	if _, err := b.PutWith(ctx, "q", nil, PutOptions{TTL: huge}); !errors.Is(err,
+		ErrInvalidOption) {
+		t.Errorf("huge ttl = %v", err)
+	}
+	mustPut(t, b, "q", []byte("x"))
+	if _, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Lease: huge}); !errors.Is(err,
+		ErrInvalidOption) {
+		t.Errorf("huge lease = %v", err)
+	}
+	d := mustReserve(t, b, "q", ReserveOptions{Lease: MaxDuration})
+	if !d.Deadline.After(time.Now().Add(MaxDuration - time.Hour)) {
+		t.Fatalf("deadline %v not about %v away", d.Deadline, MaxDuration)
+	}
+	if _, err := b.Touch(ctx, d.DeliveryID, huge); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("huge touch = %v", err)
+	}
+	if err := b.SetQueue(ctx, "q", QueueSettings{DefaultTTL: huge}); !errors.Is(err,
+		ErrInvalidOption) {
+		t.Errorf("huge default ttl = %v", err)
+	}
+}

@@ -25,6 +25,20 @@ func (o Overflow) String() string {
 	return "reject"
 }
 
+// MaxDuration bounds every lease, delay and TTL: now plus it never overflows a
+// time.Time, and a longer one is refused with ErrInvalidOption rather than wrapped
+// into the past.
+const MaxDuration = 100 * 365 * 24 * time.Hour
+
+// checkDuration refuses a negative what, or one over MaxDuration.
+func checkDuration(what string, d time.Duration) error {
+	if d < 0 || d > MaxDuration {
+		return fmt.Errorf("%w: %s %v is negative or over %v", ErrInvalidOption, what, d,
+			MaxDuration)
+	}
+	return nil
+}
+
 // QueueSettings are kept durably per queue and shown in stats. Zero values mean
 // "no limit" or "server default". A queue with settings stays in the table even
 // when empty.
@@ -69,9 +83,14 @@ func (b *Broker) checkSettings(queue string, s QueueSettings) error {
 	if err := ValidateKey(queue); err != nil {
 		return err
 	}
-	if s.MaxLength < 0 || s.MaxBytes < 0 || s.DefaultLease < 0 || s.MaxDeliveries < 0 ||
-		s.DefaultTTL < 0 {
+	if s.MaxLength < 0 || s.MaxBytes < 0 || s.MaxDeliveries < 0 {
 		return fmt.Errorf("%w: queue settings must not be negative", ErrInvalidOption)
+	}
+	if err := checkDuration("default lease", s.DefaultLease); err != nil {
+		return err
+	}
+	if err := checkDuration("default ttl", s.DefaultTTL); err != nil {
+		return err
 	}
 	if s.Overflow > OverflowDropOldest {
 		return fmt.Errorf("%w: unknown overflow policy %d", ErrInvalidOption, s.Overflow)
