@@ -212,7 +212,7 @@ func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
 	defer q.mu.Unlock()
 	var ds []delivery
 	for len(ds) < n && !q.dead {
-		b.dropExpiredLocked(q, false, time.Now())
+		b.dropExpiredEndLocked(q, false)
 		if q.ready.len() == 0 {
 			break
 		}

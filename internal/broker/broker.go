@@ -438,7 +438,7 @@ func (b *Broker) tryTake(q *Queue, back bool) (delivery, bool) {
 	if q.dead {
 		return delivery{}, false
 	}
-	b.dropExpiredLocked(q, back, time.Now())
+	b.dropExpiredEndLocked(q, back)
 	if q.ready.len() == 0 {
 		return delivery{}, false
 	}

@@ -53,6 +53,22 @@ func (b *Broker) expireLocked(q *Queue, e entry) {
 	b.noteIfIdleLocked(q)
 }
 
+// dropExpiredEndLocked is dropExpiredLocked that reads the clock only when the
+// message at that end has a TTL, so that plain gets never pay for one.
+func (b *Broker) dropExpiredEndLocked(q *Queue, back bool) {
+	n := q.ready.len()
+	if n == 0 {
+		return
+	}
+	i := 0
+	if back {
+		i = n - 1
+	}
+	if m := q.ready.at(i).meta; m != nil && !m.expiresAt.IsZero() {
+		b.dropExpiredLocked(q, back, time.Now())
+	}
+}
+
 // dropExpiredLocked drops the expired messages at one end of q's ready list. Those
 // further in are dropped when they reach an end: a TTL never makes a take scan.
 func (b *Broker) dropExpiredLocked(q *Queue, back bool, now time.Time) {

@@ -173,8 +173,7 @@ func (b *Broker) firstLocked(q *Queue, back bool, r *reserveReq) delivery {
 // delivered: expired ones and, for a reserve, those delivered as often as q's
 // MaxDeliveries allows (after a restart, or a change of settings).
 func (b *Broker) dropUnfitLocked(q *Queue, back, reserving bool) {
-	now := time.Now()
-	b.dropExpiredLocked(q, back, now)
+	b.dropExpiredEndLocked(q, back)
 	s := q.settings.Load()
 	if !reserving || s == nil || s.MaxDeliveries <= 0 {
 		return
@@ -189,7 +188,7 @@ func (b *Broker) dropUnfitLocked(q *Queue, back, reserving bool) {
 			return
 		}
 		b.deadLetterLocked(q, q.popLocked(back), ReasonMaxDeliveries)
-		b.dropExpiredLocked(q, back, now)
+		b.dropExpiredEndLocked(q, back)
 	}
 }
 
