@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tidwall/redcon"
@@ -21,6 +23,21 @@ const flushAt = 64 << 10
 // inboxBatches bounds how many batches of parsed commands wait for the executor; a
 // client that pipelines more is held back by TCP.
 const inboxBatches = 64
+
+// inboxBytes bounds the bytes of parsed commands waiting for the executor: over it
+// the reader stops reading until the executor catches up (C24). The executor itself
+// writes synchronously, so a client that does not read its replies stops it, and
+// with it the reader, once flushAt bytes of replies are waiting.
+const inboxBytes = 4 << 20
+
+// writeChunk is the most a flush writes under one write deadline, so that a slow
+// but reading client is not dropped for a large reply.
+const writeChunk = 256 << 10
+
+// lingerTimeout is how long a connection closed for a protocol error keeps reading
+// (and discarding) what the client still sends, so that the close does not reset the
+// connection before the client has read the error.
+const lingerTimeout = 500 * time.Millisecond
 
 // conn is one client connection. The reader goroutine owns rd; the executor owns
 // everything else, and no field is shared between them but the inbox, done and the
@@ -37,6 +54,8 @@ type conn struct {
 	cancel context.CancelFunc
 
 	inbox   chan []redcon.Command
+	queued  atomic.Int64  // bytes of the commands in inbox
+	drained chan struct{} // the executor pokes it after each batch
 	done    chan struct{} // closed when the executor returns
 	readErr error         // set by the reader before it closes inbox
 
@@ -55,15 +74,16 @@ func newConn(s *Server, nc net.Conn) *conn {
 	id := s.nextConnID.Add(1)
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &conn{
-		s:      s,
-		nc:     nc,
-		id:     id,
-		log:    s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
-		ctx:    ctx,
-		cancel: cancel,
-		inbox:  make(chan []redcon.Command, inboxBatches),
-		done:   make(chan struct{}),
-		proto:  2,
+		s:       s,
+		nc:      nc,
+		id:      id,
+		log:     s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		ctx:     ctx,
+		cancel:  cancel,
+		inbox:   make(chan []redcon.Command, inboxBatches),
+		drained: make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		proto:   2,
 	}
 }
 
@@ -97,19 +117,44 @@ func (c *conn) readLoop() {
 	defer close(c.inbox)
 	defer c.cancel()
 
-	rd := redcon.NewReader(c.nc)
+	rd := redcon.NewReader(newGuard(c.nc, c.s.limits))
 	for {
+		if !c.waitInbox() {
+			return
+		}
 		cmds, err := rd.ReadCommands()
 		if err != nil {
 			c.readErr = err
 			return
 		}
+		c.queued.Add(batchBytes(cmds))
 		select {
 		case c.inbox <- cmds:
 		case <-c.done:
 			return
 		}
 	}
+}
+
+// waitInbox waits while the commands waiting for the executor are over inboxBytes.
+// It returns false if the executor has stopped.
+func (c *conn) waitInbox() bool {
+	for c.queued.Load() > inboxBytes {
+		select {
+		case <-c.drained:
+		case <-c.done:
+			return false
+		}
+	}
+	return true
+}
+
+func batchBytes(cmds []redcon.Command) int64 {
+	var n int64
+	for _, cmd := range cmds {
+		n += int64(len(cmd.Raw))
+	}
+	return n
 }
 
 // execLoop runs commands in the order they came and writes the replies, flushing
@@ -126,6 +171,12 @@ func (c *conn) execLoop() {
 				c.flush()
 			}
 		}
+		c.queued.Add(-batchBytes(cmds))
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+
 		if len(c.inbox) == 0 {
 			c.flush()
 		}
@@ -138,12 +189,17 @@ func (c *conn) execLoop() {
 		c.log.Warn("protocol error, closing", "err", err)
 		c.writeError("ERR " + err.Error())
 		c.flush()
+		lingerClose(c.nc)
 	}
 }
 
-// isProtocolError tells redcon's parse errors, which deserve a reply, from the
-// connection's end.
+// isProtocolError tells parse errors (redcon's and the guard's), which deserve a
+// reply, from the connection's end.
 func isProtocolError(err error) bool {
+	var pe *protocolError
+	if errors.As(err, &pe) {
+		return true
+	}
 	var ne net.Error
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) {
 		return false
@@ -151,21 +207,48 @@ func isProtocolError(err error) bool {
 	return strings.HasPrefix(err.Error(), "Protocol error")
 }
 
-// flush writes the gathered replies. A write error is kept and ends the executor.
+// flush writes the gathered replies, each writeChunk under a fresh write deadline.
+// A write error is kept and ends the executor.
 func (c *conn) flush() {
-	if len(c.out) == 0 || c.writeErr != nil {
-		c.out = c.out[:0]
-		return
-	}
-	if _, err := c.nc.Write(c.out); err != nil {
-		c.writeErr = fmt.Errorf("write replies: %w", err)
-		c.log.Debug("write failed", "err", err)
+	for out := c.out; len(out) > 0 && c.writeErr == nil; {
+		n := min(len(out), writeChunk)
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
+		if _, err := c.nc.Write(out[:n]); err != nil {
+			c.writeFailed(err)
+		}
+		out = out[n:]
 	}
 	if cap(c.out) > 4*flushAt {
 		c.out = nil // give back the memory of one huge reply
 	} else {
 		c.out = c.out[:0]
 	}
+}
+
+func (c *conn) writeFailed(err error) {
+	c.writeErr = fmt.Errorf("write replies: %w", err)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.log.Warn("client does not read its replies, closing", "err", err)
+		return
+	}
+	c.log.Debug("write failed", "err", err)
+}
+
+// lingerClose closes nc while the client may still be sending: it sends FIN, then
+// reads and discards what the client still sends for a short while, so that the
+// close does not reset the connection and destroy the last reply before the client
+// reads it. Only the executor calls it, once the reader has returned.
+func lingerClose(nc net.Conn) {
+	defer nc.Close()
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	if err := tc.CloseWrite(); err != nil {
+		return
+	}
+	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
+	io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
 }
 
 // closeRead makes the reader stop as if the client had gone, so that the executor

@@ -14,6 +14,7 @@
 package resp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,23 @@ type Config struct {
 
 	// Version is reported by HELLO and INFO as keyq's version; empty means "dev".
 	Version string
+
+	// MaxBulkBytes bounds one bulk string of a request (a key or a value): a longer
+	// one gets "-ERR Protocol error: invalid bulk length" and the connection closes.
+	// 0 means the broker's largest message plus 64 KiB.
+	MaxBulkBytes int
+
+	// MaxRequestBytes bounds one request, headers included, enforced the same way.
+	// 0 means DefaultMaxRequestBytes.
+	MaxRequestBytes int
+
+	// WriteTimeout drops a connection whose replies make no progress for that long
+	// (a client that pipelines and never reads). 0 means DefaultWriteTimeout.
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is Config.WriteTimeout when left zero.
+const DefaultWriteTimeout = 30 * time.Second
 
 // Server serves RESP connections on any number of listeners. Create it with New,
 // start it with Serve and stop it with Shutdown or Close. Its methods may be called
@@ -52,6 +69,9 @@ type Server struct {
 	log     *slog.Logger
 	version string
 	started time.Time
+
+	limits       limits // what a request may hold
+	writeTimeout time.Duration
 
 	mu        sync.Mutex // protects listeners, conns and closing
 	listeners map[net.Listener]struct{}
@@ -80,14 +100,38 @@ func New(cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		broker:    cfg.Broker,
-		log:       log.With("component", "resp"),
-		version:   version,
-		started:   time.Now(),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		ctx:       ctx,
-		cancel:    cancel,
+		broker:       cfg.Broker,
+		log:          log.With("component", "resp"),
+		version:      version,
+		started:      time.Now(),
+		limits:       configLimits(cfg),
+		writeTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*conn]struct{}),
+		ctx:          ctx,
+		cancel:       cancel,
+	}
+}
+
+// configLimits returns the request limits cfg asks for, with defaults for the fields
+// left zero.
+func configLimits(cfg Config) limits {
+	bulk := cfg.MaxBulkBytes
+	if bulk <= 0 {
+		bulk = broker.DefaultMaxMessageBytes + bulkSlack
+		if cfg.Broker != nil {
+			bulk = cfg.Broker.MaxMessageBytes() + bulkSlack
+		}
+	}
+	request := cfg.MaxRequestBytes
+	if request <= 0 {
+		request = DefaultMaxRequestBytes
+	}
+	return limits{
+		elements: maxMultibulk,
+		bulk:     int64(bulk),
+		request:  int64(request),
+		line:     maxInline,
 	}
 }
 

@@ -23,6 +23,13 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg broker.Config) *testServer {
 	t.Helper()
+	return startServerConfig(t, cfg, Config{})
+}
+
+// startServerConfig is startServer with the RESP server's settings in rcfg (its
+// broker and logger are filled in).
+func startServerConfig(t testing.TB, cfg broker.Config, rcfg Config) *testServer {
+	t.Helper()
 	if cfg.SweepInterval == 0 {
 		cfg.SweepInterval = time.Hour
 	}
@@ -32,7 +39,8 @@ func startServer(t testing.TB, cfg broker.Config) *testServer {
 	if err != nil {
 		t.Fatalf("new broker: %v", err)
 	}
-	s := New(Config{Broker: b, Logger: log, Version: "test"})
+	rcfg.Broker, rcfg.Logger, rcfg.Version = b, log, "test"
+	s := New(rcfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)

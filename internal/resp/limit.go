@@ -1,0 +1,322 @@
+package resp
+
+import (
+	"bytes"
+	"io"
+	"strconv"
+)
+
+// Limits on one request, after Redis' (C24). Without them redcon's reader grows its
+// buffer for as long as a client keeps sending one request.
+const (
+	// maxMultibulk is the most elements one request may have.
+	maxMultibulk = 1024 * 1024
+
+	// maxInline bounds an inline request's line and a RESP header line.
+	maxInline = 64 << 10
+
+	// bulkSlack is what a bulk string may hold beyond the broker's largest message.
+	bulkSlack = 64 << 10
+
+	// DefaultMaxRequestBytes is Config.MaxRequestBytes when left zero.
+	DefaultMaxRequestBytes = 64 << 20
+)
+
+// protocolError is a request that breaks RESP's framing or one of the limits. The
+// connection answers it as redcon's own parse errors ("-ERR Protocol error: ...")
+// and closes.
+type protocolError struct {
+	text  string
+	limit bool // a limit was broken, not the framing
+}
+
+func (e *protocolError) Error() string { return "Protocol error: " + e.text }
+
+var (
+	errMultibulkLength = &protocolError{text: "invalid multibulk length"}
+	errBulkLength      = &protocolError{text: "invalid bulk length"}
+
+	errTooManyElements = &protocolError{text: "invalid multibulk length", limit: true}
+	errBulkTooLong     = &protocolError{text: "invalid bulk length", limit: true}
+	errCountLineLong   = &protocolError{text: "too big mbulk count string", limit: true}
+	errBulkLineLong    = &protocolError{text: "too big bulk count string", limit: true}
+	errInlineTooLong   = &protocolError{text: "too big inline request", limit: true}
+)
+
+// limits are the caps a guard enforces.
+type limits struct {
+	elements int64 // elements in one request
+	bulk     int64 // bytes of one bulk string
+	request  int64 // bytes of one request, headers included
+	line     int64 // bytes of an inline request or a header line, CRLF excluded
+}
+
+// guardState is where a guard is in the request framing.
+type guardState uint8
+
+const (
+	stateIdle     guardState = iota // between requests
+	stateInline                     // in an inline request's line
+	stateCount                      // in "*N\r\n"
+	stateBulkHead                   // expecting the '$' of an element
+	stateBulkLen                    // in "$L\r\n"
+	stateBulkData                   // in an element's bytes
+	stateBulkCR                     // expecting the '\r' after an element
+	stateBulkLF                     // expecting the '\n' after an element
+)
+
+// guard sits between a connection and redcon's reader. It follows the request
+// framing in the bytes that pass through, without copying them, and fails the read
+// as soon as a request breaks a limit, so that no one request makes the reader hold
+// more than the limits allow. It also refuses the framing errors redcon would refuse
+// (with redcon's text), so that it never loses track of the framing; the bytes before
+// an error are passed first and the error comes with the next read.
+type guard struct {
+	r   io.Reader
+	lim limits
+
+	state guardState
+	size  int64 // bytes of the current request so far
+	elems int64 // elements still to come in the current request
+	left  int64 // bytes of the current element still to come
+	crOK  bool  // the byte after an element's data was '\r'
+
+	num numberLine // the header line being read
+
+	err error // sticky: once set, every read returns it
+}
+
+func newGuard(r io.Reader, lim limits) *guard {
+	return &guard{r: r, lim: lim}
+}
+
+// Read reads from the connection and passes on the bytes that keep every request
+// within the limits.
+func (g *guard) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	n, err := g.r.Read(p)
+	ok, perr := g.scan(p[:n])
+	if perr != nil {
+		g.err = perr
+		if ok > 0 {
+			return ok, nil // redcon drops the bytes of a read that also fails
+		}
+		return 0, perr
+	}
+	return n, err
+}
+
+// idle tells whether the guard is between requests: every byte passed so far ended
+// a request.
+func (g *guard) idle() bool { return g.state == stateIdle && g.err == nil }
+
+// scan follows b through the framing and returns how many of its bytes are within
+// the limits, and the error that stops the rest.
+func (g *guard) scan(b []byte) (int, error) {
+	i := 0
+	for i < len(b) {
+		n, err := g.step(b[i:])
+		i += n
+		if err != nil {
+			return i, err
+		}
+	}
+	return i, nil
+}
+
+// step consumes the start of b (at least one byte) in the current state.
+func (g *guard) step(b []byte) (int, error) {
+	switch g.state {
+	case stateIdle:
+		g.size = 0
+		if b[0] == '*' {
+			g.startLine(stateCount)
+			return 1, nil
+		}
+		g.state = stateInline
+		return g.inline(b)
+	case stateInline:
+		return g.inline(b)
+	case stateCount, stateBulkLen:
+		return g.headerByte(b[0])
+	case stateBulkHead:
+		if b[0] != '$' {
+			return 0, &protocolError{text: "expected '$', got '" + string(rune(b[0])) + "'"}
+		}
+		g.startLine(stateBulkLen)
+		return 1, nil
+	case stateBulkData:
+		n := int(min(int64(len(b)), g.left))
+		g.left -= int64(n)
+		if g.left == 0 {
+			g.state = stateBulkCR
+		}
+		return n, nil
+	case stateBulkCR:
+		g.crOK = b[0] == '\r'
+		g.state = stateBulkLF
+		return 1, nil
+	default: // stateBulkLF
+		if !g.crOK || b[0] != '\n' {
+			return 0, errBulkLength
+		}
+		g.elementDone()
+		return 1, nil
+	}
+}
+
+// inline consumes an inline request's bytes up to and including its '\n'; redcon
+// parses (and may refuse) the line itself.
+func (g *guard) inline(b []byte) (int, error) {
+	end := bytes.IndexByte(b, '\n')
+	if end < 0 {
+		g.size += int64(len(b))
+		if g.size > g.lim.line {
+			return 0, errInlineTooLong
+		}
+		return len(b), nil
+	}
+	g.size += int64(end)
+	if g.size > g.lim.line {
+		return 0, errInlineTooLong
+	}
+	g.state = stateIdle
+	return end + 1, nil
+}
+
+func (g *guard) startLine(s guardState) {
+	g.state = s
+	g.size++
+	g.num = numberLine{}
+}
+
+// headerByte consumes one byte of a "*N" or "$L" line.
+func (g *guard) headerByte(c byte) (int, error) {
+	if c != '\n' && g.num.add(c) > g.lim.line {
+		return 0, g.lineTooLong()
+	}
+	g.size++
+	if g.size > g.lim.request {
+		return 0, g.requestTooBig()
+	}
+	if c != '\n' {
+		if g.state == stateCount && g.num.over(g.lim.elements) {
+			return 0, errTooManyElements
+		}
+		if g.state == stateBulkLen && g.num.over(g.lim.bulk) {
+			return 0, errBulkTooLong
+		}
+		return 1, nil
+	}
+
+	n, ok := g.num.end()
+	if g.state == stateCount {
+		return 1, g.countDone(n, ok)
+	}
+	return 1, g.bulkLenDone(n, ok)
+}
+
+func (g *guard) countDone(n int64, ok bool) error {
+	if !ok || n <= 0 {
+		return errMultibulkLength
+	}
+	g.elems = n
+	g.state = stateBulkHead
+	return nil
+}
+
+func (g *guard) bulkLenDone(n int64, ok bool) error {
+	if !ok || n < 0 {
+		return errBulkLength
+	}
+	if g.size+n+2 > g.lim.request {
+		return g.requestTooBig()
+	}
+	g.size += n + 2
+	g.left = n
+	g.state = stateBulkData
+	if n == 0 {
+		g.state = stateBulkCR
+	}
+	return nil
+}
+
+func (g *guard) elementDone() {
+	g.elems--
+	g.state = stateBulkHead
+	if g.elems == 0 {
+		g.state = stateIdle
+	}
+}
+
+func (g *guard) lineTooLong() error {
+	if g.state == stateCount {
+		return errCountLineLong
+	}
+	return errBulkLineLong
+}
+
+func (g *guard) requestTooBig() error {
+	return &protocolError{
+		text:  "request larger than " + strconv.FormatInt(g.lim.request, 10) + " bytes",
+		limit: true,
+	}
+}
+
+// numberLine reads the text of a header line byte by byte and decides, when its
+// '\n' comes, whether it is "<text>\r" with a text strconv.Atoi accepts (an optional
+// sign, then digits, within int64), which is what redcon asks of it.
+type numberLine struct {
+	length int64 // bytes so far, '\r' included
+	value  int64 // of the digits so far, saturated at maxInt64
+	digits bool
+	neg    bool
+	bad    bool // the text cannot be a number whatever follows
+	cr     bool // the last byte was '\r'
+}
+
+const maxInt64 = 1<<63 - 1
+
+// add takes one byte other than '\n' and returns the line's length so far.
+func (n *numberLine) add(c byte) int64 {
+	if n.cr {
+		n.bad = true // a '\r' inside the text
+	}
+	n.cr = false
+	switch {
+	case c == '\r':
+		n.cr = true
+	case c >= '0' && c <= '9':
+		n.digits = true
+		d := int64(c - '0')
+		if n.value > (maxInt64-d)/10 {
+			n.value = maxInt64
+		} else {
+			n.value = n.value*10 + d
+		}
+	case (c == '+' || c == '-') && n.length == 0:
+		n.neg = c == '-'
+	default:
+		n.bad = true
+	}
+	n.length++
+	return n.length
+}
+
+// over tells whether the line is a positive number above limit whatever follows.
+func (n *numberLine) over(limit int64) bool {
+	return !n.neg && !n.bad && n.value > limit
+}
+
+// end is called at the line's '\n' and returns its number and whether it is one.
+func (n *numberLine) end() (int64, bool) {
+	if !n.cr || n.bad || !n.digits || n.value == maxInt64 {
+		return 0, false
+	}
+	if n.neg {
+		return -n.value, true
+	}
+	return n.value, true
+}
