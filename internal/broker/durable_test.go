@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -341,5 +343,58 @@ func TestDeadLetterRefusedStaysInQueue(t *testing.T) {
 	waitUntil(t, "dead letter", func() bool { n, _ := b.Len("q.dlq"); return n == 1 })
 	if m := mustGet(t, b, "q.dlq"); string(m.Payload) != "poison" {
 		t.Fatalf("dead letter = %q", m.Payload)
+	}
+}
+
+// TestReserveCrashOverWAL kills a broker over the real log without closing either
+// (its files copied as a crashed process leaves them) and starts another on the
+// copy: every message leased and not acked is delivered again, once, with its
+// count kept; acked ones never are, and nor is a message acked by its second
+// consumer (C15).
+func TestReserveCrashOverWAL(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBroker(t, Config{Store: l})
+	ctx := context.Background()
+	for i := range 6 {
+		mustPut(t, b, "q", fmt.Appendf(nil, "m%d", i))
+	}
+	var ds []Delivery
+	for range 4 {
+		ds = append(ds, mustReserve(t, b, "q", ReserveOptions{Lease: time.Hour}))
+	}
+	b.Ack(ctx, ds[0].DeliveryID)                      // m0 done
+	b.Nack(ctx, ds[1].DeliveryID, 0)                  // m1 back, count 1
+	again := mustReserve(t, b, "q", ReserveOptions{}) // m1, count 2
+	b.Ack(ctx, again.DeliveryID)                      // m1 done by its second consumer
+	// m2 and m3 stay leased: the consumer and the broker die.
+
+	crashed := t.TempDir()
+	if err := os.CopyFS(crashed, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(crashed, "LOCK")) // the dead process held the lock
+	l2, err := wal.Open(crashed, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := newTestBroker(t, Config{Store: l2})
+	var got []string
+	for {
+		ds, err := b2.Reserve(ctx, []string{"q"}, ReserveOptions{})
+		if errors.Is(err, ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, fmt.Sprintf("%s/%d", ds[0].Payload, ds[0].Count))
+		b2.Ack(ctx, ds[0].DeliveryID)
+	}
+	if want := "[m3/2 m2/2 m4/1 m5/1]"; fmt.Sprint(got) != want {
+		t.Fatalf("after the crash got %v, want %s", got, want)
 	}
 }
