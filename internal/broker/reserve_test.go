@@ -535,3 +535,35 @@ func TestDurationsOverMaxRefused(t *testing.T) {
 		t.Errorf("huge default ttl = %v", err)
 	}
 }
+
+// TestReserveCancelRacesPut races a reserver's cancellation against a put: the
+// message is either leased to the reserver or left ready with no delivery counted,
+// never lost, never leased to nobody.
+func TestReserveCancelRacesPut(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	bg := context.Background()
+	for i := range 300 {
+		ctx, cancel := context.WithCancel(bg)
+		ch := startReserver(t, b, ctx, []string{"K"}, ReserveOptions{Wait: Forever})
+		var wg sync.WaitGroup
+		wg.Go(cancel)
+		wg.Go(func() { mustPut(t, b, "K", fmt.Appendf(nil, "%d", i)) })
+		wg.Wait()
+		r := <-ch
+		s := b.Stats(0).QueueStats[0]
+		switch {
+		case r.err == nil && s.Messages == 0 && s.Inflight == 1:
+			if err := b.Ack(bg, r.ds[0].DeliveryID); err != nil {
+				t.Fatal(err)
+			}
+		case errors.Is(r.err, context.Canceled) && s.Messages == 1 && s.Inflight == 0:
+			if d := mustReserve(t, b, "K", ReserveOptions{}); d.Count != 1 {
+				t.Fatalf("round %d: count %d after a cancelled reserve", i, d.Count)
+			} else if err := b.Ack(bg, d.DeliveryID); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("round %d: reserver %+v, %v with %+v", i, r.ds, r.err, s)
+		}
+	}
+}
