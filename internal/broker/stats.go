@@ -17,6 +17,8 @@ type Stats struct {
 	Gets      uint64
 	EmptyGets uint64
 	Waiting   int64 // blocked gets
+	Inflight  int64 // messages under a lease
+	Deferred  int64 // messages waiting for their delay
 	CacheUsed int64 // payload bytes in memory that the store also keeps
 
 	QueueStats []QueueStats // sorted by name
@@ -69,6 +71,8 @@ func (b *Broker) Stats(limit int) Stats {
 		s.Bytes += qs.Bytes
 		s.Puts += qs.Puts
 		s.Gets += qs.Gets
+		s.Inflight += qs.Inflight
+		s.Deferred += qs.Deferred
 		if limit <= 0 || i < limit {
 			s.QueueStats = append(s.QueueStats, qs)
 		}
