@@ -398,3 +398,51 @@ func TestReserveCrashOverWAL(t *testing.T) {
 		t.Fatalf("after the crash got %v, want %s", got, want)
 	}
 }
+
+// TestStateRecordsSurviveCompaction: the log copies live state records forward as
+// it does puts, so a lease's count, a deferred message and settings written long
+// ago survive the segments they were written in being dropped.
+func TestStateRecordsSurviveCompaction(t *testing.T) {
+	dir := t.TempDir()
+	opts := wal.Options{SegmentBytes: 4096, ReadGrace: time.Millisecond}
+	l, err := wal.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBroker(t, Config{Store: l})
+	ctx := context.Background()
+	b.SetQueue(ctx, "q", QueueSettings{MaxDeliveries: 9})
+	mustPut(t, b, "q", []byte("leased"))
+	mustReserve(t, b, "q", ReserveOptions{Lease: time.Hour})
+	b.PutWith(ctx, "q", []byte("later"), PutOptions{Delay: time.Hour})
+
+	// 60 KiB of churn fill 15 segments; compaction drops the first ones, which held
+	// the state records, copying those forward.
+	payload := make([]byte, 200)
+	for range 250 {
+		mustPut(t, b, "churn", payload)
+		mustGet(t, b, "churn")
+	}
+	waitUntil(t, "old segments dropped", func() bool {
+		mustPut(t, b, "churn", payload) // compaction looks again as the log grows
+		mustGet(t, b, "churn")
+		return l.Stats().Segments <= 3
+	})
+	b.Close()
+
+	l, err = wal.Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = newTestBroker(t, Config{Store: l})
+	if s, _ := b.QueueSettings("q"); s.MaxDeliveries != 9 {
+		t.Fatalf("settings = %+v", s)
+	}
+	if d := mustReserve(t, b, "q", ReserveOptions{}); string(d.Payload) != "leased" ||
+		d.Count != 2 {
+		t.Fatalf("after compaction: %q count %d", d.Payload, d.Count)
+	}
+	if s := b.Stats(0); s.Deferred != 1 {
+		t.Fatalf("deferred = %d, want 1", s.Deferred)
+	}
+}
