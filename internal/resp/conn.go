@@ -116,6 +116,14 @@ func (c *conn) serve() {
 func (c *conn) readLoop() {
 	defer close(c.inbox)
 	defer c.cancel()
+	defer func() {
+		// redcon panics on some input (an index overflow before the guard); a panic
+		// must end this connection only.
+		if p := recover(); p != nil {
+			c.log.Error("reader panicked", "err", p, "stack", string(debug.Stack()))
+			c.readErr = fmt.Errorf("read commands: panic: %v", p)
+		}
+	}()
 
 	rd := redcon.NewReader(newGuard(c.nc, c.s.limits))
 	for {
