@@ -53,6 +53,7 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	in      *guard // the connection's input, read by the reader only
 	inbox   chan []redcon.Command
 	queued  atomic.Int64  // bytes of the commands in inbox
 	drained chan struct{} // the executor pokes it after each batch
@@ -80,6 +81,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		log:     s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
 		ctx:     ctx,
 		cancel:  cancel,
+		in:      newGuard(nc, s.limits),
 		inbox:   make(chan []redcon.Command, inboxBatches),
 		drained: make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -125,7 +127,8 @@ func (c *conn) readLoop() {
 		}
 	}()
 
-	rd := redcon.NewReader(newGuard(c.nc, c.s.limits))
+	// TODO: redcon's reader keeps a buffer as large as the largest request it read.
+	rd := redcon.NewReader(c.in)
 	for {
 		if !c.waitInbox() {
 			return

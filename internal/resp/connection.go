@@ -173,8 +173,8 @@ func handleClient(c *conn, args [][]byte) {
 
 // describe is the connection's line in CLIENT INFO.
 func (c *conn) describe() string {
-	return fmt.Sprintf("id=%d addr=%s laddr=%s name=%s db=0 resp=%d", c.id,
-		c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, c.proto)
+	return fmt.Sprintf("id=%d addr=%s laddr=%s name=%s db=0 resp=%d tot-net-in=%d", c.id,
+		c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, c.proto, c.in.passed.Load())
 }
 
 func handleSelect(c *conn, args [][]byte) {

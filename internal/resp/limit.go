@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"sync/atomic"
 )
 
 // Limits on one request, after Redis' (C24). Without them redcon's reader grows its
@@ -84,6 +85,8 @@ type guard struct {
 	num numberLine // the header line being read
 
 	err error // sticky: once set, every read returns it
+
+	passed atomic.Int64 // bytes passed on, read by CLIENT INFO and tests
 }
 
 func newGuard(r io.Reader, lim limits) *guard {
@@ -101,16 +104,14 @@ func (g *guard) Read(p []byte) (int, error) {
 	if perr != nil {
 		g.err = perr
 		if ok > 0 {
+			g.passed.Add(int64(ok))
 			return ok, nil // redcon drops the bytes of a read that also fails
 		}
 		return 0, perr
 	}
+	g.passed.Add(int64(n))
 	return n, err
 }
-
-// idle tells whether the guard is between requests: every byte passed so far ended
-// a request.
-func (g *guard) idle() bool { return g.state == stateIdle && g.err == nil }
 
 // scan follows b through the framing and returns how many of its bytes are within
 // the limits, and the error that stops the rest.

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -174,4 +175,140 @@ func TestRESPHugeHeaderAllocatesNothingC24(t *testing.T) {
 		}
 		wantServing(t, healthy)
 	}
+}
+
+// inputBytes is how many bytes the server has read from its open connections.
+func (ts *testServer) inputBytes() int64 {
+	ts.s.mu.Lock()
+	defer ts.s.mu.Unlock()
+	var n int64
+	for c := range ts.s.conns {
+		n += c.in.passed.Load()
+	}
+	return n
+}
+
+func heapAlloc() uint64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// TestRESPPartialRequestsStayBoundedC24 has 100 clients each send a request just
+// under the limits and stall: the server holds about that much for each and no
+// more, serves the others meanwhile, and runs each request once it is finished.
+func TestRESPPartialRequestsStayBoundedC24(t *testing.T) {
+	const clients = 100
+	const maxMessage = 64 << 10
+	ts := startServerConfig(t, broker.Config{MaxMessageBytes: maxMessage},
+		Config{MaxRequestBytes: 256 << 10})
+	healthy := ts.client(t, 2)
+	wantServing(t, healthy)
+
+	bulk := maxMessage + bulkSlack // the largest bulk string the limits allow
+	partial := "*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n" + bulkHeader(bulk) +
+		strings.Repeat("v", bulk-1)
+	base := heapAlloc()
+	rcs := make([]*rawClient, clients)
+	for i := range rcs {
+		rcs[i] = dialRaw(t, ts.addr)
+		rcs[i].send(t, partial)
+	}
+	want := int64(clients * len(partial))
+	waitFor(t, 30*time.Second, "the server to read the partial requests", func() bool {
+		return ts.inputBytes() >= want
+	})
+
+	// redcon doubles its buffer, so each connection may hold twice its request.
+	held := int64(heapAlloc()) - int64(base)
+	if bound := int64(clients*4*len(partial) + 16<<20); held > bound {
+		t.Fatalf("heap grew %d bytes for %d partial requests, want under %d", held,
+			clients, bound)
+	}
+	t.Logf("heap grew %d bytes for %d partial requests of %d bytes", held, clients,
+		len(partial))
+	wantServing(t, healthy)
+
+	// Finished, each is a valid request; the value is over the broker's limit.
+	for _, rc := range rcs {
+		rc.send(t, "v\r\n")
+	}
+	for _, rc := range rcs {
+		if got := rc.line(t); !strings.HasPrefix(got, "-ERR message too large") {
+			t.Fatalf("reply = %q, want -ERR message too large", got)
+		}
+	}
+}
+
+func TestRESPLargeValuesAndDeepPipelinesPass(t *testing.T) {
+	ts := startServer(t, broker.Config{})
+	rc := ts.client(t, 2)
+	ctx := context.Background()
+
+	value := bytes.Repeat([]byte("0123456789abcdef"), broker.DefaultMaxMessageBytes/16)
+	if err := rc.RPush(ctx, "big", value).Err(); err != nil {
+		t.Fatalf("rpush of %d bytes: %v", len(value), err)
+	}
+	if got, err := rc.LPop(ctx, "big").Bytes(); err != nil || !bytes.Equal(got, value) {
+		t.Fatalf("lpop = %d bytes, %v; want the %d pushed", len(got), err, len(value))
+	}
+
+	const depth = 20000
+	_, err := rc.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range depth {
+			p.RPush(ctx, "deep", strconv.Itoa(i))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("pipeline: %v", err)
+	}
+	got, err := rc.LRange(ctx, "deep", 0, -1).Result()
+	if err != nil || len(got) != depth {
+		t.Fatalf("lrange = %d values, %v; want %d", len(got), err, depth)
+	}
+	for i, v := range got {
+		if v != strconv.Itoa(i) {
+			t.Fatalf("value %d = %q, want %d", i, v, i)
+		}
+	}
+}
+
+// TestRESPNonReadingClientsBoundedC24 has 100 clients pipeline LRANGE requests and
+// never read the replies: the server's heap stays bounded while they stall, the
+// others are served, and the write timeout drops them.
+func TestRESPNonReadingClientsBoundedC24(t *testing.T) {
+	const clients = 100
+	ts := startServerConfig(t, broker.Config{}, Config{WriteTimeout: 2 * time.Second})
+	healthy := ts.client(t, 2)
+	ctx := context.Background()
+	values := make([]any, 64)
+	for i := range values {
+		values[i] = strings.Repeat("r", 1<<10)
+	}
+	if err := healthy.RPush(ctx, "range", values...).Err(); err != nil {
+		t.Fatalf("rpush: %v", err)
+	}
+
+	// 2000 requests ask for 130 MB of replies per client.
+	requests := strings.Repeat("*4\r\n$6\r\nLRANGE\r\n$5\r\nrange\r\n$1\r\n0\r\n$2\r\n-1\r\n", 2000)
+	base := heapAlloc()
+	for range clients {
+		rc := dialRaw(t, ts.addr)
+		rc.nc.(*net.TCPConn).SetReadBuffer(4 << 10)
+		rc.send(t, requests)
+	}
+
+	var peak int64
+	waitFor(t, 60*time.Second, "the non-reading clients to be dropped", func() bool {
+		peak = max(peak, int64(heapAlloc())-int64(base))
+		return ts.s.connCount() == 1
+	})
+	if bound := int64(200 << 20); peak > bound {
+		t.Fatalf("heap grew up to %d bytes for %d non-reading clients, want under %d",
+			peak, clients, bound)
+	}
+	t.Logf("heap grew up to %d bytes for %d non-reading clients", peak, clients)
+	wantServing(t, healthy)
 }
