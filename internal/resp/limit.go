@@ -141,7 +141,7 @@ func (g *guard) step(b []byte) (int, error) {
 	case stateInline:
 		return g.inline(b)
 	case stateCount, stateBulkLen:
-		return g.headerByte(b[0])
+		return g.header(b)
 	case stateBulkHead:
 		if b[0] != '$' {
 			return 0, &protocolError{text: "expected '$', got '" + string(rune(b[0])) + "'"}
@@ -158,6 +158,10 @@ func (g *guard) step(b []byte) (int, error) {
 	case stateBulkCR:
 		g.crOK = b[0] == '\r'
 		g.state = stateBulkLF
+		if len(b) > 1 { // the common case: both bytes at hand
+			n, err := g.step(b[1:])
+			return 1 + n, err
+		}
 		return 1, nil
 	default: // stateBulkLF
 		if !g.crOK || b[0] != '\n' {
@@ -193,30 +197,44 @@ func (g *guard) startLine(s guardState) {
 	g.num = numberLine{}
 }
 
+// header consumes the bytes of a "*N" or "$L" line at the start of b, up to and
+// including its '\n'.
+func (g *guard) header(b []byte) (int, error) {
+	for i, c := range b {
+		if err := g.headerByte(c); err != nil {
+			return i, err
+		}
+		if c == '\n' {
+			return i + 1, nil
+		}
+	}
+	return len(b), nil
+}
+
 // headerByte consumes one byte of a "*N" or "$L" line.
-func (g *guard) headerByte(c byte) (int, error) {
+func (g *guard) headerByte(c byte) error {
 	if c != '\n' && g.num.add(c) > g.lim.line {
-		return 0, g.lineTooLong()
+		return g.lineTooLong()
 	}
 	g.size++
 	if g.size > g.lim.request {
-		return 0, g.requestTooBig()
+		return g.requestTooBig()
 	}
 	if c != '\n' {
 		if g.state == stateCount && g.num.over(g.lim.elements) {
-			return 0, errTooManyElements
+			return errTooManyElements
 		}
 		if g.state == stateBulkLen && g.num.over(g.lim.bulk) {
-			return 0, errBulkTooLong
+			return errBulkTooLong
 		}
-		return 1, nil
+		return nil
 	}
 
 	n, ok := g.num.end()
 	if g.state == stateCount {
-		return 1, g.countDone(n, ok)
+		return g.countDone(n, ok)
 	}
-	return 1, g.bulkLenDone(n, ok)
+	return g.bulkLenDone(n, ok)
 }
 
 func (g *guard) countDone(n int64, ok bool) error {
