@@ -103,6 +103,7 @@ type Broker struct {
 	retiredGets atomic.Uint64
 	emptyGets   atomic.Uint64
 	waiting     atomic.Int64
+	waitSeq     atomic.Uint64 // numbers waiters in the order they began to wait
 
 	started time.Time
 	closed  atomic.Bool
@@ -407,15 +408,19 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 }
 
 // admitLocked hands e, recorded as in q, to the first waiter on q, or queues it at
-// the head (front) or tail.
+// the head (front) or tail. While q is held (a Hold, or a push of several messages)
+// it only queues e: the waiters are served when the hold ends.
 func (b *Broker) admitLocked(q *Queue, e entry, front bool) {
-	w := q.claimWaiterLocked()
+	var w *waiter
+	if q.held == 0 {
+		w = q.claimWaiterLocked()
+	}
 	if w == nil {
 		q.pushLocked(e, front)
 		return
 	}
 
-	d := delivery{queue: q.name, e: e}
+	d := delivery{queue: q.name, e: e, back: w.back}
 	if w.reserve != nil {
 		d.lease, d.ticket, d.err = b.leaseLocked(q, e, w.reserve, time.Now())
 	} else {
@@ -449,7 +454,7 @@ func (b *Broker) tryTake(q *Queue, back bool) (delivery, bool) {
 // refuses the take, the entry stays where it was and the delivery carries the error.
 func (b *Broker) takeLocked(q *Queue, back bool) delivery {
 	e := q.popLocked(back)
-	d := delivery{queue: q.name, e: e}
+	d := delivery{queue: q.name, e: e, back: back}
 	d.ticket, d.err = b.recordTakeLocked(q, e)
 	if d.err != nil {
 		q.pushLocked(e, !back)
@@ -500,7 +505,7 @@ func (b *Broker) finish(ctx context.Context, d delivery) (Message, error) {
 	if err := b.store.Wait(ctx, d.ticket); err != nil {
 		if ctx.Err() != nil {
 			// The caller left while the take was being made durable: nobody will
-			// receive the message, so it goes back to the head of its queue.
+			// receive the message, so it goes back to the end it was taken from.
 			b.requeue(d)
 		}
 		return Message{}, fmt.Errorf("get %d from queue %q: %w", d.e.id, d.queue, err)
@@ -565,8 +570,7 @@ func (b *Broker) await(
 func (b *Broker) awaitDelivery(
 	ctx context.Context, names []string, wait time.Duration, back bool, r *reserveReq,
 ) (delivery, error) {
-	w := newWaiter()
-	w.reserve = r
+	w := b.newWaiter(names, back, r)
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 
@@ -603,7 +607,7 @@ func (b *Broker) awaitDelivery(
 	}
 
 	// A put claimed us as we gave up: the message is ours. On timeout we still take
-	// it; if our caller is gone, it goes back to the head of its queue.
+	// it; if our caller is gone, it goes back to the end of its queue it came from.
 	d = <-w.ch
 	if cause == ErrEmpty {
 		return d, nil
@@ -652,8 +656,9 @@ func (b *Broker) unregister(nodes []*waitNode) {
 	}
 }
 
-// requeue puts a claimed message whose waiter has gone back at the head of its
-// queue, where the next waiter or get finds it.
+// requeue puts a claimed message whose waiter has gone back at the end of its
+// queue it was taken from (the tail for BRPOP), where the next waiter or get from
+// that end finds it.
 func (b *Broker) requeue(d delivery) {
 	if d.err != nil {
 		return // the take was never recorded, so the message never left its queue
@@ -676,7 +681,7 @@ func (b *Broker) requeue(d delivery) {
 	}
 
 	q := b.lockLive(d.queue)
-	_, err := b.putBackLocked(q, e, true)
+	_, err := b.putBackLocked(q, e, !d.back)
 	q.mu.Unlock()
 	if err != nil {
 		b.log.Error("message lost: cannot requeue it", "queue", d.queue, "msg_id", e.id,

@@ -38,8 +38,9 @@ func (e End) String() string {
 // messages and otherwise returns 0 (LPUSHX, RPUSHX). Every payload is checked
 // before any is pushed.
 //
-// TODO: waiters take the pushed values in push order, so LPUSH of several values
-// onto BLPOP waiters serves them in the reverse of Redis' order.
+// Waiters are served once all payloads are in, as Redis serves blocked clients
+// after a command: each takes from the end it asked for, so LPUSH k a b c wakes
+// three BLPOP waiters with c, b and a, in the order they began to wait.
 func (b *Broker) Push(
 	ctx context.Context, queue string, payloads [][]byte, at End, ifExists bool,
 ) (int, error) {
@@ -58,6 +59,12 @@ func (b *Broker) Push(
 		b.unlockQueue(q)
 		return 0, nil
 	}
+	// One payload goes straight to a waiter, as a put does; several are held until
+	// the last is in.
+	several := len(payloads) > 1
+	if several {
+		q.held++
+	}
 	var last storage.Ticket
 	var err error
 	for _, p := range payloads {
@@ -66,6 +73,12 @@ func (b *Broker) Push(
 			break
 		}
 		n++
+	}
+	if several {
+		q.held--
+		if q.held == 0 {
+			b.serveLocked(q)
+		}
 	}
 	b.unlockQueue(q)
 	if err != nil {

@@ -734,3 +734,33 @@ func TestListPopAndMoveSkipExpiredMessages(t *testing.T) {
 		t.Fatalf("move = %q, %v; want the fresh message", m.Payload, err)
 	}
 }
+
+// TestListPushServesWaitersAfterAllValues: as in Redis, a push of several values
+// serves waiters once all are in, each from its own end: LPUSH k a b c d leaves
+// d c b a, so three BLPOP waiters get d, c and b, in the order they began to wait.
+func TestListPushServesWaitersAfterAllValues(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		at   End
+		back bool
+		want []string // what the three waiters get, then what stays
+	}{
+		{"lpush-blpop", Front, false, []string{"d", "c", "b", "a"}},
+		{"rpush-brpop", Back, true, []string{"d", "c", "b", "a"}},
+		{"rpush-blpop", Back, false, []string{"a", "b", "c", "d"}},
+		{"lpush-brpop", Front, true, []string{"a", "b", "c", "d"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newListBroker(t, Config{})
+			var ws []<-chan result
+			for range 3 {
+				ws = append(ws, startPop(t, b, []string{"k"}, tc.back))
+			}
+			pushAll(t, b, "k", tc.at, "a", "b", "c", "d")
+			for i, w := range ws {
+				wantResult(t, w, "k", tc.want[i])
+			}
+			wantContents(t, b, "k", tc.want[3])
+		})
+	}
+}

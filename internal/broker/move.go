@@ -137,7 +137,7 @@ func (b *Broker) BlockingMove(
 func (b *Broker) awaitOne(
 	ctx context.Context, queue string, wait time.Duration, from End,
 ) (delivery, error) {
-	w := newWaiter()
+	w := b.newWaiter([]string{queue}, from == Back, nil)
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 

@@ -19,6 +19,7 @@ type Queue struct {
 	ops          uint64 // puts and takes so far, to tell an idle queue from a busy one
 	sweptOps     uint64 // ops when the sweeper last found the queue empty
 	sweepPending bool   // on the broker's list of drained queues
+	held         int    // Holds on the queue: puts do not hand messages to waiters
 
 	// rec is the record handed to Store.Append under mu; one per queue rather than
 	// one per call, since a pointer passed through the interface would escape and
@@ -92,8 +93,8 @@ func (q *Queue) popLocked(back bool) entry {
 }
 
 // idleLocked reports whether q holds nothing (ready, leased or deferred), nobody
-// waits on it and it has no settings, so that it may leave the table.
+// waits on it or holds it and it has no settings, so that it may leave the table.
 func (q *Queue) idleLocked() bool {
 	return q.ready.len() == 0 && q.waiters.len() == 0 && q.inflight.Load() == 0 &&
-		q.deferred.Load() == 0 && q.settings.Load() == nil
+		q.deferred.Load() == 0 && q.settings.Load() == nil && q.held == 0
 }

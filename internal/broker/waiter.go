@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"cmp"
+	"slices"
 	"sync/atomic"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -24,17 +26,31 @@ type delivery struct {
 	lease  *lease // set when the waiter reserved
 	ticket storage.Ticket
 	err    error
+	back   bool // taken from the tail: a requeue puts it back there
 }
 
 // waiter is one blocked get. It is parked on every queue it waits on, through one
-// waitNode per queue, and the first put on any of them claims it.
+// waitNode per queue, and the first put on any of them claims it, unless the queue
+// is held (see HoldWaiters): then the waiter is served when the hold ends, from the
+// first of its queues, in its own order, that has a message.
 type waiter struct {
 	state   atomic.Int32
 	ch      chan delivery // buffered: a put never blocks handing over
 	reserve *reserveReq   // set for a reserve: a put leases instead of taking
+	queues  []string      // what it waits on, in the caller's order; read-only
+	back    bool          // it takes from the tails of its queues
+	seq     uint64        // arrival order among all waiters of the broker
 }
 
-func newWaiter() *waiter { return &waiter{ch: make(chan delivery, 1)} }
+func (b *Broker) newWaiter(queues []string, back bool, r *reserveReq) *waiter {
+	return &waiter{
+		ch:      make(chan delivery, 1),
+		reserve: r,
+		queues:  queues,
+		back:    back,
+		seq:     b.waitSeq.Add(1),
+	}
+}
 
 // waitNode links a waiter into one queue's wait list. Its fields are guarded by the
 // lock of the queue it belongs to.
@@ -94,4 +110,124 @@ func (q *Queue) claimWaiterLocked() *waiter {
 		}
 	}
 	return nil
+}
+
+// serveLocked hands q's messages to q's waiters, in the order they began to wait,
+// each taking from the end it asked for, until either runs out. It is how a push of
+// several messages serves waiters once all of them are in, as Redis does: with
+// LPUSH k a b c and three BLPOP waiters, the first gets c, the head after the push.
+func (b *Broker) serveLocked(q *Queue) {
+	for n := q.waiters.head; n != nil && q.ready.len() > 0; {
+		next := n.next
+		w := n.w
+		if w.state.Load() != waiting {
+			q.waiters.remove(n)
+			n = next
+			continue
+		}
+		b.dropUnfitLocked(q, w.back, w.reserve != nil)
+		if q.ready.len() == 0 {
+			return
+		}
+		if w.state.CompareAndSwap(waiting, claimed) {
+			q.waiters.remove(n)
+			w.ch <- b.firstLocked(q, w.back, w.reserve)
+		}
+		n = next
+	}
+}
+
+// Hold delays the hand-off of messages to waiters on a set of queues; see
+// Broker.HoldWaiters. Release ends it; a Hold is used by one goroutine.
+type Hold struct {
+	b      *Broker
+	queues []*Queue
+}
+
+// HoldWaiters holds the named queues: until Release, a message put on any of them
+// stays in the queue instead of going to a waiter. Release then serves the waiters
+// on them in the order they began to wait, each from the first of its own queues,
+// in the order it named them, that has a message, and from the end it asked for.
+// This is how RESP's EXEC makes a transaction's pushes look like one step to
+// blocked clients (case C09); the native protocol has no transactions and never
+// holds. Invalid names are skipped. Gets that do not wait are not held back: one
+// made while the hold lasts may take a held message before an older waiter.
+func (b *Broker) HoldWaiters(queues []string) *Hold {
+	h := &Hold{b: b}
+	seen := make(map[string]bool, len(queues))
+	for _, name := range queues {
+		if seen[name] || ValidateKey(name) != nil {
+			continue
+		}
+		seen[name] = true
+		q := b.lockLive(name)
+		q.held++
+		q.mu.Unlock()
+		h.queues = append(h.queues, q)
+	}
+	return h
+}
+
+// Release ends the hold and serves the waiters on its queues. It is idempotent.
+func (h *Hold) Release() {
+	qs := h.queues
+	h.queues = nil
+	for _, q := range qs {
+		q.mu.Lock()
+		q.held--
+		q.mu.Unlock()
+	}
+	for _, w := range h.b.waitersOf(qs) {
+		h.b.serveHeld(w)
+	}
+	for _, q := range qs {
+		q.mu.Lock()
+		h.b.unlockQueue(q) // a held queue left empty and unused may go now
+	}
+}
+
+// waitersOf returns the waiters still waiting on the queues of qs that hold
+// messages, each once, in the order they began to wait.
+func (b *Broker) waitersOf(qs []*Queue) []*waiter {
+	var ws []*waiter
+	seen := make(map[*waiter]bool)
+	for _, q := range qs {
+		q.mu.Lock()
+		if q.ready.len() > 0 && q.held == 0 {
+			for n := q.waiters.head; n != nil; n = n.next {
+				if !seen[n.w] && n.w.state.Load() == waiting {
+					seen[n.w] = true
+					ws = append(ws, n.w)
+				}
+			}
+		}
+		q.mu.Unlock()
+	}
+	slices.SortFunc(ws, func(a, c *waiter) int { return cmp.Compare(a.seq, c.seq) })
+	return ws
+}
+
+// serveHeld hands w a message from the first of its queues that has one, if w still
+// waits. It locks one queue at a time; a queue still held by another Hold is left to
+// that one's Release.
+func (b *Broker) serveHeld(w *waiter) {
+	for _, name := range w.queues {
+		q := b.lookup(name, false)
+		if q == nil {
+			continue
+		}
+		q.mu.Lock()
+		if !q.dead && q.held == 0 {
+			b.dropUnfitLocked(q, w.back, w.reserve != nil)
+		}
+		if q.dead || q.held > 0 || q.ready.len() == 0 {
+			q.mu.Unlock()
+			continue
+		}
+		if w.state.CompareAndSwap(waiting, claimed) {
+			w.ch <- b.firstLocked(q, w.back, w.reserve)
+		}
+		q.mu.Unlock()
+		return
+	}
 }

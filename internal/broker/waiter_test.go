@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,5 +221,154 @@ func TestBrokerCloseWakesWaiters(t *testing.T) {
 	b.Close()
 	if r := <-ch; !errors.Is(r.err, ErrClosed) {
 		t.Fatalf("waiter after close = %v, want ErrClosed", r.err)
+	}
+}
+
+// startPop begins a blocking pop from the heads (or, with back, the tails) of queues
+// and returns once the broker counts it as waiting.
+func startPop(t *testing.T, b *Broker, queues []string, back bool) <-chan result {
+	t.Helper()
+	before := b.Stats(0).Waiting
+	ch := make(chan result, 1)
+	go func() {
+		var r result
+		if back {
+			r.m, r.err = b.PopBackAny(context.Background(), queues, 10*time.Second)
+		} else {
+			r.m, r.err = b.GetAny(context.Background(), queues, 10*time.Second)
+		}
+		ch <- r
+	}()
+	waitUntil(t, "waiter to block", func() bool { return b.Stats(0).Waiting > before })
+	return ch
+}
+
+func wantResult(t *testing.T, ch <-chan result, queue, payload string) {
+	t.Helper()
+	r := <-ch
+	if r.err != nil || r.m.Queue != queue || string(r.m.Payload) != payload {
+		t.Fatalf("waiter got %s/%q, %v; want %s/%q", r.m.Queue, r.m.Payload, r.err,
+			queue, payload)
+	}
+}
+
+// TestBrokerHoldServesFirstOwnQueueC09 is case C09 as RESP's EXEC runs it: pushes
+// on key2 then key1 under one hold serve the waiter from key1, its first key.
+func TestBrokerHoldServesFirstOwnQueueC09(t *testing.T) {
+	b := newListBroker(t, Config{})
+	a := startPop(t, b, []string{"key1", "key2"}, false)
+
+	h := b.HoldWaiters([]string{"key2", "key1"})
+	pushAll(t, b, "key2", Back, "1", "2", "3", "4")
+	pushAll(t, b, "key1", Back, "5", "6", "7")
+	wantContents(t, b, "key2", "1", "2", "3", "4") // nothing handed over yet
+	wantContents(t, b, "key1", "5", "6", "7")
+	h.Release()
+	h.Release() // idempotent
+
+	wantResult(t, a, "key1", "5")
+	wantContents(t, b, "key2", "1", "2", "3", "4")
+	wantContents(t, b, "key1", "6", "7")
+	waitUntil(t, "no waiters", func() bool { return b.Stats(0).Waiting == 0 })
+}
+
+// TestBrokerPutWakesWaiterOnKeyItHitC09 is the other half of C09: without a hold, a
+// single push wakes the waiter on whichever of its keys it hit.
+func TestBrokerPutWakesWaiterOnKeyItHitC09(t *testing.T) {
+	b := newListBroker(t, Config{})
+	a := startPop(t, b, []string{"key1", "key2"}, false)
+	pushAll(t, b, "key2", Back, "x")
+	wantResult(t, a, "key2", "x")
+}
+
+// TestBrokerHoldServesWaitersInArrivalOrder: on release, waiters are served oldest
+// first, each from the first of its own queues with a message and from its own end.
+func TestBrokerHoldServesWaitersInArrivalOrder(t *testing.T) {
+	b := newListBroker(t, Config{})
+	w1 := startPop(t, b, []string{"a"}, false)
+	w2 := startPop(t, b, []string{"b", "a"}, false)
+	w3 := startPop(t, b, []string{"a"}, true)
+	w4 := startPop(t, b, []string{"c"}, false)
+
+	h := b.HoldWaiters([]string{"a", "b", "a", ""})
+	pushAll(t, b, "a", Back, "x")
+	pushAll(t, b, "a", Back, "y", "z")
+	pushAll(t, b, "b", Back, "v")
+	wantContents(t, b, "a", "x", "y", "z")
+	h.Release()
+
+	wantResult(t, w1, "a", "x")
+	wantResult(t, w2, "b", "v")
+	wantResult(t, w3, "a", "z")
+	wantContents(t, b, "a", "y")
+	if n := b.Stats(0).Waiting; n != 1 {
+		t.Fatalf("waiting = %d, want 1 (the waiter on c)", n)
+	}
+	pushAll(t, b, "c", Back, "w")
+	wantResult(t, w4, "c", "w")
+}
+
+// TestBrokerHeldQueueSurvivesSweep: a queue held while empty and without waiters
+// stays in the table, so pushes made under the hold land in the held queue.
+func TestBrokerHeldQueueSurvivesSweep(t *testing.T) {
+	b := newTestBroker(t, Config{SweepInterval: time.Millisecond})
+	h := b.HoldWaiters([]string{"k"})
+	q := b.lookup("k", false)
+	time.Sleep(20 * time.Millisecond) // several sweeps; there is nothing to poll for
+	if b.lookup("k", false) != q {
+		t.Fatal("held queue was dropped from the table")
+	}
+	h.Release()
+	waitUntil(t, "released queue to leave the table", func() bool {
+		return b.lookup("k", false) == nil
+	})
+}
+
+// TestBrokerRequeueReturnsToEndTakenFrom: a message whose waiter has gone goes back
+// to the end it was taken from, the tail for a pop from the back.
+func TestBrokerRequeueReturnsToEndTakenFrom(t *testing.T) {
+	for _, back := range []bool{false, true} {
+		b := newListBroker(t, Config{})
+		pushAll(t, b, "k", Back, "a", "b", "c")
+		d, ok := b.tryTake(b.lookup("k", false), back)
+		if !ok || d.err != nil {
+			t.Fatalf("take (back=%v) = %v, %v", back, ok, d.err)
+		}
+		b.requeue(d)
+		wantContents(t, b, "k", "a", "b", "c")
+	}
+}
+
+// TestBrokerBackWaiterCancelRacesPush races a BRPOP-style waiter's cancellation
+// against a push of several values: the tail value is delivered or, requeued, goes
+// back to the tail; the queue's order never changes.
+func TestBrokerBackWaiterCancelRacesPush(t *testing.T) {
+	b := newListBroker(t, Config{})
+	for i := range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := make(chan result, 1)
+		go func() {
+			m, err := b.PopBackAny(ctx, []string{"k"}, Forever)
+			ch <- result{m, err}
+		}()
+		waitWaiting(t, b, 1)
+		var wg sync.WaitGroup
+		wg.Go(cancel)
+		wg.Go(func() { pushAll(t, b, "k", Back, "x", "y", "z") })
+		wg.Wait()
+		r := <-ch
+		waitWaiting(t, b, 0)
+
+		got := contents(t, b, "k")
+		switch {
+		case r.err == nil && string(r.m.Payload) == "z" && slices.Equal(got, []string{"x", "y"}):
+		case errors.Is(r.err, context.Canceled) &&
+			slices.Equal(got, []string{"x", "y", "z"}):
+		default:
+			t.Fatalf("round %d: waiter %q, %v; queue %q", i, r.m.Payload, r.err, got)
+		}
+		if _, err := b.Delete(context.Background(), "k"); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

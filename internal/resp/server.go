@@ -11,6 +11,12 @@
 // github.com/tidwall/redcon's reader) and notices when the client goes, and an
 // executor that runs them in order and writes the replies. A blocking command waits
 // in the executor, under a context that ends when the client disconnects.
+//
+// A guard between the connection and redcon's reader (limit.go) bounds each request:
+// its element count, each bulk string, its total bytes and an inline line. A request
+// over a limit gets Redis' "-ERR Protocol error: ..." and its connection closes. A
+// client that does not read its replies stops its executor and then its reader, and
+// is dropped after Config.WriteTimeout.
 package resp
 
 import (
