@@ -42,11 +42,13 @@ type waiter struct {
 	seq     uint64        // arrival order among all waiters of the broker
 }
 
+// newWaiter numbers a new waiter. It keeps a copy of queues, so that the callers'
+// slices do not escape: a get that finds a message at once allocates nothing.
 func (b *Broker) newWaiter(queues []string, back bool, r *reserveReq) *waiter {
 	return &waiter{
 		ch:      make(chan delivery, 1),
 		reserve: r,
-		queues:  queues,
+		queues:  slices.Clone(queues),
 		back:    back,
 		seq:     b.waitSeq.Add(1),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -371,4 +372,37 @@ func TestBrokerBackWaiterCancelRacesPush(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPutGetWaiting measures the hand-off: each put finds a get already
+// waiting and gives it the message directly.
+func BenchmarkPutGetWaiting(b *testing.B) {
+	br := newTestBroker(b, Config{})
+	ctx := context.Background()
+	payload := make([]byte, 100)
+	got := make(chan error)
+	go func() {
+		for {
+			if _, err := br.Get(ctx, "q", Forever); err != nil {
+				got <- err
+				return
+			}
+			got <- nil
+		}
+	}()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for br.waiting.Load() == 0 {
+			runtime.Gosched()
+		}
+		if _, err := br.Put(ctx, "q", payload); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			b.Fatal(err)
+		}
+	}
+	br.Close()
+	<-got
 }
