@@ -127,13 +127,16 @@ func (c *conn) readLoop() {
 		}
 	}()
 
-	// TODO: redcon's reader keeps a buffer as large as the largest request it read.
 	rd := redcon.NewReader(c.in)
 	for {
 		if !c.waitInbox() {
 			return
 		}
 		cmds, err := rd.ReadCommands()
+		if errors.Is(err, errFreshReader) {
+			rd = redcon.NewReader(c.in) // give back the buffer of a big request
+			continue
+		}
 		if err != nil {
 			c.readErr = err
 			return

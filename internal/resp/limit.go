@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"strconv"
 	"sync/atomic"
@@ -21,7 +22,15 @@ const (
 
 	// DefaultMaxRequestBytes is Config.MaxRequestBytes when left zero.
 	DefaultMaxRequestBytes = 64 << 20
+
+	// bigRequest is the request size after which the connection gets a fresh
+	// redcon reader, which would otherwise keep a buffer that large for good.
+	bigRequest = 64 << 10
 )
+
+// errFreshReader ends a ReadCommands call at a point where redcon's reader holds no
+// byte (see guard.Read): the reader loop then replaces it with a new one.
+var errFreshReader = errors.New("resp: fresh reader wanted")
 
 // protocolError is a request that breaks RESP's framing or one of the limits. The
 // connection answers it as redcon's own parse errors ("-ERR Protocol error: ...")
@@ -50,6 +59,7 @@ type limits struct {
 	bulk     int64 // bytes of one bulk string
 	request  int64 // bytes of one request, headers included
 	line     int64 // bytes of an inline request or a header line, CRLF excluded
+	fresh    int64 // request size after which the reader is replaced (bigRequest)
 }
 
 // guardState is where a guard is in the request framing.
@@ -85,6 +95,7 @@ type guard struct {
 	num numberLine // the header line being read
 
 	err error // sticky: once set, every read returns it
+	big bool  // a request over lim.fresh passed since the last errFreshReader
 
 	passed atomic.Int64 // bytes passed on, read by CLIENT INFO and tests
 }
@@ -98,6 +109,12 @@ func newGuard(r io.Reader, lim limits) *guard {
 func (g *guard) Read(p []byte) (int, error) {
 	if g.err != nil {
 		return 0, g.err
+	}
+	// redcon asks for bytes only when it holds no whole request, and its bufio only
+	// when empty: between requests, neither holds a byte and the reader can go.
+	if g.big && g.state == stateIdle {
+		g.big = false
+		return 0, errFreshReader
 	}
 	n, err := g.r.Read(p)
 	ok, perr := g.scan(p[:n])
@@ -267,6 +284,7 @@ func (g *guard) elementDone() {
 	g.state = stateBulkHead
 	if g.elems == 0 {
 		g.state = stateIdle
+		g.big = g.big || g.size > g.lim.fresh
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // fuzzLimits are small, so that random inputs reach them.
-var fuzzLimits = limits{elements: 8, bulk: 32, request: 128, line: 64}
+var fuzzLimits = limits{elements: 8, bulk: 32, request: 128, line: 64, fresh: 16}
 
 // chunkReader returns data in reads of random sizes drawn from seed.
 type chunkReader struct {
@@ -43,6 +43,10 @@ func readAll(r io.Reader) ([]string, error) {
 	var got []string
 	for {
 		cmds, err := rd.ReadCommands()
+		if errors.Is(err, errFreshReader) {
+			rd = redcon.NewReader(r) // as readLoop does
+			continue
+		}
 		if err != nil {
 			return got, err
 		}
@@ -150,7 +154,7 @@ func BenchmarkGuardPipelinedPush(b *testing.B) {
 		data = redcon.AppendBulkString(data, value)
 	}
 	g := newGuard(nil, limits{elements: maxMultibulk, bulk: 1 << 20, request: 64 << 20,
-		line: maxInline})
+		line: maxInline, fresh: bigRequest})
 
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()

@@ -312,3 +312,33 @@ func TestRESPNonReadingClientsBoundedC24(t *testing.T) {
 	t.Logf("heap grew up to %d bytes for %d non-reading clients", peak, clients)
 	wantServing(t, healthy)
 }
+
+// TestRESPBigRequestBufferReleasedC24 has 50 clients each echo a 1 MiB value and
+// then idle: their connections must not keep buffers as large as that request.
+func TestRESPBigRequestBufferReleasedC24(t *testing.T) {
+	const clients = 50
+	ts := startServer(t, broker.Config{})
+	value := strings.Repeat("e", broker.DefaultMaxMessageBytes)
+	request := "*2\r\n$4\r\nECHO\r\n" + bulkHeader(len(value)) + value + "\r\n"
+
+	base := heapAlloc()
+	for range clients {
+		rc := dialRaw(t, ts.addr)
+		rc.send(t, request)
+		if got, want := rc.line(t), "$"+strconv.Itoa(len(value)); got != want {
+			t.Fatalf("reply header = %q, want %q", got, want)
+		}
+		if _, err := io.ReadFull(rc.rd, make([]byte, len(value)+2)); err != nil {
+			t.Fatalf("read reply: %v", err)
+		}
+	}
+	// The reader lets its buffer go when it next reads, after the reply is written.
+	var held int64
+	bound := int64(clients*256<<10 + 8<<20)
+	waitFor(t, 10*time.Second, "the big buffers to be released", func() bool {
+		held = int64(heapAlloc()) - int64(base)
+		return held < bound
+	})
+	t.Logf("heap grew %d bytes for %d idle clients after a 1 MiB request each", held,
+		clients)
+}

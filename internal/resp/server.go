@@ -138,6 +138,7 @@ func configLimits(cfg Config) limits {
 		bulk:     int64(bulk),
 		request:  int64(request),
 		line:     maxInline,
+		fresh:    bigRequest,
 	}
 }
 
