@@ -103,7 +103,7 @@ type Broker struct {
 	retiredGets atomic.Uint64
 	emptyGets   atomic.Uint64
 	waiting     atomic.Int64
-	waitSeq     atomic.Uint64 // numbers waiters in the order they began to wait
+	holdOrder   atomic.Uint64 // orders held queues by their first put, see Hold
 
 	started time.Time
 	closed  atomic.Bool
@@ -411,10 +411,14 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 // the head (front) or tail. While q is held (a Hold, or a push of several messages)
 // it only queues e: the waiters are served when the hold ends.
 func (b *Broker) admitLocked(q *Queue, e entry, front bool) {
-	var w *waiter
-	if q.held == 0 {
-		w = q.claimWaiterLocked()
+	if q.held > 0 {
+		if q.heldFirstPut == 0 {
+			q.heldFirstPut = b.holdOrder.Add(1)
+		}
+		q.pushLocked(e, front)
+		return
 	}
+	w := q.claimWaiterLocked()
 	if w == nil {
 		q.pushLocked(e, front)
 		return
@@ -570,7 +574,7 @@ func (b *Broker) await(
 func (b *Broker) awaitDelivery(
 	ctx context.Context, names []string, wait time.Duration, back bool, r *reserveReq,
 ) (delivery, error) {
-	w := b.newWaiter(names, back, r)
+	w := newWaiter(names, back, r)
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 

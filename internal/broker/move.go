@@ -45,9 +45,9 @@ func (b *Broker) tryMove(
 		b.unlockPair(qs, qd)
 		return Message{}, false, ErrEmpty
 	}
-	e := *qs.ready.at(0)
+	e := qs.ready.at(0)
 	if from == Back {
-		e = *qs.ready.at(qs.ready.len() - 1)
+		e = qs.ready.at(qs.ready.len() - 1)
 	}
 
 	payload := e.payload
@@ -137,7 +137,7 @@ func (b *Broker) BlockingMove(
 func (b *Broker) awaitOne(
 	ctx context.Context, queue string, wait time.Duration, from End,
 ) (delivery, error) {
-	w := b.newWaiter([]string{queue}, from == Back, nil)
+	w := newWaiter([]string{queue}, from == Back, nil)
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 

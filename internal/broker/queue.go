@@ -20,6 +20,7 @@ type Queue struct {
 	sweptOps     uint64 // ops when the sweeper last found the queue empty
 	sweepPending bool   // on the broker's list of drained queues
 	held         int    // Holds on the queue: puts do not hand messages to waiters
+	heldFirstPut uint64 // when the first put under the holds came (holdOrder); 0: none
 
 	// rec is the record handed to Store.Append under mu; one per queue rather than
 	// one per call, since a pointer passed through the interface would escape and

@@ -39,18 +39,16 @@ type waiter struct {
 	reserve *reserveReq   // set for a reserve: a put leases instead of taking
 	queues  []string      // what it waits on, in the caller's order; read-only
 	back    bool          // it takes from the tails of its queues
-	seq     uint64        // arrival order among all waiters of the broker
 }
 
-// newWaiter numbers a new waiter. It keeps a copy of queues, so that the callers'
-// slices do not escape: a get that finds a message at once allocates nothing.
-func (b *Broker) newWaiter(queues []string, back bool, r *reserveReq) *waiter {
+// newWaiter keeps a copy of queues, so that the callers' slices do not escape: a
+// get that finds a message at once allocates nothing.
+func newWaiter(queues []string, back bool, r *reserveReq) *waiter {
 	return &waiter{
 		ch:      make(chan delivery, 1),
 		reserve: r,
 		queues:  slices.Clone(queues),
 		back:    back,
-		seq:     b.waitSeq.Add(1),
 	}
 }
 
@@ -147,13 +145,16 @@ type Hold struct {
 }
 
 // HoldWaiters holds the named queues: until Release, a message put on any of them
-// stays in the queue instead of going to a waiter. Release then serves the waiters
-// on them in the order they began to wait, each from the first of its own queues,
-// in the order it named them, that has a message, and from the end it asked for.
-// This is how RESP's EXEC makes a transaction's pushes look like one step to
-// blocked clients (case C09); the native protocol has no transactions and never
-// holds. Invalid names are skipped. Gets that do not wait are not held back: one
-// made while the hold lasts may take a held message before an older waiter.
+// stays in the queue instead of going to a waiter. Release then serves waiters as
+// Redis 7.2 and later serve blocked clients after a transaction (case C09): queue by
+// queue, in the order they first received a message under the hold, and on each
+// queue its waiters in the order they began to wait, each taking from the first of
+// its own queues, in the order it named them, that has a message, and from the end
+// it asked for. So BLPOP key1 key2, after a transaction that pushed on key2 and then
+// on key1, gets key1's head. RESP's EXEC runs inside a hold; the native protocol
+// has no transactions and never holds. Invalid names are skipped. Gets that do not
+// wait are not held back: one made while the hold lasts may take a held message
+// before an older waiter.
 func (b *Broker) HoldWaiters(queues []string) *Hold {
 	h := &Hold{b: b}
 	seen := make(map[string]bool, len(queues))
@@ -174,13 +175,26 @@ func (b *Broker) HoldWaiters(queues []string) *Hold {
 func (h *Hold) Release() {
 	qs := h.queues
 	h.queues = nil
+	type filled struct {
+		q     *Queue
+		order uint64
+	}
+	var ready []filled
 	for _, q := range qs {
 		q.mu.Lock()
 		q.held--
+		if q.held == 0 && q.heldFirstPut != 0 {
+			ready = append(ready, filled{q, q.heldFirstPut})
+			q.heldFirstPut = 0
+		}
 		q.mu.Unlock()
 	}
-	for _, w := range h.b.waitersOf(qs) {
-		h.b.serveHeld(w)
+
+	slices.SortFunc(ready, func(a, c filled) int { return cmp.Compare(a.order, c.order) })
+	for _, r := range ready {
+		for _, w := range r.q.waitingNow() {
+			h.b.serveHeld(w)
+		}
 	}
 	for _, q := range qs {
 		q.mu.Lock()
@@ -188,24 +202,16 @@ func (h *Hold) Release() {
 	}
 }
 
-// waitersOf returns the waiters still waiting on the queues of qs that hold
-// messages, each once, in the order they began to wait.
-func (b *Broker) waitersOf(qs []*Queue) []*waiter {
+// waitingNow returns the waiters still waiting on q, in the order they began to.
+func (q *Queue) waitingNow() []*waiter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
 	var ws []*waiter
-	seen := make(map[*waiter]bool)
-	for _, q := range qs {
-		q.mu.Lock()
-		if q.ready.len() > 0 && q.held == 0 {
-			for n := q.waiters.head; n != nil; n = n.next {
-				if !seen[n.w] && n.w.state.Load() == waiting {
-					seen[n.w] = true
-					ws = append(ws, n.w)
-				}
-			}
+	for n := q.waiters.head; n != nil; n = n.next {
+		if n.w.state.Load() == waiting {
+			ws = append(ws, n.w)
 		}
-		q.mu.Unlock()
 	}
-	slices.SortFunc(ws, func(a, c *waiter) int { return cmp.Compare(a.seq, c.seq) })
 	return ws
 }
 

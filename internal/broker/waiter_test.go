@@ -282,9 +282,10 @@ func TestBrokerPutWakesWaiterOnKeyItHitC09(t *testing.T) {
 	wantResult(t, a, "key2", "x")
 }
 
-// TestBrokerHoldServesWaitersInArrivalOrder: on release, waiters are served oldest
-// first, each from the first of its own queues with a message and from its own end.
-func TestBrokerHoldServesWaitersInArrivalOrder(t *testing.T) {
+// TestBrokerHoldServesQueueByQueue: on release, the queues that received messages
+// are served in the order they first did, each queue's waiters oldest first, and
+// each waiter from the first of its own queues with a message, from its own end.
+func TestBrokerHoldServesQueueByQueue(t *testing.T) {
 	b := newListBroker(t, Config{})
 	w1 := startPop(t, b, []string{"a"}, false)
 	w2 := startPop(t, b, []string{"b", "a"}, false)
@@ -307,6 +308,29 @@ func TestBrokerHoldServesWaitersInArrivalOrder(t *testing.T) {
 	}
 	pushAll(t, b, "c", Back, "w")
 	wantResult(t, w4, "c", "w")
+}
+
+// TestBrokerHoldServesFirstFilledQueueFirst: the waiter on a, the queue filled
+// first, is served first, and from b, its own first queue, though another waiter
+// on b began to wait before it; that one is left waiting and a keeps its message,
+// as Redis 7.2 serves blocked clients.
+func TestBrokerHoldServesFirstFilledQueueFirst(t *testing.T) {
+	b := newListBroker(t, Config{})
+	w1 := startPop(t, b, []string{"b"}, false)
+	w2 := startPop(t, b, []string{"b", "a"}, false)
+
+	h := b.HoldWaiters([]string{"a", "b"})
+	pushAll(t, b, "a", Back, "x")
+	pushAll(t, b, "b", Back, "v")
+	h.Release()
+
+	wantResult(t, w2, "b", "v")
+	wantContents(t, b, "a", "x")
+	if n := b.Stats(0).Waiting; n != 1 {
+		t.Fatalf("waiting = %d, want 1 (the waiter on b alone)", n)
+	}
+	pushAll(t, b, "b", Back, "u")
+	wantResult(t, w1, "b", "u")
 }
 
 // TestBrokerHeldQueueSurvivesSweep: a queue held while empty and without waiters
