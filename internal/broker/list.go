@@ -207,7 +207,7 @@ func (b *Broker) Range(queue string, start, stop int) ([]Message, error) {
 	start, stop = clampRange(start, stop, n)
 	var entries []entry
 	for i := start; i <= stop; i++ {
-		entries = append(entries, q.ready.at(i))
+		entries = append(entries, *q.ready.at(i))
 	}
 	q.mu.Unlock()
 
@@ -243,7 +243,7 @@ func (b *Broker) Peek(queue string, index int) (Message, error) {
 		q.mu.Unlock()
 		return Message{}, ErrEmpty
 	}
-	e := q.ready.at(index)
+	e := *q.ready.at(index)
 	q.mu.Unlock()
 
 	p, err := b.peekPayload(e)
@@ -366,7 +366,7 @@ func (b *Broker) storedMatches(q *Queue, payload []byte) (map[uint64]bool, error
 	var stored []entry
 	for i := range q.ready.len() {
 		if e := q.ready.at(i); e.payload == nil && e.size == len(payload) && e.size > 0 {
-			stored = append(stored, e)
+			stored = append(stored, *e)
 		}
 	}
 	q.mu.Unlock()
@@ -394,7 +394,7 @@ func (b *Broker) removeMatchingLocked(
 	if limit < 0 {
 		limit = -limit
 	}
-	matches := func(e entry) bool {
+	matches := func(e *entry) bool {
 		if e.payload == nil && e.size > 0 {
 			return stored[e.id]
 		}
@@ -430,7 +430,7 @@ func (b *Broker) removeMatchingLocked(
 // removeAtLocked records the take of q's i-th message and then drops it from q; if
 // the store refuses the take, the message stays.
 func (b *Broker) removeAtLocked(q *Queue, i int) (storage.Ticket, error) {
-	ticket, err := b.recordTakeLocked(q, q.ready.at(i))
+	ticket, err := b.recordTakeLocked(q, *q.ready.at(i))
 	if err != nil {
 		return 0, err
 	}
