@@ -446,3 +446,98 @@ func wantErrKey(t *testing.T, name string, args []any, err error) {
 		t.Fatalf("%v on key %s = %v, want ERR invalid key", args[0], name, err)
 	}
 }
+
+// TestRESPBlockingPopAfterTransactionC09 is case C09 with MULTI/EXEC: the waiter is
+// served once the whole transaction has run, from the first of its keys with data.
+func TestRESPBlockingPopAfterTransactionC09(t *testing.T) {
+	forEachProto(t, func(t *testing.T, ts *testServer, rc *redis.Client) {
+		ctx := context.Background()
+		a := ts.client(t, 3)
+		got := make(chan []string, 1)
+		go func() {
+			v, err := a.BLPop(ctx, 0, "key1", "key2").Result()
+			if err != nil {
+				v = []string{"error", err.Error()}
+			}
+			got <- v
+		}()
+		ts.waitBlocked(t, 1)
+
+		_, err := rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.RPush(ctx, "key2", "1", "2", "3", "4")
+			p.RPush(ctx, "key1", "5", "6", "7")
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		if v := <-got; !slices.Equal(v, []string{"key1", "5"}) {
+			t.Fatalf("blpop key1 key2 = %q, want [key1 5]", v)
+		}
+		wantList(t, rc, "key2", "1", "2", "3", "4")
+		wantList(t, rc, "key1", "6", "7")
+		ts.waitBlocked(t, 0)
+	})
+}
+
+// TestRESPPushOfSeveralServesWaitersAfterAll: LPUSH k a b c serves three BLPOP
+// waiters with c, b and a, the head after all three pushes, as Redis does; a
+// transaction's LMOVE onto a waiter's key is held the same way.
+func TestRESPPushOfSeveralServesWaitersAfterAll(t *testing.T) {
+	forEachProto(t, func(t *testing.T, ts *testServer, rc *redis.Client) {
+		ctx := context.Background()
+		block := func(n int, pop func(*redis.Client) ([]string, error)) []chan string {
+			chans := make([]chan string, n)
+			for i := range chans {
+				w := ts.client(t, 3)
+				chans[i] = make(chan string, 1)
+				go func() {
+					v, err := pop(w)
+					if err != nil {
+						chans[i] <- "error: " + err.Error()
+						return
+					}
+					chans[i] <- v[1]
+				}()
+				ts.waitBlocked(t, int64(i+1))
+			}
+			return chans
+		}
+		want := func(chans []chan string, values ...string) {
+			t.Helper()
+			for i, v := range values {
+				if got := <-chans[i]; got != v {
+					t.Fatalf("W%d got %q, want %q", i+1, got, v)
+				}
+			}
+			ts.waitBlocked(t, 0)
+		}
+
+		blpop := func(w *redis.Client) ([]string, error) { return w.BLPop(ctx, 0, "k").Result() }
+		chans := block(3, blpop)
+		rc.LPush(ctx, "k", "a", "b", "c")
+		want(chans, "c", "b", "a")
+
+		brpop := func(w *redis.Client) ([]string, error) { return w.BRPop(ctx, 0, "k").Result() }
+		chans = block(2, brpop)
+		rc.RPush(ctx, "k", "a", "b", "c")
+		want(chans, "c", "b")
+		wantList(t, rc, "k", "a")
+
+		rc.RPush(ctx, "src", "x", "y")
+		chans = block(1, func(w *redis.Client) ([]string, error) {
+			return w.BLPop(ctx, 0, "d").Result()
+		})
+		_, err := rc.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.LMove(ctx, "src", "d", "LEFT", "LEFT")
+			p.LPush(ctx, "d", "w")
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("exec: %v", err)
+		}
+		want(chans, "w")
+		wantList(t, rc, "d", "x")
+		wantList(t, rc, "src", "y")
+	})
+}

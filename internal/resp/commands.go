@@ -3,6 +3,7 @@ package resp
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -158,11 +159,32 @@ func handleMulti(c *conn, _ [][]byte) {
 	c.writeOK()
 }
 
+// pushedKeys returns the keys that the queued commands may push onto: the keys, by
+// each command's key spec, of the commands that add elements (flagged denyoom, as
+// in Redis' command table: the pushes and the moves).
+func (t *transaction) pushedKeys() []string {
+	var keys []string
+	for i, cmd := range t.cmds {
+		if !slices.Contains(cmd.flags, "denyoom") || cmd.firstKey <= 0 {
+			continue
+		}
+		args := t.args[i]
+		last := cmd.lastKey
+		if last < 0 {
+			last += len(args)
+		}
+		for k := cmd.firstKey; k <= last && k < len(args); k += max(cmd.keyStep, 1) {
+			keys = append(keys, string(args[k]))
+		}
+	}
+	return keys
+}
+
 // handleExec runs the queued commands one after the other. Blocking commands inside
-// a transaction do not block, as in Redis.
-//
-// TODO: EXEC is not atomic against waiters: a client blocked on a key a transaction
-// pushes to is served at the push, not after the whole transaction (case C09).
+// a transaction do not block, as in Redis. Clients blocked on the keys the
+// transaction pushes onto are served only once it has run, each from the first of
+// its keys that then holds an element (case C09), as Redis serves them; other
+// clients' commands are not held back meanwhile, so EXEC is not isolated from them.
 func handleExec(c *conn, _ [][]byte) {
 	tx := c.tx
 	if tx == nil {
@@ -174,6 +196,8 @@ func handleExec(c *conn, _ [][]byte) {
 		c.writeError("EXECABORT Transaction discarded because of previous errors.")
 		return
 	}
+	hold := c.s.broker.HoldWaiters(tx.pushedKeys())
+	defer hold.Release()
 	c.writeArray(len(tx.cmds))
 	c.inExec = true
 	for i, cmd := range tx.cmds {

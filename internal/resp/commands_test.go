@@ -342,10 +342,11 @@ func TestRESPBlockingPops(t *testing.T) {
 		if n, _ := rc.RPush(ctx, "k2", "a", "b").Result(); n != 2 {
 			t.Fatalf("rpush onto a waiter = %d, want 2 as Redis counts", n)
 		}
-		if v := <-done; !slices.Equal(v, []string{"k2", "a"}) {
-			t.Fatalf("brpop woke with %q, want [k2 a]", v)
+		// As in Redis, the waiter is served once both values are in, from the tail.
+		if v := <-done; !slices.Equal(v, []string{"k2", "b"}) {
+			t.Fatalf("brpop woke with %q, want [k2 b]", v)
 		}
-		wantList(t, rc, "k2", "b")
+		wantList(t, rc, "k2", "a")
 
 		wantErr(t, rc.Do(ctx, "BLPOP", "k", "-1").Err(), "ERR timeout is negative")
 		wantErr(t, rc.Do(ctx, "BLPOP", "k", "x").Err(), "ERR timeout is not a float")

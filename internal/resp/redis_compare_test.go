@@ -206,3 +206,223 @@ func TestRESPReadReplyParsesNestedReplies(t *testing.T) {
 		t.Fatalf("second reply = %q", second)
 	}
 }
+
+// A blockStep is one command of a scenario with several clients: client sends args
+// and reads the reply at once, or, with block set, leaves the command blocked until
+// a later step with no args reads its reply.
+type blockStep struct {
+	client int
+	args   []string
+	block  bool
+}
+
+func send(client int, args ...string) blockStep { return blockStep{client: client, args: args} }
+
+func block(client int, args ...string) blockStep {
+	return blockStep{client: client, args: args, block: true}
+}
+
+func reply(client int) blockStep { return blockStep{client: client} }
+
+// blockedScenarios are sequences in which pushes serve blocked clients; keyq must
+// serve the same clients with the same elements as Redis (cases C02 and C09).
+var blockedScenarios = map[string][]blockStep{
+	"c09-transaction": {
+		block(1, "BLPOP", "key1", "key2", "0"),
+		send(0, "MULTI"), send(0, "RPUSH", "key2", "1", "2", "3", "4"),
+		send(0, "RPUSH", "key1", "5", "6", "7"), send(0, "EXEC"),
+		reply(1), send(0, "LRANGE", "key1", "0", "-1"), send(0, "LRANGE", "key2", "0", "-1"),
+	},
+	"lpush-several-onto-blpop": {
+		block(1, "BLPOP", "k", "0"), block(2, "BLPOP", "k", "0"), block(3, "BLPOP", "k", "0"),
+		send(0, "LPUSH", "k", "a", "b", "c"), reply(1), reply(2), reply(3),
+		send(0, "LLEN", "k"),
+	},
+	"rpush-several-onto-both-ends": {
+		block(1, "BRPOP", "k", "0"), block(2, "BLPOP", "k", "0"),
+		send(0, "RPUSH", "k", "a", "b", "c", "d"), reply(1), reply(2),
+		send(0, "LRANGE", "k", "0", "-1"),
+	},
+	"transaction-serves-key-by-key": {
+		block(1, "BLPOP", "a", "0"), block(2, "BLPOP", "b", "a", "0"),
+		block(3, "BRPOP", "a", "0"),
+		send(0, "MULTI"), send(0, "RPUSH", "a", "x", "y", "z"), send(0, "RPUSH", "b", "v"),
+		send(0, "EXEC"), reply(1), reply(2), reply(3), send(0, "LRANGE", "a", "0", "-1"),
+	},
+	"transaction-first-filled-key-first": {
+		block(1, "BLPOP", "b", "0"), block(2, "BLPOP", "b", "a", "0"),
+		send(0, "MULTI"), send(0, "RPUSH", "a", "x"), send(0, "RPUSH", "b", "v"),
+		send(0, "EXEC"), reply(2), send(0, "LRANGE", "a", "0", "-1"),
+		send(0, "RPUSH", "b", "u"), reply(1),
+	},
+	"blmpop-right-after-lpush": {
+		block(1, "BLMPOP", "0", "1", "k", "RIGHT", "COUNT", "2"),
+		send(0, "LPUSH", "k", "a", "b", "c"), reply(1), send(0, "LRANGE", "k", "0", "-1"),
+	},
+	"transaction-move-then-push": {
+		send(0, "RPUSH", "src", "x", "y"), block(1, "BLPOP", "d", "0"),
+		send(0, "MULTI"), send(0, "LMOVE", "src", "d", "LEFT", "LEFT"),
+		send(0, "LPUSH", "d", "w"), send(0, "EXEC"), reply(1),
+		send(0, "LRANGE", "d", "0", "-1"), send(0, "LRANGE", "src", "0", "-1"),
+	},
+}
+
+// since72 names the scenarios in which Redis before 7.2 differs: it served a
+// client blocked on several keys from the key that was pushed first, where 7.2
+// re-runs the client's command, which takes from the first of its keys with an
+// element. keyq follows 7.2 (case C09).
+var since72 = map[string]bool{
+	"c09-transaction":                    true,
+	"transaction-serves-key-by-key":      true,
+	"transaction-first-filled-key-first": true,
+}
+
+// TestRESPBlockedRepliesMatchRedis runs blockedScenarios against keyq and a real
+// Redis and asserts identical replies, step by step. It is skipped when redis-server
+// is not installed, and so is each scenario of since72 when it is older than 7.2.
+func TestRESPBlockedRepliesMatchRedis(t *testing.T) {
+	path, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not on PATH")
+	}
+	redisAddr := startRedis(t, path)
+	ts := startServer(t, broker.Config{})
+	redisBlocked := func(t *testing.T, n int64) { waitRedisBlocked(t, redisAddr, n) }
+	keyqBlocked := func(t *testing.T, n int64) { ts.waitBlocked(t, n) }
+	version := installedRedisVersion(t, redisAddr)
+
+	for name, steps := range blockedScenarios {
+		for _, proto := range []string{"2", "3"} {
+			t.Run(name+"/resp"+proto, func(t *testing.T) {
+				if since72[name] && versionBefore(version, 7, 2) {
+					t.Skipf("redis %s serves this as Redis before 7.2 did", version)
+				}
+				want := runBlocked(t, redisAddr, proto, steps, redisBlocked)
+				got := runBlocked(t, ts.addr, proto, steps, keyqBlocked)
+				for i, s := range steps {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Errorf("step %d %d%q:\n keyq  %q\n redis %q", i, s.client, s.args,
+							got[i], want[i])
+					}
+				}
+			})
+		}
+	}
+}
+
+// runBlocked runs steps on fresh connections to addr and returns, for each step, the
+// reply it read (nil for a step that only blocked). blocked(n) waits until the
+// server has n clients blocked.
+func runBlocked(
+	t *testing.T, addr, proto string, steps []blockStep, blocked func(*testing.T, int64),
+) [][]byte {
+	conns := map[int]*bufio.ReadWriter{}
+	conn := func(i int) *bufio.ReadWriter {
+		if rw := conns[i]; rw != nil {
+			return rw
+		}
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("dial %s: %v", addr, err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		nc.SetDeadline(time.Now().Add(30 * time.Second))
+		rw := bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))
+		conns[i] = rw
+		writeCommand(t, rw, "HELLO", proto)
+		mustRead(t, rw)
+		return rw
+	}
+	rw := conn(0)
+	writeCommand(t, rw, "DEL", "key1", "key2", "k", "a", "b", "d", "src")
+	mustRead(t, rw)
+
+	replies := make([][]byte, len(steps))
+	var n int64
+	for i, s := range steps {
+		rw := conn(s.client)
+		switch {
+		case s.args == nil:
+			replies[i] = mustRead(t, rw)
+			n--
+		case s.block:
+			writeCommand(t, rw, s.args...)
+			n++
+			blocked(t, n) // clients block in the order the steps give
+		default:
+			writeCommand(t, rw, s.args...)
+			replies[i] = mustRead(t, rw)
+		}
+	}
+	return replies
+}
+
+func writeCommand(t *testing.T, rw *bufio.ReadWriter, args ...string) {
+	t.Helper()
+	buf := redcon.AppendArray(nil, len(args))
+	for _, a := range args {
+		buf = redcon.AppendBulkString(buf, a)
+	}
+	if _, err := rw.Write(buf); err != nil {
+		t.Fatalf("write %q: %v", args, err)
+	}
+	if err := rw.Flush(); err != nil {
+		t.Fatalf("write %q: %v", args, err)
+	}
+}
+
+func mustRead(t *testing.T, rw *bufio.ReadWriter) []byte {
+	t.Helper()
+	r, err := readReply(rw.Reader)
+	if err != nil {
+		t.Fatalf("read reply: %v", err)
+	}
+	return r
+}
+
+// waitRedisBlocked polls Redis' INFO clients until it counts n blocked clients.
+func waitRedisBlocked(t *testing.T, addr string, n int64) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer nc.Close()
+	rw := bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))
+	want := fmt.Sprintf("blocked_clients:%d\r\n", n)
+	waitFor(t, 5*time.Second, "redis blocked clients", func() bool {
+		writeCommand(t, rw, "INFO", "clients")
+		return bytes.Contains(mustRead(t, rw), []byte(want))
+	})
+}
+
+// installedRedisVersion returns the redis_version INFO reports, such as "7.0.15".
+func installedRedisVersion(t *testing.T, addr string) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	defer nc.Close()
+	rw := bufio.NewReadWriter(bufio.NewReader(nc), bufio.NewWriter(nc))
+	writeCommand(t, rw, "INFO", "server")
+	for line := range strings.SplitSeq(string(mustRead(t, rw)), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+			return v
+		}
+	}
+	t.Fatal("INFO server names no redis_version")
+	return ""
+}
+
+// versionBefore reports whether version (major.minor.patch) is older than
+// major.minor.
+func versionBefore(version string, major, minor int) bool {
+	parts := strings.SplitN(version, ".", 3)
+	if len(parts) < 2 {
+		return false
+	}
+	gotMajor, _ := strconv.Atoi(parts[0])
+	gotMinor, _ := strconv.Atoi(parts[1])
+	return gotMajor < major || gotMajor == major && gotMinor < minor
+}
