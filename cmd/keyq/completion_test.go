@@ -17,6 +17,10 @@ func TestMain(m *testing.M) {
 	if os.Getenv(asKeyqEnv) == "1" {
 		main()
 	}
+	// A serve started by any test binds free ports for the doors it does not name,
+	// never the fixed defaults that another server on this machine may hold.
+	os.Setenv("KEYQ_RESP_ADDR", "127.0.0.1:0")
+	os.Setenv("KEYQ_HTTP_ADDR", "127.0.0.1:0")
 	os.Exit(m.Run())
 }
 
