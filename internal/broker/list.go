@@ -137,6 +137,9 @@ func (b *Broker) PopN(ctx context.Context, queue string, n int, from End) ([]Mes
 // queues, in the order given (Redis' LMPOP). If all are empty it waits, as GetAny
 // does, for a put on any of them, then takes up to n from that queue. It returns the
 // queue the messages came from.
+//
+// TODO: a waiter woken by a push of several values takes the rest of its count after
+// later waiters took theirs; Redis gives it its whole count first.
 func (b *Broker) PopAnyN(
 	ctx context.Context, queues []string, n int, from End, wait time.Duration,
 ) (string, []Message, error) {
