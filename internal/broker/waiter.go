@@ -39,17 +39,21 @@ type waiter struct {
 	reserve *reserveReq   // set for a reserve: a put leases instead of taking
 	queues  []string      // what it waits on, in the caller's order; read-only
 	back    bool          // it takes from the tails of its queues
+	one     [1]string     // holds queues for a waiter on a single queue
 }
 
 // newWaiter keeps a copy of queues, so that the callers' slices do not escape: a
-// get that finds a message at once allocates nothing.
+// get that finds a message at once allocates nothing, and a waiter on one queue
+// needs no allocation besides itself.
 func newWaiter(queues []string, back bool, r *reserveReq) *waiter {
-	return &waiter{
-		ch:      make(chan delivery, 1),
-		reserve: r,
-		queues:  slices.Clone(queues),
-		back:    back,
+	w := &waiter{ch: make(chan delivery, 1), reserve: r, back: back}
+	if len(queues) == 1 {
+		w.one[0] = queues[0]
+		w.queues = w.one[:]
+	} else {
+		w.queues = slices.Clone(queues)
 	}
+	return w
 }
 
 // waitNode links a waiter into one queue's wait list. Its fields are guarded by the
