@@ -8,9 +8,13 @@ import (
 )
 
 // BenchmarkPutGetAtDepth measures one put and one get on a queue that already holds
-// depth messages: the cost must not grow with the backlog.
+// depth messages: the cost must not grow with the backlog. -bench.deep adds 1e7.
 func BenchmarkPutGetAtDepth(b *testing.B) {
-	for _, depth := range []int{1e3, 1e6} {
+	depths := []int{1e3, 1e6}
+	if *benchDeep {
+		depths = append(depths, 1e7)
+	}
+	for _, depth := range depths {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
 			br := newTestBroker(b, Config{})
 			ctx := context.Background()

@@ -136,10 +136,8 @@ func (b *Broker) PopN(ctx context.Context, queue string, n int, from End) ([]Mes
 // PopAnyN takes up to n messages from one end of the first non-empty queue among
 // queues, in the order given (Redis' LMPOP). If all are empty it waits, as GetAny
 // does, for a put on any of them, then takes up to n from that queue. It returns the
-// queue the messages came from.
-//
-// TODO: a waiter woken by a push of several values takes the rest of its count after
-// later waiters took theirs; Redis gives it its whole count first.
+// queue the messages came from. A push of several values serves such a waiter its
+// whole count before the next waiter, as Redis does.
 func (b *Broker) PopAnyN(
 	ctx context.Context, queues []string, n int, from End, wait time.Duration,
 ) (string, []Message, error) {
@@ -157,13 +155,27 @@ func (b *Broker) PopAnyN(
 		return "", nil, ErrEmpty
 	}
 
-	first, err := b.take(ctx, queues, wait, from == Back)
+	w := newWaiter(queues, from == Back, nil)
+	w.count = n
+	d, err := b.awaitWaiter(ctx, w, wait)
+	if err != nil {
+		return "", nil, err
+	}
+	first, err := b.finish(ctx, d)
 	if err != nil {
 		return "", nil, err
 	}
 	msgs := []Message{first}
-	if n > 1 {
-		more, err := b.PopN(ctx, first.Queue, n-1, from)
+	for _, e := range d.more {
+		p, err := b.payload(e)
+		if err != nil {
+			return first.Queue, msgs, err
+		}
+		msgs = append(msgs, Message{Queue: first.Queue, ID: e.id, Payload: p})
+	}
+	// A waiter that found a message itself, or was handed one put, takes the rest now.
+	if len(msgs) < n {
+		more, err := b.PopN(ctx, first.Queue, n-len(msgs), from)
 		if err != nil && !errors.Is(err, ErrEmpty) {
 			return first.Queue, msgs, err
 		}
@@ -210,7 +222,7 @@ func (b *Broker) Range(queue string, start, stop int) ([]Message, error) {
 	start, stop = clampRange(start, stop, n)
 	var entries []entry
 	for i := start; i <= stop; i++ {
-		entries = append(entries, *q.ready.at(i))
+		entries = append(entries, q.ready.at(i))
 	}
 	q.mu.Unlock()
 
@@ -246,7 +258,7 @@ func (b *Broker) Peek(queue string, index int) (Message, error) {
 		q.mu.Unlock()
 		return Message{}, ErrEmpty
 	}
-	e := *q.ready.at(index)
+	e := q.ready.at(index)
 	q.mu.Unlock()
 
 	p, err := b.peekPayload(e)
@@ -369,7 +381,7 @@ func (b *Broker) storedMatches(q *Queue, payload []byte) (map[uint64]bool, error
 	var stored []entry
 	for i := range q.ready.len() {
 		if e := q.ready.at(i); e.payload == nil && e.size == len(payload) && e.size > 0 {
-			stored = append(stored, *e)
+			stored = append(stored, e)
 		}
 	}
 	q.mu.Unlock()
@@ -397,7 +409,7 @@ func (b *Broker) removeMatchingLocked(
 	if limit < 0 {
 		limit = -limit
 	}
-	matches := func(e *entry) bool {
+	matches := func(e entry) bool {
 		if e.payload == nil && e.size > 0 {
 			return stored[e.id]
 		}
@@ -433,7 +445,7 @@ func (b *Broker) removeMatchingLocked(
 // removeAtLocked records the take of q's i-th message and then drops it from q; if
 // the store refuses the take, the message stays.
 func (b *Broker) removeAtLocked(q *Queue, i int) (storage.Ticket, error) {
-	ticket, err := b.recordTakeLocked(q, *q.ready.at(i))
+	ticket, err := b.recordTakeLocked(q, q.ready.at(i))
 	if err != nil {
 		return 0, err
 	}

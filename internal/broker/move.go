@@ -45,9 +45,9 @@ func (b *Broker) tryMove(
 		b.unlockPair(qs, qd)
 		return Message{}, false, ErrEmpty
 	}
-	e := *qs.ready.at(0)
+	e := qs.ready.at(0)
 	if from == Back {
-		e = *qs.ready.at(qs.ready.len() - 1)
+		e = qs.ready.at(qs.ready.len() - 1)
 	}
 
 	payload := e.payload

@@ -1,6 +1,10 @@
 package broker
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/keyq/keyq/internal/storage"
+)
 
 func TestRingFIFOAcrossGrowth(t *testing.T) {
 	var r ring
@@ -95,4 +99,51 @@ func TestRingRemoveAt(t *testing.T) {
 			k++
 		}
 	}
+}
+
+// TestRingKeepsStoredParts mixes entries with a store location or a dropped payload
+// among plain ones, across growth, wrap-around, removal and shrinking.
+func TestRingKeepsStoredParts(t *testing.T) {
+	newEntry := func(i int) entry {
+		e := entry{id: uint64(i), payload: []byte{byte(i)}, size: 1}
+		switch i % 3 {
+		case 1:
+			e.loc = storage.Location{Segment: uint64(i), Offset: int64(i)}
+		case 2:
+			e.payload, e.size = nil, 100+i // the cache dropped it
+		}
+		return e
+	}
+	var r ring
+	var model []entry
+	for i := range 300 {
+		if i%2 == 0 {
+			r.pushBack(newEntry(i))
+			model = append(model, newEntry(i))
+		} else {
+			r.pushFront(newEntry(i))
+			model = append([]entry{newEntry(i)}, model...)
+		}
+	}
+	for len(model) > 40 {
+		i := len(model) / 3
+		if got := r.removeAt(i); !sameEntry(got, model[i]) {
+			t.Fatalf("removeAt(%d) = %+v, want %+v", i, got, model[i])
+		}
+		model = append(model[:i], model[i+1:]...)
+		if got := r.popFront(); !sameEntry(got, model[0]) {
+			t.Fatalf("popFront = %+v, want %+v", got, model[0])
+		}
+		model = model[1:]
+	}
+	for i, want := range model {
+		if got := r.at(i); !sameEntry(got, want) {
+			t.Fatalf("at(%d) = %+v, want %+v", i, got, want)
+		}
+	}
+}
+
+func sameEntry(a, b entry) bool {
+	return a.id == b.id && a.size == b.size && a.loc == b.loc && string(a.payload) ==
+		string(b.payload) && (a.payload == nil) == (b.payload == nil)
 }

@@ -198,7 +198,7 @@ func (b *Broker) makeRoomLocked(q *Queue, s *QueueSettings, n int, size int64) e
 	}
 	if s.Overflow == OverflowDropOldest {
 		for !fits() && q.ready.len() > 0 {
-			e := *q.ready.at(0)
+			e := q.ready.at(0)
 			if _, err := b.recordTakeLocked(q, e); err != nil {
 				return err
 			}
