@@ -574,11 +574,15 @@ func (b *Broker) await(
 func (b *Broker) awaitDelivery(
 	ctx context.Context, names []string, wait time.Duration, back bool, r *reserveReq,
 ) (delivery, error) {
-	w := newWaiter(names, back, r)
+	return b.awaitWaiter(ctx, newWaiter(names, back, r), wait)
+}
+
+// awaitWaiter parks w and blocks as awaitDelivery does.
+func (b *Broker) awaitWaiter(ctx context.Context, w *waiter, wait time.Duration) (delivery, error) {
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 
-	nodes, d, took := b.register(w, names, back)
+	nodes, d, took := b.register(w, w.queues, w.back)
 	defer b.unregister(nodes)
 	if took {
 		return d, nil
@@ -660,9 +664,9 @@ func (b *Broker) unregister(nodes []*waitNode) {
 	}
 }
 
-// requeue puts a claimed message whose waiter has gone back at the end of its
-// queue it was taken from (the tail for BRPOP), where the next waiter or get from
-// that end finds it.
+// requeue puts the claimed messages of a waiter that has gone back at the end of
+// their queue they were taken from (the tail for BRPOP), where the next waiter or
+// get from that end finds them, in their order.
 func (b *Broker) requeue(d delivery) {
 	if d.err != nil {
 		return // the take was never recorded, so the message never left its queue
@@ -671,12 +675,19 @@ func (b *Broker) requeue(d delivery) {
 		b.unlease(d.lease)
 		return
 	}
-	e := d.e
+	for i := len(d.more) - 1; i >= 0; i-- {
+		b.requeueEntry(d.queue, d.more[i], d.back)
+	}
+	b.requeueEntry(d.queue, d.e, d.back)
+}
+
+// requeueEntry puts e, taken from the named queue's tail (back) or head, back there.
+func (b *Broker) requeueEntry(queue string, e entry, back bool) {
 	if e.payload == nil && e.size > 0 {
 		p, err := b.store.ReadPayload(e.loc)
 		if err != nil {
 			b.log.Error("message lost: cannot read it back to requeue",
-				"queue", d.queue, "msg_id", e.id, "err", err)
+				"queue", queue, "msg_id", e.id, "err", err)
 			return
 		}
 		e.payload = p
@@ -684,11 +695,11 @@ func (b *Broker) requeue(d delivery) {
 		b.cacheUsed.Add(-int64(e.size))
 	}
 
-	q := b.lockLive(d.queue)
-	_, err := b.putBackLocked(q, e, !d.back)
+	q := b.lockLive(queue)
+	_, err := b.putBackLocked(q, e, !back)
 	q.mu.Unlock()
 	if err != nil {
-		b.log.Error("message lost: cannot requeue it", "queue", d.queue, "msg_id", e.id,
+		b.log.Error("message lost: cannot requeue it", "queue", queue, "msg_id", e.id,
 			"err", err)
 	}
 }

@@ -764,3 +764,60 @@ func TestListPushServesWaitersAfterAllValues(t *testing.T) {
 		})
 	}
 }
+
+// TestListPopAnyNTakesItsCountBeforeNextWaiter: a push of several values gives a
+// waiting PopAnyN its whole count before a later waiter is served, as Redis serves
+// BLMPOP COUNT 2 and then BLPOP after RPUSH k a b c.
+func TestListPopAnyNTakesItsCountBeforeNextWaiter(t *testing.T) {
+	for _, from := range []End{Front, Back} {
+		b := newListBroker(t, Config{})
+		type popped struct {
+			msgs []Message
+			err  error
+		}
+		first := make(chan popped, 1)
+		go func() {
+			_, msgs, err := b.PopAnyN(context.Background(), []string{"k"}, 2, from,
+				10*time.Second)
+			first <- popped{msgs, err}
+		}()
+		waitWaiting(t, b, 1)
+		second := startPop(t, b, []string{"k"}, from == Back)
+
+		pushAll(t, b, "k", Back, "a", "b", "c")
+		want, rest := []string{"a", "b"}, "c"
+		if from == Back {
+			want, rest = []string{"c", "b"}, "a"
+		}
+		p := <-first
+		var got []string
+		for _, m := range p.msgs {
+			got = append(got, string(m.Payload))
+		}
+		if p.err != nil || !slices.Equal(got, want) {
+			t.Fatalf("from %v: first waiter got %q, %v; want %q", from, got, p.err, want)
+		}
+		wantResult(t, second, "k", rest)
+	}
+}
+
+// TestListRequeuePutsSeveralBackInOrder: the messages of a waiter that took several
+// and then left go back to their end in their order.
+func TestListRequeuePutsSeveralBackInOrder(t *testing.T) {
+	for _, back := range []bool{false, true} {
+		b := newListBroker(t, Config{})
+		pushAll(t, b, "k", Back, "a", "b", "c", "d")
+		q := b.lookup("k", false)
+		w := newWaiter([]string{"k"}, back, nil)
+		w.count = 3
+		q.mu.Lock()
+		b.handLocked(q, w)
+		q.mu.Unlock()
+		d := <-w.ch
+		if d.err != nil || len(d.more) != 2 {
+			t.Fatalf("back=%v: hand = %d more, %v; want 2", back, len(d.more), d.err)
+		}
+		b.requeue(d)
+		wantContents(t, b, "k", "a", "b", "c", "d")
+	}
+}

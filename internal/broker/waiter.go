@@ -26,7 +26,8 @@ type delivery struct {
 	lease  *lease // set when the waiter reserved
 	ticket storage.Ticket
 	err    error
-	back   bool // taken from the tail: a requeue puts it back there
+	back   bool    // taken from the tail: a requeue puts it back there
+	more   []entry // for a waiter that takes several: the ones taken after e
 }
 
 // waiter is one blocked get. It is parked on every queue it waits on, through one
@@ -39,6 +40,7 @@ type waiter struct {
 	reserve *reserveReq   // set for a reserve: a put leases instead of taking
 	queues  []string      // what it waits on, in the caller's order; read-only
 	back    bool          // it takes from the tails of its queues
+	count   int           // for a pop of several (BLMPOP): how many it may take
 	one     [1]string     // holds queues for a waiter on a single queue
 }
 
@@ -135,10 +137,30 @@ func (b *Broker) serveLocked(q *Queue) {
 		}
 		if w.state.CompareAndSwap(waiting, claimed) {
 			q.waiters.remove(n)
-			w.ch <- b.firstLocked(q, w.back, w.reserve)
+			b.handLocked(q, w)
 		}
 		n = next
 	}
+}
+
+// handLocked hands w, just claimed, the message at its end of q, which must not be
+// empty, and, for a waiter that takes several, up to its count in all, as Redis
+// serves a BLMPOP before the next blocked client.
+func (b *Broker) handLocked(q *Queue, w *waiter) {
+	d := b.firstLocked(q, w.back, w.reserve)
+	for d.err == nil && len(d.more)+1 < w.count {
+		b.dropExpiredEndLocked(q, w.back)
+		if q.ready.len() == 0 {
+			break
+		}
+		next := b.takeLocked(q, w.back)
+		if next.err != nil {
+			break // that message stays; the next pop meets the error again
+		}
+		d.more = append(d.more, next.e)
+		d.ticket = max(d.ticket, next.ticket)
+	}
+	w.ch <- d
 }
 
 // Hold delays the hand-off of messages to waiters on a set of queues; see
@@ -237,7 +259,7 @@ func (b *Broker) serveHeld(w *waiter) {
 			continue
 		}
 		if w.state.CompareAndSwap(waiting, claimed) {
-			w.ch <- b.firstLocked(q, w.back, w.reserve)
+			b.handLocked(q, w)
 		}
 		q.mu.Unlock()
 		return

@@ -259,6 +259,10 @@ var blockedScenarios = map[string][]blockStep{
 		block(1, "BLMPOP", "0", "1", "k", "RIGHT", "COUNT", "2"),
 		send(0, "LPUSH", "k", "a", "b", "c"), reply(1), send(0, "LRANGE", "k", "0", "-1"),
 	},
+	"blmpop-count-before-next-waiter": {
+		block(1, "BLMPOP", "0", "1", "k", "LEFT", "COUNT", "2"), block(2, "BLPOP", "k", "0"),
+		send(0, "RPUSH", "k", "a", "b", "c"), reply(1), reply(2), send(0, "LLEN", "k"),
+	},
 	"transaction-move-then-push": {
 		send(0, "RPUSH", "src", "x", "y"), block(1, "BLPOP", "d", "0"),
 		send(0, "MULTI"), send(0, "LMOVE", "src", "d", "LEFT", "LEFT"),
