@@ -41,24 +41,48 @@ func init() {
 
 // execute runs one command, or queues it inside MULTI.
 func (c *conn) execute(args [][]byte) {
-	name := strings.ToLower(string(args[0]))
-	cmd := commands[name]
+	cmd := lookupCommand(args[0])
 	if cmd == nil {
 		c.unknownCommand(args)
 		c.tx.fail()
 		return
 	}
 	if !arityOK(cmd.arity, len(args)) {
-		c.writeErrorf("ERR wrong number of arguments for '%s' command", name)
+		c.writeErrorf("ERR wrong number of arguments for '%s' command", cmd.name)
 		c.tx.fail()
 		return
 	}
-	if c.tx != nil && !txControl[name] {
+	if c.tx != nil && !txControl[cmd.name] {
 		c.tx.queue(cmd, args)
 		c.writeSimple("QUEUED")
 		return
 	}
 	cmd.run(c, args)
+}
+
+// maxCommandName bounds the names lookupCommand lowers on the stack; no served
+// command's name is longer.
+const maxCommandName = 32
+
+// lookupCommand finds the command named name in any case, without allocating: the
+// map lookup of a converted []byte does not copy, and a name not already lower case
+// is lowered into a stack buffer.
+func lookupCommand(name []byte) *command {
+	if cmd := commands[string(name)]; cmd != nil {
+		return cmd
+	}
+	if len(name) > maxCommandName {
+		return nil
+	}
+	var buf [maxCommandName]byte
+	lower := buf[:len(name)]
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		lower[i] = ch
+	}
+	return commands[string(lower)]
 }
 
 func arityOK(arity, n int) bool {
