@@ -230,22 +230,46 @@ func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
 	return ds
 }
 
-// finishBatch finishes each delivery of ds in turn: the messages taken before a
-// refused take are returned with its error.
+// finishBatch waits once until every take of ds is durable and returns their
+// messages. If the caller leaves first, every message goes back to the end it was
+// taken from, in its order; a message that cannot be read ends the batch there, and
+// those after it go back.
 func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, error) {
+	var last storage.Ticket
+	for _, d := range ds {
+		last = max(last, d.ticket)
+	}
+	if err := b.store.Wait(ctx, last); err != nil {
+		if ctx.Err() != nil {
+			b.requeueAll(ds)
+		}
+		return nil, fmt.Errorf("get %d messages from queue %q: %w", len(ds), ds[0].queue, err)
+	}
+
 	msgs := make([]Message, 0, len(ds))
 	for i, d := range ds {
-		m, err := b.finish(ctx, d)
+		err := d.err
+		var p []byte
+		if err == nil {
+			p, err = b.payload(d.e)
+		}
 		if err != nil {
-			for _, rest := range ds[i+1:] {
-				b.requeue(rest)
-			}
+			b.requeueAll(ds[i+1:])
 			if len(msgs) > 0 {
 				return msgs, nil // the error comes again on the next call
 			}
 			return nil, err
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, Message{Queue: d.queue, ID: d.e.id, Payload: p,
+			DeadLetter: d.e.deadLetter()})
 	}
 	return msgs, nil
+}
+
+// requeueAll puts the messages of ds back where they were taken from. Each goes to
+// the same end its predecessors left from, so the last goes back first.
+func (b *Broker) requeueAll(ds []delivery) {
+	for i := len(ds) - 1; i >= 0; i-- {
+		b.requeue(ds[i])
+	}
 }

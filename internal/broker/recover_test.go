@@ -221,3 +221,26 @@ func TestBrokerRecoveryKeepsCacheBound(t *testing.T) {
 		t.Fatalf("cache used after draining = %d, want 0", used)
 	}
 }
+
+// TestBrokerGetBatchAbandonedKeepsOrder: a batch whose caller leaves before its takes
+// are durable goes back whole, in its order, at the end it came from.
+func TestBrokerGetBatchAbandonedKeepsOrder(t *testing.T) {
+	store := &slowStore{}
+	b := newTestBroker(t, Config{Store: store})
+	b.store = storage.Memory{}
+	for i := range 6 {
+		mustPut(t, b, "q", fmt.Appendf(nil, "m%d", i))
+	}
+	b.store = store
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := b.GetBatch(ctx, []string{"q"}, 4, 0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("get batch = %v, want context.Canceled", err)
+	}
+	b.store = storage.Memory{}
+	want := []string{"m0", "m1", "m2", "m3", "m4", "m5"}
+	if got := drain(t, b, "q"); !slices.Equal(got, want) {
+		t.Fatalf("queue after abandoned batch = %v, want %v", got, want)
+	}
+}
