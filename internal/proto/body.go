@@ -88,15 +88,21 @@ func (d *Body) Len() int { return len(d.b) - d.off }
 
 // Key consumes a u8-length key.
 func (d *Body) Key() (string, error) {
+	key, err := d.KeyBytes()
+	return string(key), err
+}
+
+// KeyBytes consumes a u8-length key and returns its bytes, which alias the body.
+func (d *Body) KeyBytes() ([]byte, error) {
 	if d.Len() < 1 {
-		return "", Errorf(StatusBadFrame, "body ends before the key length at byte %d", d.off)
+		return nil, Errorf(StatusBadFrame, "body ends before the key length at byte %d", d.off)
 	}
 	n := int(d.b[d.off])
 	if d.Len() < 1+n {
-		return "", Errorf(StatusBadFrame, "key of %d bytes runs past the end of the body",
+		return nil, Errorf(StatusBadFrame, "key of %d bytes runs past the end of the body",
 			n)
 	}
-	key := string(d.b[d.off+1 : d.off+1+n])
+	key := d.b[d.off+1 : d.off+1+n]
 	d.off += 1 + n
 	return key, nil
 }

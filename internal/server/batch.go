@@ -35,7 +35,7 @@ func putOptions(op proto.Op, d *proto.Body) (o broker.PutOptions, err error) {
 }
 
 func (c *conn) handlePutBatch(rp *reply, d *proto.Body) {
-	key, err := d.Key()
+	key, err := c.key(d)
 	if err != nil {
 		rp.failErr(err)
 		return

@@ -43,6 +43,7 @@ type conn struct {
 	readTimeout time.Duration // the handshake's, then the idle timeout
 	ctx         context.Context
 	cancel      context.CancelFunc
+	lastKey     string // the key of the last request, reused by key
 
 	// Requests that wait run on their own goroutines (see blocked.go).
 	waitCtx     context.Context

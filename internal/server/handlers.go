@@ -75,7 +75,7 @@ func known(op proto.Op) bool {
 }
 
 func (c *conn) handlePut(rp *reply, d *proto.Body) {
-	key, err := d.Key()
+	key, err := c.key(d)
 	if err != nil {
 		rp.failErr(err)
 		return
@@ -119,7 +119,7 @@ func (c *conn) handleGet(rp *reply, d *proto.Body) blocked {
 
 // getRequest decodes a GET body: key, options (a wait), nothing after.
 func (c *conn) getRequest(d *proto.Body) (key string, wait time.Duration, err error) {
-	if key, err = d.Key(); err != nil {
+	if key, err = c.key(d); err != nil {
 		return "", 0, err
 	}
 	opts, err := d.Options()
@@ -160,7 +160,7 @@ func unknownOption(op proto.Op, tag uint8) error {
 }
 
 func (c *conn) handleLen(rp *reply, d *proto.Body) {
-	key, err := d.Key()
+	key, err := c.key(d)
 	if err == nil {
 		err = d.End()
 	}
@@ -213,4 +213,18 @@ func keyAndOptions(op proto.Op, d *proto.Body) (string, error) {
 		return "", unknownOption(op, tag)
 	}
 	return key, nil
+}
+
+// key consumes a request's key. It hands back the previous request's string when the
+// key is the same, so that a connection working one queue does not allocate a key per
+// request. Called by the reader only.
+func (c *conn) key(d *proto.Body) (string, error) {
+	b, err := d.KeyBytes()
+	if err != nil {
+		return "", err
+	}
+	if string(b) != c.lastKey {
+		c.lastKey = string(b)
+	}
+	return c.lastKey, nil
 }
