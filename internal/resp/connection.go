@@ -12,7 +12,7 @@ import (
 
 // redisVersion is the Redis version whose commands and replies keyq follows; HELLO
 // and INFO report it where clients expect Redis' version.
-const redisVersion = "7.0.0"
+const redisVersion = "7.2.0"
 
 func connectionCommands() []command {
 	conn := func(name string, arity int, flags []string, since, summary string,
