@@ -97,15 +97,7 @@ func popHandler(from broker.End) func(*conn, [][]byte) {
 			return
 		}
 		if len(args) == 2 {
-			msgs, err := c.s.broker.PopN(c.ctx, key, 1, from)
-			switch {
-			case errors.Is(err, broker.ErrEmpty):
-				c.writeNull()
-			case err != nil:
-				c.writeBrokerError(err)
-			default:
-				c.writeBulk(msgs[0].Payload)
-			}
+			c.popOne(key, from)
 			return
 		}
 
@@ -114,6 +106,26 @@ func popHandler(from broker.End) func(*conn, [][]byte) {
 			return
 		}
 		c.popCount(key, count, from)
+	}
+}
+
+// popOne answers LPOP and RPOP without a count: one message or null. It takes
+// through Get and PopBack rather than PopN, which builds a slice for its one message.
+func (c *conn) popOne(key string, from broker.End) {
+	var msg broker.Message
+	var err error
+	if from == broker.Back {
+		msg, err = c.s.broker.PopBack(c.ctx, key)
+	} else {
+		msg, err = c.s.broker.Get(c.ctx, key, 0)
+	}
+	switch {
+	case errors.Is(err, broker.ErrEmpty):
+		c.writeNull()
+	case err != nil:
+		c.writeBrokerError(err)
+	default:
+		c.writeBulk(msg.Payload)
 	}
 }
 
