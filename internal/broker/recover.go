@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"maps"
@@ -103,6 +104,9 @@ func (b *Broker) replayOne(
 		b.forgetReplayed(rq, rec.ID) // a copy moved forward replaces the original
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
 		b.admitToCache(&e)
+		if e.payload != nil {
+			e.payload = bytes.Clone(e.payload) // the store lends rec.Payload for this call
+		}
 		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:
 		// A take whose put is gone was compacted away with it: nothing to undo.

@@ -129,8 +129,9 @@ type Store interface {
 
 	// Replay calls fn with the records in log order, to rebuild the queues when the
 	// broker starts, and returns the next message ID to hand out: greater than every
-	// ID the log has ever seen, even of messages long consumed. fn may keep
-	// rec.Payload. A take whose put is no longer in the log is ignored, so a Store
+	// ID the log has ever seen, even of messages long consumed. rec.Payload is
+	// valid only during the call, so a Store may lend its read buffer: fn copies what
+	// it keeps. A take whose put is no longer in the log is ignored, so a Store
 	// may drop consumed records in any way that keeps the live ones in order.
 	Replay(fn func(rec *Record, loc Location) error) (nextID uint64, err error)
 

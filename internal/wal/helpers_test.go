@@ -110,7 +110,9 @@ func mustReplay(t testing.TB, l *Log) ([]replayed, uint64) {
 	t.Helper()
 	var out []replayed
 	next, err := l.Replay(func(rec *storage.Record, loc storage.Location) error {
-		out = append(out, replayed{*rec, loc})
+		r := *rec
+		r.Payload = bytes.Clone(rec.Payload) // lent for the call only
+		out = append(out, replayed{r, loc})
 		return nil
 	})
 	if err != nil {

@@ -197,8 +197,8 @@ func (l *Log) ReadPayload(loc storage.Location) ([]byte, error) {
 // Replay calls fn with every live put, oldest segment first, and returns the next
 // message ID to hand out. Consumed records are not replayed: the log already
 // matched every take with its put when it opened. A put copied forward by
-// compaction is replayed with the Location it was first written at. fn may keep
-// rec.Payload.
+// compaction is replayed with the Location it was first written at. rec.Payload
+// points into a buffer reused for the next records: fn copies what it keeps.
 func (l *Log) Replay(fn func(rec *storage.Record, loc storage.Location) error) (uint64, error) {
 	l.mu.Lock()
 	if l.closed {

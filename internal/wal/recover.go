@@ -213,7 +213,7 @@ func (l *Log) replaySegment(
 			Queue:   string(r.queue),
 			ID:      r.id,
 			Pos:     r.pos,
-			Payload: bytes.Clone(r.payload),
+			Payload: r.payload, // lent for fn's call only: the broker copies what it keeps
 		}
 		if rec.Payload == nil {
 			rec.Payload = []byte{}
