@@ -35,7 +35,15 @@ func newCall(op proto.Op, body []byte) *call {
 }
 
 // opName names an operation in errors: "put", "get".
-func opName(op proto.Op) string { return strings.ToLower(op.String()) }
+func opName(op proto.Op) string { return opNames[op] }
+
+// opNames holds opName's answers, so that a reply does not lower its name each time.
+var opNames = func() (names [256]string) {
+	for i := range names {
+		names[i] = strings.ToLower(proto.Op(i).String())
+	}
+	return names
+}()
 
 // roundTrip sends cl and waits for its reply. An error status comes back as an
 // *Error; an OK or Empty status as a reply for the caller to decode.

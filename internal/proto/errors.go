@@ -38,6 +38,14 @@ func (e *Error) Is(target error) bool {
 
 // AsError returns the *Error in err's chain, or nil.
 func AsError(err error) *Error {
+	// The common cases return before pe exists: errors.As makes it escape, so
+	// declaring it first would allocate on every call, nil errors included.
+	if err == nil {
+		return nil
+	}
+	if pe, ok := err.(*Error); ok {
+		return pe
+	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		return pe
