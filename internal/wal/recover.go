@@ -19,6 +19,9 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
+	if err := checkContiguous(l.dir, ids); err != nil {
+		return err
+	}
 
 	var buf []byte
 	var scanned int64
@@ -50,6 +53,21 @@ func (l *Log) recover() error {
 
 	l.log.Info("log opened", "dir", l.dir, "segments", len(l.segments), "bytes", scanned,
 		"live_bytes", l.liveBytes, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// checkContiguous refuses a log with a segment missing between its oldest and its
+// newest. The log only ever deletes its oldest segment, so a gap means a file was
+// lost or deleted by hand, and with it acknowledged messages: never open over that
+// silently.
+func checkContiguous(dir string, ids []uint64) error {
+	for i := 1; i < len(ids); i++ {
+		if ids[i] != ids[i-1]+1 {
+			missing := newSegment(dir, ids[i-1]+1, nil)
+			return &CorruptError{File: missing.path, Offset: 0, Reason: fmt.Sprintf(
+				"segment file missing between segments %d and %d", ids[i-1], ids[i])}
+		}
+	}
 	return nil
 }
 

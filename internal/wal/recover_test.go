@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -348,5 +349,50 @@ func TestRecoverIDsNeverGoBackC23(t *testing.T) {
 	defer l.Close()
 	if _, next := mustReplay(t, l); next != n+1 {
 		t.Fatalf("next ID from the newest header = %d, want %d", next, n+1)
+	}
+}
+
+// TestRecoverRefusesMissingSegment: a segment file deleted from the middle of the log
+// (by hand, or lost) is refused at open, naming the missing file, never skipped in
+// silence; Repair accepts the loss, reports it, and the log opens with the rest.
+func TestRecoverRefusesMissingSegment(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	locs := writeLog(t, dir, opts, 60, 1000)
+	gone := locs[len(locs)/2].Segment
+	if gone == locs[0].Segment || gone == locs[len(locs)-1].Segment {
+		t.Fatalf("want a middle segment, got %d of %d..%d", gone, locs[0].Segment,
+			locs[len(locs)-1].Segment)
+	}
+	if err := os.Remove(segmentPath(dir, gone)); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := Open(dir, opts)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || ce.File != segmentPath(dir, gone) ||
+		!strings.Contains(err.Error(), "segment file missing") {
+		t.Fatalf("open with segment %d missing: err = %v, want it named", gone, err)
+	}
+
+	report, err := Repair(dir, nil)
+	if err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	if len(report.Dropped) != 1 || report.Dropped[0].File != segmentPath(dir, gone) {
+		t.Fatalf("repair dropped %+v, want the missing segment reported", report.Dropped)
+	}
+
+	l := mustOpen(t, dir, opts)
+	defer l.Close()
+	var want []uint64
+	for i, loc := range locs {
+		if loc.Segment != gone {
+			want = append(want, uint64(i+1))
+		}
+	}
+	checkReplay(t, l, want, 1000)
+	if loc := mustPut(t, l, putRec("q", 61, 61, payloadFor(61, 1000))); loc.Segment <= gone {
+		t.Fatalf("new put went to segment %d, not after the repaired ones", loc.Segment)
 	}
 }

@@ -56,6 +56,9 @@ func repair(dir string, logger *slog.Logger, fs fileSystem) (RepairReport, error
 			return r.report, err
 		}
 	}
+	if err := r.fillGaps(); err != nil {
+		return r.report, err
+	}
 	if err := fs.SyncDir(dir); err != nil {
 		return r.report, fmt.Errorf("sync %s: %w", dir, err)
 	}
@@ -111,6 +114,41 @@ func (r *repairer) segment(id uint64) error {
 
 	if err := r.records(sg.path, f, data); err != nil {
 		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", sg.path, err)
+	}
+	return nil
+}
+
+// fillGaps writes an empty segment for every id missing between the oldest and the
+// newest segment (a file deleted by hand, or one repair removed), so the log opens
+// again. What the missing files held is lost, and reported.
+func (r *repairer) fillGaps() error {
+	ids, err := listSegments(r.fs, r.dir)
+	if err != nil {
+		return err
+	}
+	for i := 1; i < len(ids); i++ {
+		for id := ids[i-1] + 1; id < ids[i]; id++ {
+			sg := newSegment(r.dir, id, nil)
+			r.drop(sg.path, 0, 0, "segment file missing: the records it held are lost")
+			if err := r.writeEmptySegment(sg); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (r *repairer) writeEmptySegment(sg *segment) error {
+	f, err := r.fs.OpenFile(sg.path, true)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", sg.path, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(encodeSegmentHeader(sg.id, max(r.nextID, 1)), 0); err != nil {
+		return fmt.Errorf("write header of %s: %w", sg.path, err)
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", sg.path, err)
