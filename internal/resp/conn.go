@@ -63,9 +63,10 @@ type conn struct {
 	out      []byte
 	writeErr error // sticky: once a write fails the executor stops
 
-	proto int    // 2 or 3
-	name  string // CLIENT SETNAME
-	quit  bool
+	proto   int    // 2 or 3
+	name    string // CLIENT SETNAME
+	quit    bool
+	lastKey string // the key of the last list command, see key
 
 	tx     *transaction // non-nil between MULTI and EXEC or DISCARD
 	inExec bool         // running EXEC's commands: blocking commands do not block

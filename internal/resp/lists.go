@@ -76,11 +76,20 @@ func listCmd(
 		keyStep: step, group: "list", since: since, summary: summary, run: run}
 }
 
+// key returns arg as a string, the previous command's string when the key is the
+// same, so that a pipeline working one list does not allocate a key per command.
+func (c *conn) key(arg []byte) string {
+	if string(arg) != c.lastKey {
+		c.lastKey = string(arg)
+	}
+	return c.lastKey
+}
+
 func validKey(key []byte) error { return broker.ValidateKey(string(key)) }
 
 func pushHandler(at broker.End, ifExists bool) func(*conn, [][]byte) {
 	return func(c *conn, args [][]byte) {
-		n, err := c.s.broker.Push(c.ctx, string(args[1]), args[2:], at, ifExists)
+		n, err := c.s.broker.Push(c.ctx, c.key(args[1]), args[2:], at, ifExists)
 		if err != nil {
 			c.writeBrokerError(err)
 			return
@@ -91,7 +100,7 @@ func pushHandler(at broker.End, ifExists bool) func(*conn, [][]byte) {
 
 func popHandler(from broker.End) func(*conn, [][]byte) {
 	return func(c *conn, args [][]byte) {
-		key := string(args[1])
+		key := c.key(args[1])
 		if len(args) > 3 {
 			c.writeError("ERR syntax error")
 			return
@@ -163,7 +172,7 @@ func (c *conn) writeMessages(msgs []broker.Message) {
 }
 
 func handleLLen(c *conn, args [][]byte) {
-	n, err := c.s.broker.Len(string(args[1]))
+	n, err := c.s.broker.Len(c.key(args[1]))
 	if err != nil {
 		c.writeBrokerError(err)
 		return
