@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -38,6 +39,10 @@ type runningDoor struct {
 	done <-chan error
 	// shutdown stops the door gracefully, or at once when ctx ends.
 	shutdown func(ctx context.Context) error
+	// name labels the door in the log line of a shutdown that timed out.
+	name string
+	// conns counts the door's open connections.
+	conns func() int64
 }
 
 // startDoors starts each door in turn; if one fails, those started are shut down.
@@ -46,7 +51,7 @@ func startDoors(doors []frontDoor, b *broker.Broker, log *slog.Logger) ([]*runni
 	for _, d := range doors {
 		r, err := d.start(b, log)
 		if err != nil {
-			shutdownDoors(running, time.Second)
+			shutdownDoors(running, time.Second, log)
 			for _, r := range running {
 				<-r.done
 			}
@@ -60,18 +65,43 @@ func startDoors(doors []frontDoor, b *broker.Broker, log *slog.Logger) ([]*runni
 }
 
 // shutdownDoors shuts every running door down at once, giving requests in progress
-// up to timeout to finish.
-func shutdownDoors(running []*runningDoor, timeout time.Duration) error {
+// up to timeout to finish. A door still busy at the timeout has its connections
+// closed forcibly: that is logged as a warning, not returned, since the server did
+// stop as asked.
+func shutdownDoors(running []*runningDoor, timeout time.Duration, log *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 
 	errs := make([]error, len(running))
 	var wg sync.WaitGroup
 	for i, r := range running {
-		wg.Go(func() { errs[i] = r.shutdown(ctx) })
+		wg.Go(func() { errs[i] = r.shutdownWithin(ctx, log) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// shutdownWithin shuts the door down gracefully until ctx ends, then forcibly. It
+// counts the connections still open when ctx ends, before the door closes them.
+func (r *runningDoor) shutdownWithin(ctx context.Context, log *slog.Logger) error {
+	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	var cut atomic.Int64
+	stop := context.AfterFunc(ctx, func() {
+		if r.conns != nil {
+			cut.Store(r.conns())
+		}
+		cancel()
+	})
+	defer stop()
+
+	err := r.shutdown(inner)
+	if err == nil || ctx.Err() == nil || !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Warn("shutdown timed out, connections closed forcibly",
+		"door", r.name, "connections", cut.Load(), "err", ctx.Err())
+	return nil
 }
 
 // nativeDoor is the native protocol (internal/server) on --addr.
@@ -132,5 +162,7 @@ func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, er
 		},
 		done:     done,
 		shutdown: srv.Shutdown,
+		name:     "native",
+		conns:    srv.Connections,
 	}, nil
 }

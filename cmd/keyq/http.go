@@ -71,5 +71,7 @@ func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 		attrs:    []any{"http_addr", ln.Addr().String(), "pprof", h.pprof},
 		done:     done,
 		shutdown: srv.Shutdown,
+		name:     "http",
+		conns:    srv.Connections,
 	}, nil
 }

@@ -48,5 +48,7 @@ func (r *respDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 		attrs:    []any{"resp_addr", ln.Addr().String()},
 		done:     done,
 		shutdown: srv.Shutdown,
+		name:     "resp",
+		conns:    srv.Connections,
 	}, nil
 }

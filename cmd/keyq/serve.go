@@ -189,7 +189,7 @@ func listenAndServe(
 	case cause = <-failed:
 	case <-ctx.Done():
 	}
-	err = shutdownDoors(running, opts.shutdownTimeout)
+	err = shutdownDoors(running, opts.shutdownTimeout, log)
 	wg.Wait()
 	close(failed)
 	for ferr := range failed {

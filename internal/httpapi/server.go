@@ -80,7 +80,8 @@ type Server struct {
 	handler http.Handler
 	srv     *http.Server
 
-	draining atomic.Bool // set once shutdown begins: /readyz answers 503
+	draining atomic.Bool  // set once shutdown begins: /readyz answers 503
+	conns    atomic.Int64 // open connections, counted by trackConn
 
 	// stopping ends when Shutdown begins; blocked gets end with it.
 	stopping context.Context
@@ -147,11 +148,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// Connections returns how many connections the API has open.
+func (s *Server) Connections() int64 { return s.conns.Load() }
+
 func (s *Server) trackConn(_ net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateNew:
+		s.conns.Add(1)
 		s.metrics.ConnOpened(Door)
 	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
 		s.metrics.ConnClosed(Door)
 	}
 }

@@ -278,6 +278,9 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Unlock()
 }
 
+// Connections returns how many connections are open.
+func (s *Server) Connections() int64 { return int64(s.connCount()) }
+
 // connCount returns how many connections are open, for INFO.
 func (s *Server) connCount() int {
 	s.mu.Lock()
