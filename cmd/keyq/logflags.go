@@ -45,9 +45,18 @@ func (l *logLevel) Type() string { return "level" }
 
 // newLogger returns the logger that serve writes to w.
 func newLogger(w io.Writer, format logFormat, level logLevel) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level.level}
+	opts := &slog.HandlerOptions{Level: level.level, ReplaceAttr: durationAsString}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationAsString writes a duration as Go prints it ("15m0s"), so that JSON logs
+// do not show nanoseconds.
+func durationAsString(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
