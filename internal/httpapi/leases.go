@@ -55,11 +55,11 @@ func (s *Server) handleReserve(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) reserve(r *http.Request) (broker.Delivery, error) {
 	q := r.URL.Query()
-	wait, err := s.parseWait(q.Get("wait"))
+	wait, err := parseDuration("wait", q.Get("wait"), s.maxWait)
 	if err != nil {
 		return broker.Delivery{}, err
 	}
-	lease, err := parseDuration("lease", q.Get("lease"))
+	lease, err := parseDuration("lease", q.Get("lease"), maxDuration)
 	if err != nil {
 		return broker.Delivery{}, err
 	}
@@ -109,7 +109,7 @@ func (s *Server) handleAck(w http.ResponseWriter, r *http.Request) {
 // handleNack gives a delivery's message back, after ?delay= if given: 204.
 func (s *Server) handleNack(w http.ResponseWriter, r *http.Request) {
 	s.deliveryOp(w, r, "nack", func(ctx context.Context, id uint64) error {
-		delay, err := parseDuration("delay", r.URL.Query().Get("delay"))
+		delay, err := parseDuration("delay", r.URL.Query().Get("delay"), maxDuration)
 		if err != nil {
 			return err
 		}
@@ -122,7 +122,7 @@ func (s *Server) handleNack(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleTouch(w http.ResponseWriter, r *http.Request) {
 	var deadline time.Time
 	ok := s.deliveryOp(w, r, "touch", func(ctx context.Context, id uint64) error {
-		lease, err := parseDuration("lease", r.URL.Query().Get("lease"))
+		lease, err := parseDuration("lease", r.URL.Query().Get("lease"), maxDuration)
 		if err != nil {
 			return err
 		}
@@ -158,24 +158,4 @@ func (s *Server) deliveryOp(
 		w.WriteHeader(http.StatusNoContent)
 	}
 	return true
-}
-
-// parseDuration reads a query duration as a Go duration ("1.5s", "250ms") or a
-// number of seconds; empty is 0. Negative ones are left to the broker to refuse.
-func parseDuration(name, v string) (time.Duration, error) {
-	if v == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(v, 64)
-		if ferr != nil || secs != secs || secs > maxDuration.Seconds() {
-			return 0, fmt.Errorf("%w: %s %q is not a duration", errBadRequest, name, v)
-		}
-		d = time.Duration(secs * float64(time.Second))
-	}
-	if d > maxDuration {
-		return 0, fmt.Errorf("%w: %s %v is over the limit of 100 years", errBadRequest, name, d)
-	}
-	return d, nil
 }

@@ -78,10 +78,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) (uint64, error) {
 	}
 	var o broker.PutOptions
 	var err error
-	if o.Delay, err = parseDuration("delay", r.URL.Query().Get("delay")); err != nil {
+	if o.Delay, err = parseDuration("delay", r.URL.Query().Get("delay"), maxDuration); err != nil {
 		return 0, err
 	}
-	if o.TTL, err = parseDuration("ttl", r.URL.Query().Get("ttl")); err != nil {
+	if o.TTL, err = parseDuration("ttl", r.URL.Query().Get("ttl"), maxDuration); err != nil {
 		return 0, err
 	}
 	buf, err := s.readMessage(w, r)
@@ -149,7 +149,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 // get takes a message, waiting as the query asks. Its op is "get", or "get_wait" when
 // a wait was asked, so that blocked time stays out of the plain get's latency.
 func (s *Server) get(r *http.Request) (broker.Message, string, error) {
-	wait, err := s.parseWait(r.URL.Query().Get("wait"))
+	wait, err := parseDuration("wait", r.URL.Query().Get("wait"), s.maxWait)
 	if err != nil {
 		return broker.Message{}, "get", err
 	}
@@ -185,26 +185,6 @@ func (s *Server) putBack(msg broker.Message) {
 		s.log.Error("message lost: cannot put it back", "queue", msg.Queue,
 			"msg_id", msg.ID, "err", err)
 	}
-}
-
-// parseWait reads a wait as a Go duration ("1.5s", "250ms") or a number of seconds.
-// An empty one is no wait; a negative one is left to the broker to refuse.
-func (s *Server) parseWait(v string) (time.Duration, error) {
-	if v == "" {
-		return 0, nil
-	}
-	wait, err := time.ParseDuration(v)
-	if err != nil {
-		secs, ferr := strconv.ParseFloat(v, 64)
-		if ferr != nil || secs != secs {
-			return 0, fmt.Errorf("%w: wait %q is not a duration", errBadRequest, v)
-		}
-		wait = time.Duration(secs * float64(time.Second))
-	}
-	if wait > s.maxWait {
-		return 0, fmt.Errorf("%w: wait %v is over the limit of %v", errBadRequest, wait, s.maxWait)
-	}
-	return wait, nil
 }
 
 // handleQueue describes one queue; an unknown queue is described as empty, as LEN

@@ -201,7 +201,7 @@ func (s *Server) routes(withPprof bool) http.Handler {
 		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return emptyNameGuard(s, mux)
+	return strictQuery(s, emptyNameGuard(s, mux))
 }
 
 func (s *Server) methodNotAllowed(allow string) http.Handler {
