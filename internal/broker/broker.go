@@ -400,7 +400,7 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 	}
 	e.loc = loc
 	if e.meta != nil {
-		e.meta.pos = pos
+		e.meta.pos, e.meta.returned = pos, false
 	}
 	b.admitToCache(e)
 	q.puts.Add(1)

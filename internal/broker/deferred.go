@@ -44,7 +44,7 @@ func (b *Broker) promote(d *deferred) {
 		b.admitLocked(q, e, false) // memory mode: nothing to record
 		return
 	}
-	e.meta.pos = pos
+	e.meta.pos, e.meta.returned = pos, false
 	if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
 		// The store still holds it as deferred to a time now past: a restart makes
 		// it ready too.

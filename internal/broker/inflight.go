@@ -109,20 +109,22 @@ func (o *Owner) isReleased() bool {
 
 // leaseLocked hands e, just taken off q's ready list, out under a lease: one more
 // delivery, a fresh delivery ID and a deadline. The lease takes a new place at the
-// head of q, where it returns if it runs out. If the store refuses the lease record,
+// head of q; if it runs out, the message returns to its place among the returned
+// messages at the head (insertReturnedLocked). If the store refuses the lease record,
 // e is unchanged and the caller puts it back.
 func (b *Broker) leaseLocked(
 	q *Queue, e entry, r *reserveReq, now time.Time,
 ) (*lease, storage.Ticket, error) {
 	m := metaOf(&e, 0)
 	oldPos := m.pos
+	oldReturned := m.returned
 	m.count++
-	m.pos = q.nextPosLocked(true)
+	m.pos, m.returned = q.nextPosLocked(true), false
 	id := b.nextID.Add(1) - 1
 	ticket, err := b.appendStateLocked(q, &e, storage.OpLease, id, time.Time{})
 	if err != nil {
 		m.count--
-		m.pos = oldPos
+		m.pos, m.returned = oldPos, oldReturned
 		return nil, 0, err
 	}
 
@@ -217,7 +219,7 @@ func (b *Broker) returnLocked(
 		return ticket
 	}
 
-	e.meta.pos = q.nextPosLocked(true)
+	e.meta.pos, e.meta.returned = q.returnPosLocked(), true
 	ticket, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{})
 	if err != nil {
 		// The message stays in memory; the store still holds it as leased, which
@@ -225,8 +227,21 @@ func (b *Broker) returnLocked(
 		b.log.Error("cannot record returned message", "queue", q.name,
 			"msg_id", e.id, "err", err)
 	}
-	b.admitLocked(q, e, true)
+	b.admitReturnedLocked(q, e)
 	return ticket
+}
+
+// admitReturnedLocked hands e, coming back to q's head, to the first waiter on q, or
+// queues it at its place among the returned messages at the head.
+func (b *Broker) admitReturnedLocked(q *Queue, e entry) {
+	if q.ready.len() == 0 {
+		b.admitLocked(q, e, true)
+		return
+	}
+	if q.held > 0 && q.heldFirstPut == 0 {
+		q.heldFirstPut = b.holdOrder.Add(1)
+	}
+	q.insertReturnedLocked(e)
 }
 
 // expireLease acts on a lease deadline that came due.

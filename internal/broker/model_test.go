@@ -28,10 +28,13 @@ import (
 type modelMsg struct {
 	id      uint64
 	payload string
-	count   int       // deliveries so far
-	pos     int64     // the broker's ready order is by pos, before and after restarts
-	expires time.Time // zero: never
-	due     time.Time // set while deferred
+	count   int   // deliveries so far
+	pos     int64 // the broker's ready order is by pos, before and after restarts
+	// returned: back at the head after a delivery; such messages share a pos, and
+	// stand by ID among themselves
+	returned bool
+	expires  time.Time // zero: never
+	due      time.Time // set while deferred
 }
 
 type modelLease struct {
@@ -57,15 +60,27 @@ type modelQueue struct {
 	maxDID    uint64
 }
 
-func (m *modelQueue) pushFront(msg *modelMsg) {
-	m.head--
-	msg.pos = m.head
-	m.ready = slices.Insert(m.ready, 0, msg)
+// returnToHead puts msg back at the head: among the messages returned there before
+// it (they share one position), in message order, ahead of those never delivered.
+func (m *modelQueue) returnToHead(msg *modelMsg) {
+	if len(m.ready) > 0 && m.ready[0].returned {
+		msg.pos = m.ready[0].pos
+	} else {
+		m.head--
+		msg.pos = m.head
+	}
+	msg.returned = true
+	i := 0
+	for i < len(m.ready) && m.ready[i].returned && m.ready[i].pos == msg.pos &&
+		m.ready[i].id < msg.id {
+		i++
+	}
+	m.ready = slices.Insert(m.ready, i, msg)
 }
 
 func (m *modelQueue) pushBack(msg *modelMsg) {
 	m.tail++
-	msg.pos = m.tail
+	msg.pos, msg.returned = m.tail, false
 	m.ready = append(m.ready, msg)
 }
 
@@ -114,7 +129,7 @@ func (m *modelQueue) putBack(msg *modelMsg, now time.Time, delay time.Duration) 
 		msg.due = now.Add(delay)
 		m.deferred = append(m.deferred, msg)
 	default:
-		m.pushFront(msg)
+		m.returnToHead(msg)
 	}
 }
 
@@ -153,13 +168,13 @@ func (m *modelQueue) advance(now time.Time) {
 	}
 }
 
-// restart ends every lease: their messages are ready again in position order.
+// restart ends every lease: their messages go back to the head as if the leases
+// had run out, in message order.
 func (m *modelQueue) restart() {
 	for _, l := range m.leases {
-		m.ready = append(m.ready, l.msg)
+		m.returnToHead(l.msg)
 	}
 	clear(m.leases)
-	slices.SortFunc(m.ready, func(x, y *modelMsg) int { return int(x.pos - y.pos) })
 }
 
 // modelTest holds a broker, its store and the model it must match.
@@ -284,7 +299,7 @@ func (mt *modelTest) reserve(t *rapid.T) {
 		mt.m.ready = mt.m.ready[1:]
 		msg.count++
 		mt.m.head--
-		msg.pos = mt.m.head
+		msg.pos, msg.returned = mt.m.head, false
 		want = append(want, msg)
 	}
 	if len(want) == 0 {

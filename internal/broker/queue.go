@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -98,4 +99,35 @@ func (q *Queue) popLocked(back bool) entry {
 func (q *Queue) idleLocked() bool {
 	return q.ready.len() == 0 && q.waiters.len() == 0 && q.inflight.Load() == 0 &&
 		q.deferred.Load() == 0 && q.settings.Load() == nil && q.held == 0
+}
+
+// returnPosLocked returns the position a message coming back to q's head takes: that
+// of the run of returned messages at the head if there is one, else a new head one.
+func (q *Queue) returnPosLocked() int64 {
+	if q.ready.len() > 0 {
+		if m := q.ready.metaAt(0); m != nil && m.returned {
+			return m.pos
+		}
+	}
+	return q.nextPosLocked(true)
+}
+
+// insertReturnedLocked queues e, coming back to q's head with its meta's pos and
+// returned set (see returnPosLocked), at its place in the run of returned messages
+// at the head: by message ID, which is the order of the puts, so that messages that
+// come back stand in their original order, ahead of those never delivered. The run
+// is found by binary search, and the insertion shifts the shorter side of the ring,
+// so a message that sorts first in the run (as when the leases of a batch run out
+// together, last first) costs O(log n) and one near the end O(run).
+func (q *Queue) insertReturnedLocked(e entry) {
+	pos := e.meta.pos
+	i := sort.Search(q.ready.len(), func(i int) bool {
+		m := q.ready.metaAt(i)
+		inRun := m != nil && m.returned && m.pos == pos
+		return !inRun || q.ready.idAt(i) > e.id
+	})
+	q.ready.insertAt(i, e)
+	q.ops++
+	q.depth.Add(1)
+	q.bytes.Add(int64(e.size))
 }

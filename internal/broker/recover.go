@@ -47,8 +47,8 @@ type replayQueue struct {
 // not queue order, so each queue's live puts are sorted by position at the end.
 //
 // Leases do not survive a restart: a message that was leased and not acked is ready
-// again, at the place its lease record gave it (the head), with its delivery count
-// kept, so its next delivery counts one more. Deferred messages and TTLs are kept
+// again, among the returned messages at the head in message order, as if its lease
+// had run out, with its delivery count kept, so its next delivery counts one more. Deferred messages and TTLs are kept
 // on disk as wall-clock times and turned back into monotonic deadlines here: a wall
 // clock moved forward while the broker was down makes them due (or expired) that
 // much earlier, one moved back, later. Once running, clock jumps do not matter.
@@ -67,7 +67,10 @@ func (b *Broker) recover() error {
 	var messages, size int64
 	for _, name := range slices.Sorted(maps.Keys(queues)) {
 		rq := queues[name]
-		q := b.rebuild(name, rq, start)
+		q, err := b.rebuild(name, rq, start)
+		if err != nil {
+			return fmt.Errorf("recover queue %q: %w", name, err)
+		}
 		if q == nil {
 			continue
 		}
@@ -162,10 +165,10 @@ func replaySettings(rq *replayQueue, rec *storage.Record, loc storage.Location) 
 // message with its newest state, ready ones in position order; their payloads were
 // already admitted to the cache, or not, as they were replayed. It returns nil if
 // the queue holds nothing worth keeping.
-func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
+func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) (*Queue, error) {
 	b.attachStates(rq, now)
 	if len(rq.live) == 0 && rq.settings == nil {
-		return nil
+		return nil, nil
 	}
 
 	q := newQueue(name)
@@ -175,17 +178,7 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
 		q.settingsID, q.settingsLoc = rq.settings.id, rq.settings.loc
 	}
 
-	var ready []replayed
-	var later []replayed
-	for _, r := range rq.live {
-		if r.e.meta != nil && r.e.meta.dueAt.After(now) {
-			later = append(later, r)
-		} else {
-			ready = append(ready, r)
-		}
-	}
-	slices.SortFunc(ready, func(x, y replayed) int { return cmp.Compare(x.pos, y.pos) })
-
+	ready, leased, later := splitReplayed(rq, now)
 	for _, r := range ready {
 		q.pushLocked(r.e, false)
 		q.puts.Add(1)
@@ -195,12 +188,56 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) *Queue {
 		q.puts.Add(1)
 	}
 	if len(rq.live) > 0 {
-		all := append(ready, later...)
+		all := slices.Concat(ready, leased, later)
 		q.headPos = slices.MinFunc(all, byPos).pos
 		q.tailPos = slices.MaxFunc(all, byPos).pos + 1
 	}
 	b.queues[name] = q
-	return q
+	if err := b.returnLeasedLocked(q, leased); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// splitReplayed sorts a queue's live messages into those ready, in queue order
+// (position, then message ID among the returned messages at the head, which share
+// one); those that were leased, last message first; and those deferred past now.
+func splitReplayed(rq *replayQueue, now time.Time) (ready, leased, later []replayed) {
+	for _, r := range rq.live {
+		switch m := r.e.meta; {
+		case m != nil && m.dueAt.After(now):
+			later = append(later, r)
+		case m != nil && m.leased:
+			leased = append(leased, r)
+		default:
+			ready = append(ready, r)
+		}
+	}
+	slices.SortFunc(ready, func(x, y replayed) int {
+		return cmp.Or(cmp.Compare(x.pos, y.pos), cmp.Compare(x.e.id, y.e.id))
+	})
+	slices.SortFunc(leased, func(x, y replayed) int { return cmp.Compare(y.e.id, x.e.id) })
+	return ready, leased, later
+}
+
+// returnLeasedLocked makes the messages that were leased when the broker stopped
+// ready again, as if their leases had run out: each takes its place among the
+// returned messages at q's head, in message order, with its delivery count kept (so
+// its next delivery counts one more). The return is recorded, so that a later
+// restart finds them where this one put them. leased is last message first, so each
+// insertion is at the front of the returned messages.
+func (b *Broker) returnLeasedLocked(q *Queue, leased []replayed) error {
+	for _, r := range leased {
+		e := r.e
+		e.meta.leased = false
+		e.meta.pos, e.meta.returned = q.returnPosLocked(), true
+		if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
+			return fmt.Errorf("return leased message: %w", err)
+		}
+		q.insertReturnedLocked(e)
+		q.puts.Add(1)
+	}
+	return nil
 }
 
 func byPos(x, y replayed) int { return cmp.Compare(x.pos, y.pos) }
@@ -231,6 +268,8 @@ func (b *Broker) attachStates(rq *replayQueue, now time.Time) {
 			pos:       s.st.pos,
 			expiresAt: monotonic(s.st.expiresAt, now),
 			dead:      s.st.dead,
+			returned:  s.st.returned && s.op == storage.OpReturn,
+			leased:    s.op == storage.OpLease,
 			stateID:   s.id,
 			stateLoc:  s.loc,
 		}

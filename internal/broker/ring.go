@@ -145,6 +145,30 @@ func (r *ring) removeAt(i int) entry {
 	return e
 }
 
+// insertAt inserts e as the i-th entry from the front, 0 <= i <= len, shifting the
+// shorter side: O(min(i, len-i)), so O(1) at either end.
+func (r *ring) insertAt(i int, e entry) {
+	r.growIfFull()
+	if i < r.n/2 {
+		r.head = r.mask(r.head - 1 + len(r.buf))
+		for j := 0; j < i; j++ {
+			r.move(j, j+1)
+		}
+	} else {
+		for j := r.n; j > i; j-- {
+			r.move(j, j-1)
+		}
+	}
+	r.set(r.mask(r.head+i), e)
+	r.n++
+}
+
+// metaAt returns the meta of the i-th entry from the front, 0 <= i < len.
+func (r *ring) metaAt(i int) *meta { return r.buf[r.mask(r.head+i)].meta }
+
+// idAt returns the message ID of the i-th entry from the front, 0 <= i < len.
+func (r *ring) idAt(i int) uint64 { return r.buf[r.mask(r.head+i)].id }
+
 func (r *ring) growIfFull() {
 	if r.n < len(r.buf) {
 		return

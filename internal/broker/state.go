@@ -20,6 +20,12 @@ type meta struct {
 	dueAt     time.Time // set during recovery only: when a deferred message is due
 	dead      *DeadLetter
 
+	// returned marks a message that came back to the head of its queue (a lease run
+	// out, a nack without delay): it stands in the run of returned messages at the
+	// head, which all share pos and are ordered by message ID, see insertReturnedLocked.
+	returned bool
+	leased   bool // set during recovery only: its newest state record is a lease
+
 	stateID  uint64           // ID of its live state record; 0 if it has none
 	stateLoc storage.Location // where the store keeps that record
 }
@@ -53,6 +59,7 @@ type msgState struct {
 	dueAt     time.Time // deferred until then (wall clock on disk)
 	expiresAt time.Time
 	dead      *DeadLetter
+	returned  bool // in the run of returned messages at the head (meta.returned)
 }
 
 const stateVersion = 1
@@ -77,15 +84,29 @@ func (s *msgState) encode() []byte {
 	buf = appendTime(buf, s.dueAt)
 	buf = appendTime(buf, s.expiresAt)
 	if s.dead == nil {
-		return append(buf, 0)
+		buf = append(buf, 0)
+	} else {
+		buf = append(buf, 1)
+		buf = appendDead(buf, s.dead)
 	}
-	buf = append(buf, 1)
-	buf = binary.AppendUvarint(buf, uint64(len(s.dead.Queue)))
-	buf = append(buf, s.dead.Queue...)
-	buf = binary.AppendUvarint(buf, s.dead.ID)
-	buf = binary.AppendUvarint(buf, uint64(len(s.dead.Reason)))
-	buf = append(buf, s.dead.Reason...)
-	return binary.AppendUvarint(buf, uint64(s.dead.Count))
+	// Flags come last, so that records written before they existed still decode.
+	if s.returned {
+		return append(buf, flagReturned)
+	}
+	return append(buf, 0)
+}
+
+// flagReturned in a state record's flags says the message stands among the returned
+// messages at the head of its queue.
+const flagReturned = 1
+
+func appendDead(buf []byte, dead *DeadLetter) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(dead.Queue)))
+	buf = append(buf, dead.Queue...)
+	buf = binary.AppendUvarint(buf, dead.ID)
+	buf = binary.AppendUvarint(buf, uint64(len(dead.Reason)))
+	buf = append(buf, dead.Reason...)
+	return binary.AppendUvarint(buf, uint64(dead.Count))
 }
 
 func decodeState(p []byte) (msgState, error) {
@@ -101,6 +122,9 @@ func decodeState(p []byte) (msgState, error) {
 		s.dead.ID = d.uvarint()
 		s.dead.Reason = string(d.bytes())
 		s.dead.Count = int(d.uvarint())
+	}
+	if len(d.buf) > 0 {
+		s.returned = d.byte()&flagReturned != 0
 	}
 	if d.bad {
 		return msgState{}, errBadState
@@ -209,7 +233,7 @@ func (b *Broker) appendStateLocked(
 		return 0, nil
 	}
 	st := msgState{msg: e.id, count: m.count, pos: m.pos, dueAt: dueAt,
-		expiresAt: m.expiresAt, dead: m.dead}
+		expiresAt: m.expiresAt, dead: m.dead, returned: m.returned}
 	if id == 0 {
 		id = b.nextID.Add(1) - 1
 	}

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"cmp"
 	"container/heap"
+	"slices"
 	"sync"
 	"time"
 )
@@ -23,8 +25,9 @@ type timerHeap []*timer
 func (h timerHeap) Len() int { return len(h) }
 
 // Less orders by due time, then by seq: leases of one batch, due together, come
-// back last-leased first, so that at the head of their queue they stand in the
-// order they had; deferred messages of one batch come due in the order put.
+// back last-leased first, so that each goes to the front of the returned messages
+// at the head of its queue (cheap, see insertReturnedLocked); deferred messages of
+// one batch come due in the order put.
 func (h timerHeap) Less(i, j int) bool {
 	if h[i].when.Equal(h[j].when) {
 		return h[i].seq < h[j].seq
@@ -128,7 +131,7 @@ func (b *Broker) timerLoop() {
 	defer t.Stop()
 	for {
 		fired, dead, next := b.timers.due(time.Now())
-		for _, tm := range fired {
+		for _, tm := range leasesFirst(fired) {
 			b.fire(tm)
 		}
 		b.moveDead(dead)
@@ -159,4 +162,30 @@ func (b *Broker) fire(t *timer) {
 	case t.deferred != nil:
 		b.promote(t.deferred)
 	}
+}
+
+// leasesFirst reorders timers that came due together: leases first, by message ID
+// from the last, then the deferred messages in their order. Leases that ran out
+// while the loop was busy thus go back last message first, each to the front of the
+// returned messages at the head of its queue, at O(1) rather than O(run) apiece.
+func leasesFirst(fired []*timer) []*timer {
+	if len(fired) < 2 {
+		return fired
+	}
+	out := make([]*timer, 0, len(fired))
+	for _, t := range fired {
+		if t.lease != nil {
+			out = append(out, t)
+		}
+	}
+	// A lease's entry is fixed when the lease is made, so its ID reads without a lock.
+	slices.SortStableFunc(out, func(x, y *timer) int {
+		return cmp.Compare(y.lease.e.id, x.lease.e.id)
+	})
+	for _, t := range fired {
+		if t.lease == nil {
+			out = append(out, t)
+		}
+	}
+	return out
 }
