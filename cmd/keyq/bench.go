@@ -39,6 +39,10 @@ Exit status 1 when requests failed or a message was lost or duplicated.`,
 		Example: `  keyq bench --producers 8 --consumers 8 --queues 8 --depth 64 --duration 10s
   keyq bench --count 100000 --size 4096 --json`,
 		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			cfg := o.cfg // a bad value is a usage error, found before any connection
+			return cfg.Validate()
+		},
 		RunE: runE(func(cmd *cobra.Command, _ []string) error {
 			if cmd.Flags().Changed("count") && !cmd.Flags().Changed("duration") {
 				o.cfg.Duration = benchCountCap

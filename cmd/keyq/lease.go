@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/keyq/keyq/client"
+	"github.com/keyq/keyq/internal/broker"
 )
 
 func newReserveCmd() *cobra.Command {
@@ -36,9 +37,9 @@ exits with status 3; with --wait it first waits that long for a message.`,
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the message to this file")
 	cmd.MarkFlagRequired("output")
-	cmd.Flags().DurationVar(&lease, "lease", 0,
+	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration,
 		"how long until the message is delivered again unless acked (default the queue's)")
-	cmd.Flags().DurationVar(&wait, "wait", 0,
+	durationFlag(cmd.Flags(), &wait, "wait", 0, 0,
 		"wait this long for a message when the queue is empty (e.g. 5s)")
 	return cmd
 }
@@ -90,7 +91,7 @@ func newAckCmd() *cobra.Command {
 		Long: `Ack ends the delivery ID that 'keyq reserve' printed: its message is removed for
 good. A delivery whose lease already ran out is refused (its message is, or will be,
 delivered again).`,
-		Args: cobra.ExactArgs(1),
+		Args: deliveryIDArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			id, err := deliveryID(args[0])
 			if err != nil {
@@ -118,7 +119,7 @@ func newNackCmd() *cobra.Command {
 		Short: "Give a reserved message back to its queue",
 		Long: `Nack ends the delivery ID that 'keyq reserve' printed and gives its message back:
 to the head of its queue, or, with --delay, ready again once that time has passed.`,
-		Args: cobra.ExactArgs(1),
+		Args: deliveryIDArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			id, err := deliveryID(args[0])
 			if err != nil {
@@ -133,7 +134,8 @@ to the head of its queue, or, with --delay, ready again once that time has passe
 		}),
 	}
 	f.register(cmd)
-	cmd.Flags().DurationVar(&delay, "delay", 0, "deliver the message again after this long")
+	durationFlag(cmd.Flags(), &delay, "delay", 0, broker.MaxDuration,
+		"deliver the message again after this long")
 	return cmd
 }
 
@@ -147,7 +149,7 @@ func newTouchCmd() *cobra.Command {
 		Short: "Extend the lease of a reserved message",
 		Long: `Touch extends the lease of delivery ID to --lease from now (by default, the length
 it was given) and prints the new deadline.`,
-		Args: cobra.ExactArgs(1),
+		Args: deliveryIDArg,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			id, err := deliveryID(args[0])
 			if err != nil {
@@ -167,11 +169,12 @@ it was given) and prints the new deadline.`,
 		}),
 	}
 	f.register(cmd)
-	cmd.Flags().DurationVar(&lease, "lease", 0, "the new lease, from now")
+	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration, "the new lease, from now")
 	return cmd
 }
 
-// deliveryID parses a delivery id argument; a bad one is a run error (exit 1).
+// deliveryID parses a delivery id argument; deliveryIDArg makes a bad one a usage
+// error (exit 2) before the command runs.
 func deliveryID(arg string) (uint64, error) {
 	id, err := strconv.ParseUint(arg, 10, 64)
 	if err != nil {

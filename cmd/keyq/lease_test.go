@@ -62,7 +62,7 @@ func TestReserveAckNackCommands(t *testing.T) {
 		t.Fatalf("empty reserve: stderr %q", r.stderr)
 	}
 	runCLI(t, "", "reserve", "jobs").want(t, exitUsage) // -o is required
-	runCLI(t, "", "ack", "twelve").want(t, exitError)
+	runCLI(t, "", "ack", "twelve").want(t, exitUsage)
 }
 
 func TestWaitDelayAndQueueCommands(t *testing.T) {
@@ -93,5 +93,5 @@ func TestWaitDelayAndQueueCommands(t *testing.T) {
 	}
 	runCLI(t, "", "queue", "set", "q").want(t, exitUsage)
 	runCLI(t, "", "queue", "set", "q", "--overflow", "sometimes").want(t, exitUsage)
-	runCLI(t, "", "put", "--delay", "-1s", "q").want(t, exitError)
+	runCLI(t, "", "put", "--delay", "-1s", "q").want(t, exitUsage)
 }

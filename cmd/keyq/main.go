@@ -57,16 +57,11 @@ func run(ctx context.Context, args []string, st streams) int {
 
 	var re *runError
 	if !errors.As(err, &re) {
-		fmt.Fprintf(st.err, "keyq: %v\n", err)
+		fmt.Fprintf(st.err, "%s: %v\n", cmd.CommandPath(), err)
 		fmt.Fprintf(st.err, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return exitUsage
 	}
-	// Errors of the client package already say "keyq ...".
-	msg := re.err.Error()
-	if !strings.HasPrefix(msg, "keyq") {
-		msg = "keyq " + cmd.Name() + ": " + msg
-	}
-	fmt.Fprintln(st.err, msg)
+	fmt.Fprintln(st.err, cmd.CommandPath()+": "+clientText(re.err.Error()))
 	if errors.Is(re.err, client.ErrEmpty) {
 		return exitEmpty
 	}
@@ -79,3 +74,21 @@ type runError struct{ err error }
 
 func (e *runError) Error() string { return e.err.Error() }
 func (e *runError) Unwrap() error { return e.err }
+
+// clientText strips the "keyq OP: " or "keyq: " that errors of the client package
+// start with: OP is the protocol operation (reserve, queue_set), not the command the
+// user typed, which run names instead.
+func clientText(msg string) string {
+	if rest, ok := strings.CutPrefix(msg, "keyq: "); ok {
+		return rest
+	}
+	rest, ok := strings.CutPrefix(msg, "keyq ")
+	if !ok {
+		return msg
+	}
+	op, text, ok := strings.Cut(rest, ": ")
+	if !ok || strings.ContainsAny(op, " \t") {
+		return msg
+	}
+	return text
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyq/keyq/client"
+	"github.com/keyq/keyq/internal/broker"
 )
 
 func newPutCmd() *cobra.Command {
@@ -39,8 +40,9 @@ that time has passed.`,
 		}),
 	}
 	f.register(cmd)
-	cmd.Flags().DurationVar(&delay, "delay", 0, "hold the message back this long (e.g. 10s)")
-	cmd.Flags().DurationVar(&ttl, "ttl", 0,
+	durationFlag(cmd.Flags(), &delay, "delay", 0, broker.MaxDuration,
+		"hold the message back this long (e.g. 10s)")
+	durationFlag(cmd.Flags(), &ttl, "ttl", 0, broker.MaxDuration,
 		"the message expires after this long (e.g. 1h); 0 for the queue's default")
 	return cmd
 }
@@ -128,7 +130,7 @@ if get fails or is killed before, the message goes back to the head of the queue
 	f.register(cmd)
 	cmd.Flags().StringVarP(&output, "output", "o", "",
 		"write the message to this file instead of standard output (not created when empty)")
-	cmd.Flags().DurationVar(&wait, "wait", 0,
+	durationFlag(cmd.Flags(), &wait, "wait", 0, 0,
 		"wait this long for a message when the queue is empty (e.g. 5s)")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keyq/keyq/client"
+	"github.com/keyq/keyq/internal/broker"
 )
 
 func newQueueCmd() *cobra.Command {
@@ -28,22 +30,26 @@ type queueSetFlags struct {
 	maxLength, maxBytes int64
 	overflow            string
 	lease, ttl          time.Duration
-	maxDeliveries       int
+	maxDeliveries       int64
 	deadLetter          string
 	expiredToDLQ        bool
 }
 
 func (q *queueSetFlags) register(fs *pflag.FlagSet) {
-	fs.Int64Var(&q.maxLength, "max-length", 0, "most messages ready or delayed; 0 for no limit")
-	fs.Int64Var(&q.maxBytes, "max-bytes", 0, "most payload bytes ready or delayed; 0 for no limit")
+	countFlag(fs, &q.maxLength, "max-length", 0, 0,
+		"most messages ready or delayed; 0 for no limit")
+	countFlag(fs, &q.maxBytes, "max-bytes", 0, 0,
+		"most payload bytes ready or delayed; 0 for no limit")
 	fs.StringVar(&q.overflow, "overflow", "reject",
 		"what a put into a full queue does: reject or drop-oldest")
-	fs.DurationVar(&q.lease, "lease", 0, "default lease of a reserve; 0 for the server's")
-	fs.IntVar(&q.maxDeliveries, "max-deliveries", 0,
+	durationFlag(fs, &q.lease, "lease", 0, broker.MaxDuration,
+		"default lease of a reserve; 0 for the server's")
+	countFlag(fs, &q.maxDeliveries, "max-deliveries", 0, math.MaxUint32,
 		"deliveries before a message is dead-lettered; 0 for no limit")
 	fs.StringVar(&q.deadLetter, "dead-letter", "",
 		`dead-letter queue; "" for QUEUE.dlq`)
-	fs.DurationVar(&q.ttl, "ttl", 0, "default time to live of a put; 0 for none")
+	durationFlag(fs, &q.ttl, "ttl", 0, broker.MaxDuration,
+		"default time to live of a put; 0 for none")
 	fs.BoolVar(&q.expiredToDLQ, "expired-to-dlq", false,
 		"dead-letter expired messages instead of dropping them")
 }
@@ -60,7 +66,7 @@ func (q *queueSetFlags) changes(fs *pflag.FlagSet) ([]client.QueueSetting, error
 	add("max-bytes", func() client.QueueSetting { return client.SetMaxBytes(q.maxBytes) })
 	add("lease", func() client.QueueSetting { return client.SetDefaultLease(q.lease) })
 	add("max-deliveries", func() client.QueueSetting {
-		return client.SetMaxDeliveries(q.maxDeliveries)
+		return client.SetMaxDeliveries(int(q.maxDeliveries))
 	})
 	add("dead-letter", func() client.QueueSetting { return client.SetDeadLetter(q.deadLetter) })
 	add("ttl", func() client.QueueSetting { return client.SetDefaultTTL(q.ttl) })
