@@ -401,6 +401,7 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 	e.loc = loc
 	if e.meta != nil {
 		e.meta.pos, e.meta.returned = pos, false
+		b.scheduleExpiry(e.meta, e.id)
 	}
 	b.admitToCache(e)
 	q.puts.Add(1)
@@ -480,6 +481,7 @@ func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
 	}
+	b.cancelExpiry(e.meta)
 	if e.meta != nil && e.meta.stateID != 0 {
 		return b.endStateOf(q.name, &e)
 	}

@@ -69,8 +69,9 @@ func (b *Broker) dropExpiredEndLocked(q *Queue, back bool) {
 	}
 }
 
-// dropExpiredLocked drops the expired messages at one end of q's ready list. Those
-// further in are dropped when they reach an end: a TTL never makes a take scan.
+// dropExpiredLocked drops the expired messages at one end of q's ready list, which
+// their expiry timers (expiry.go) have not removed yet: a TTL never makes a take
+// scan.
 func (b *Broker) dropExpiredLocked(q *Queue, back bool, now time.Time) {
 	for q.ready.len() > 0 {
 		i := 0
@@ -137,6 +138,7 @@ func (b *Broker) moveOneDead(d deadLetter) {
 			"msg_id", d.e.id, "err", err)
 	}
 	b.endStateOf(d.from, &d.e)
+	b.cancelExpiry(d.e.meta)
 }
 
 // restoreDead puts a message its dead-letter queue could not take back at the head

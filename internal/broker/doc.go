@@ -15,7 +15,9 @@
 //     drawn from the message ID counter, so it is never reused, even after restarts.
 //   - lease: a delivery waiting for its ack; the table of them is inflight
 //     (Broker.leases). Ack ends it and the message; nack and expiry requeue the
-//     message at the head of its queue (or defer it); touch moves the deadline.
+//     message at the head of its queue (or defer it), where messages that came back
+//     stand in their put order, ahead of those never delivered; touch moves the
+//     deadline.
 //   - owner: the consumer connection leases may be bound to; ReleaseOwner returns
 //     them all at once.
 //   - deferred: a message not visible until a time (a delayed put, a nack with a
@@ -35,8 +37,8 @@
 // then Queue.mu, then the short leaf locks (a lease table shard, the timer heap's
 // lock, an Owner's lock, drainMu, the store's own lock inside Store.Append); never
 // the reverse, and never two queues' locks at once except through lockPair's name
-// order. One goroutine (timerLoop) serves every lease deadline and due time from a
-// min-heap; it takes a queue's lock only after releasing the heap's, and it is
+// order. One goroutine (timerLoop) serves every lease deadline, due time and TTL from
+// a min-heap; it takes a queue's lock only after releasing the heap's, and it is
 // also the one that moves messages to dead-letter queues, one queue at a time.
 //
 // No network or disk wait happens under Queue.mu: the broker appends under the

@@ -449,10 +449,7 @@ func (b *Broker) removeAtLocked(q *Queue, i int) (storage.Ticket, error) {
 	if err != nil {
 		return 0, err
 	}
-	e := q.ready.removeAt(i)
-	q.ops++
-	q.depth.Add(-1)
-	q.bytes.Add(-int64(e.size))
+	e := q.removeAtLocked(i)
 	b.releaseCache(e)
 	return ticket, nil
 }

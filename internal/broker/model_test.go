@@ -150,8 +150,20 @@ func (m *modelQueue) advance(now time.Time) {
 				at, lease, def = d.due, 0, i
 			}
 		}
+		// A ready message leaves when its TTL runs out, consumer or not.
+		var ready = -1
+		for i, msg := range m.ready {
+			if !msg.expires.IsZero() && (at.IsZero() || msg.expires.Before(at)) {
+				at, lease, def, ready = msg.expires, 0, -1, i
+			}
+		}
 		if at.IsZero() || at.After(now) {
 			return
+		}
+		if ready >= 0 {
+			m.ready = slices.Delete(m.ready, ready, ready+1)
+			m.expire()
+			continue
 		}
 		if def >= 0 {
 			msg := m.deferred[def]
@@ -169,10 +181,10 @@ func (m *modelQueue) advance(now time.Time) {
 }
 
 // restart ends every lease: their messages go back to the head as if the leases
-// had run out, in message order.
-func (m *modelQueue) restart() {
+// had run out at now, in message order (or expire, if their TTL ran out).
+func (m *modelQueue) restart(now time.Time) {
 	for _, l := range m.leases {
-		m.returnToHead(l.msg)
+		m.putBack(l.msg, now, 0)
 	}
 	clear(m.leases)
 }
@@ -413,7 +425,7 @@ func (mt *modelTest) restart(t *rapid.T, crash bool) {
 		mt.store.shuffle = rapid.Bool().Draw(t, "shuffle")
 	}
 	mt.open(t)
-	mt.m.restart()
+	mt.m.restart(time.Now())
 }
 
 func (mt *modelTest) check(t *rapid.T) {

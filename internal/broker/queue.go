@@ -69,6 +69,9 @@ func (q *Queue) nextPosLocked(front bool) int64 {
 
 // pushLocked adds e at the tail, or at the head when front is set.
 func (q *Queue) pushLocked(e entry, front bool) {
+	if e.meta != nil {
+		e.meta.queued.Store(q)
+	}
 	if front {
 		q.ready.pushFront(e)
 	} else {
@@ -88,10 +91,46 @@ func (q *Queue) popLocked(back bool) entry {
 	} else {
 		e = q.ready.popFront()
 	}
+	if e.meta != nil {
+		e.meta.queued.Store(nil)
+	}
 	q.ops++
 	q.depth.Add(-1)
 	q.bytes.Add(-int64(e.size))
 	return e
+}
+
+// removeAtLocked removes q's i-th entry (see ring.removeAt: O(1) at either end,
+// O(n) between them).
+func (q *Queue) removeAtLocked(i int) entry {
+	e := q.ready.removeAt(i)
+	if e.meta != nil {
+		e.meta.queued.Store(nil)
+	}
+	q.ops++
+	q.depth.Add(-1)
+	q.bytes.Add(-int64(e.size))
+	return e
+}
+
+// indexLocked returns the place in q's ready list of the message whose meta is m,
+// or -1: O(1) when it is at either end, else a scan, O(n).
+func (q *Queue) indexLocked(m *meta) int {
+	n := q.ready.len()
+	switch {
+	case n == 0:
+		return -1
+	case q.ready.metaAt(0) == m:
+		return 0
+	case q.ready.metaAt(n-1) == m:
+		return n - 1
+	}
+	for i := 1; i < n-1; i++ {
+		if q.ready.metaAt(i) == m {
+			return i
+		}
+	}
+	return -1
 }
 
 // idleLocked reports whether q holds nothing (ready, leased or deferred), nobody
@@ -127,6 +166,7 @@ func (q *Queue) insertReturnedLocked(e entry) {
 		return !inRun || q.ready.idAt(i) > e.id
 	})
 	q.ready.insertAt(i, e)
+	e.meta.queued.Store(q)
 	q.ops++
 	q.depth.Add(1)
 	q.bytes.Add(int64(e.size))

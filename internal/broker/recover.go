@@ -187,6 +187,9 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) (*Queue, e
 		b.deferLocked(q, r.e, r.e.meta.dueAt)
 		q.puts.Add(1)
 	}
+	for _, r := range rq.live {
+		b.scheduleExpiry(r.e.meta, r.e.id) // one already past fires at once
+	}
 	if len(rq.live) > 0 {
 		all := slices.Concat(ready, leased, later)
 		q.headPos = slices.MinFunc(all, byPos).pos

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -25,6 +26,13 @@ type meta struct {
 	// head, which all share pos and are ordered by message ID, see insertReturnedLocked.
 	returned bool
 	leased   bool // set during recovery only: its newest state record is a lease
+
+	// expiry is the TTL's timer (nil without a TTL), and queued the queue whose ready
+	// list holds the message (nil while it is leased, deferred, in flight or gone),
+	// so that the timer finds it. queued is written under that queue's lock and read
+	// by the timer loop before it knows which lock to take.
+	expiry *timer
+	queued atomic.Pointer[Queue]
 
 	stateID  uint64           // ID of its live state record; 0 if it has none
 	stateLoc storage.Location // where the store keeps that record

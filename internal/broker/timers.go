@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// timer is one deadline the broker must act on: a lease running out or a deferred
-// message coming due. It lives in the lease or deferred message it belongs to, so
+// timer is one deadline the broker must act on: a lease running out, a deferred
+// message coming due or a message's TTL running out. It lives in the lease or deferred message it belongs to, so
 // scheduling allocates nothing.
 type timer struct {
 	when     time.Time // from time.Now: compared on the monotonic clock
@@ -17,6 +17,7 @@ type timer struct {
 	index    int       // in the heap; -1 when not in it
 	lease    *lease    // set for a lease's deadline
 	deferred *deferred // set for a deferred message's due time
+	expiry   *meta     // set for a message's TTL
 }
 
 // timerHeap is a min-heap of timers by when (container/heap).
@@ -161,6 +162,8 @@ func (b *Broker) fire(t *timer) {
 		b.expireLease(t.lease)
 	case t.deferred != nil:
 		b.promote(t.deferred)
+	case t.expiry != nil:
+		b.expireReady(t.expiry)
 	}
 }
 
