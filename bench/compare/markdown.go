@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -179,7 +180,14 @@ func (r *report) notes(b *strings.Builder) {
 	for _, name := range names {
 		issues = append(issues, fmt.Sprintf("%s did not run: %s.", name, r.Skipped[name]))
 	}
+	if names := r.withoutBatches(); len(names) > 0 {
+		issues = append(issues, fmt.Sprintf("batch 64 is n/a for servers without batch "+
+			"commands: %s.", strings.Join(names, ", ")))
+	}
 	for _, c := range r.Cells {
+		if c.Missing == noBatches {
+			continue
+		}
 		if text := c.issue(); text != "" && r.Skipped[c.Server] == "" {
 			issues = append(issues, fmt.Sprintf("%s, %s, %s, %s: %s.", c.Server,
 				c.Mode, c.Workload, c.level, text))
@@ -283,4 +291,15 @@ func (r *report) pacedTable(b *strings.Builder, mode string) {
 			fmtMicros(c.Result.EndToEndLatency.P99))
 	}
 	b.WriteString("\n")
+}
+
+// withoutBatches lists the servers that had cells skipped for want of batches.
+func (r *report) withoutBatches() []string {
+	var names []string
+	for _, c := range r.Cells {
+		if c.Missing == noBatches && !slices.Contains(names, c.Server) {
+			names = append(names, c.Server)
+		}
+	}
+	return names
 }

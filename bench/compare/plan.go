@@ -142,6 +142,9 @@ func (p *plan) runMode(ctx context.Context, mode, work string, rep *report, log 
 	}
 }
 
+// noBatches is why a cell did not run at a batch level.
+const noBatches = "no batch requests"
+
 // pacedWorkload is where issue 6 asks for keyq's put latency at half its peak.
 const pacedWorkload = "8x8-100B"
 
@@ -235,7 +238,7 @@ func (p *plan) runCellAt(ctx context.Context, in *instance, name, mode string, w
 	c.Load = loadAverage()
 	switch {
 	case errors.Is(err, bench.ErrNotSupported):
-		c.Missing = "no batch requests"
+		c.Missing = noBatches
 		return c
 	case err != nil:
 		c.Error = err.Error()
