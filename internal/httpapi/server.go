@@ -1,7 +1,12 @@
 // Package httpapi is keyq's HTTP front door: puts, gets, leases (reserve, ack, nack,
 // touch), lengths, queue listings and deletes over plain HTTP, with message bodies as
-// raw bytes and everything else as JSON, and the operator's endpoints (/metrics, /healthz, /readyz, and pprof when
-// asked) on the same listener. docs/HTTP.md is its reference.
+// raw bytes and everything else as JSON, and the operator's endpoints (/metrics,
+// /healthz, /readyz, and pprof when asked) on the same listener. docs/HTTP.md is its
+// reference.
+//
+// Config.IdleTimeout and Config.MaxConns bound what clients may hold: idle and
+// half-sent connections are closed, a body that stalls fails its request, and a
+// connection over the limit is answered 503 (limits.go).
 //
 // Queue names travel percent-encoded in one path segment and are checked by the
 // broker's rules (broker.ValidateKey), as on every other front door. Errors carry the
@@ -68,6 +73,16 @@ type Config struct {
 
 	// MaxWait bounds the wait a get may ask for; 0 means DefaultMaxWait.
 	MaxWait time.Duration
+
+	// IdleTimeout closes a keep-alive connection idle for that long, bounds the wait
+	// for a request's headers (to at most DefaultReadHeaderTimeout), and fails a
+	// request whose body sends nothing for that long. 0 means DefaultKeepAlive,
+	// DefaultReadHeaderTimeout and DefaultBodyTimeout.
+	IdleTimeout time.Duration
+
+	// MaxConns bounds the open connections; one more is answered 503
+	// too_many_connections and closed. 0 means no limit.
+	MaxConns int
 }
 
 // Server is the HTTP API. Create one with New, run it with Serve and stop it with
@@ -78,7 +93,12 @@ type Server struct {
 	log     *slog.Logger
 	maxWait time.Duration
 	handler http.Handler
-	srv     *http.Server
+
+	timeouts        timeouts
+	maxConns        int
+	lastRefusedWarn atomic.Int64 // unix ns of the last refused connection logged
+
+	srv *http.Server
 
 	draining atomic.Bool  // set once shutdown begins: /readyz answers 503
 	conns    atomic.Int64 // open connections, counted by trackConn
@@ -91,10 +111,12 @@ type Server struct {
 // New builds a Server from cfg.
 func New(cfg Config) *Server {
 	s := &Server{
-		broker:  cfg.Broker,
-		metrics: cfg.Metrics,
-		log:     cfg.Logger,
-		maxWait: cfg.MaxWait,
+		broker:   cfg.Broker,
+		metrics:  cfg.Metrics,
+		log:      cfg.Logger,
+		maxWait:  cfg.MaxWait,
+		timeouts: newTimeouts(cfg.IdleTimeout),
+		maxConns: cfg.MaxConns,
 	}
 	s.stopping, s.stop = context.WithCancel(context.Background())
 	if s.log == nil {
@@ -108,8 +130,8 @@ func New(cfg Config) *Server {
 	s.handler = s.routes(cfg.Pprof)
 	s.srv = &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.timeouts.readHeader,
+		IdleTimeout:       s.timeouts.keepAlive,
 		ConnState:         s.trackConn,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -123,6 +145,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Serve answers requests on ln until Shutdown, then returns http.ErrServerClosed. The
 // caller logs the address: cmd/keyq puts every front door's in one start line.
 func (s *Server) Serve(ln net.Listener) error {
+	if s.maxConns > 0 {
+		ln = &limitListener{Listener: ln, max: int64(s.maxConns), refuse: s.refuseConn}
+	}
 	err := s.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -201,7 +226,7 @@ func (s *Server) routes(withPprof bool) http.Handler {
 		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return strictQuery(s, emptyNameGuard(s, mux))
+	return s.bodyDeadline(strictQuery(s, emptyNameGuard(s, mux)))
 }
 
 func (s *Server) methodNotAllowed(allow string) http.Handler {
