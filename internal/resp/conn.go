@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"runtime/debug"
@@ -70,6 +71,11 @@ type conn struct {
 
 	tx     *transaction // non-nil between MULTI and EXEC or DISCARD
 	inExec bool         // running EXEC's commands: blocking commands do not block
+
+	// active is when the connection last completed a command, read or run (unix
+	// ns); idle closes it IdleTimeout after that, unless commands are running.
+	active atomic.Int64
+	idle   *time.Timer
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -93,6 +99,14 @@ func newConn(s *Server, nc net.Conn) *conn {
 // serve runs the connection until the client goes, sends QUIT or the server stops.
 func (c *conn) serve() {
 	c.log.Debug("connection opened")
+	if c.s.idleTimeout > 0 {
+		c.markActive()
+		// Made far off and then reset, so that checkIdle never runs before c.idle
+		// is set.
+		c.idle = time.AfterFunc(time.Duration(math.MaxInt64), c.checkIdle)
+		c.idle.Reset(c.s.idleTimeout)
+		defer c.idle.Stop()
+	}
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
@@ -142,6 +156,7 @@ func (c *conn) readLoop() {
 			c.readErr = err
 			return
 		}
+		c.markActive()
 		c.queued.Add(batchBytes(cmds))
 		select {
 		case c.inbox <- cmds:
@@ -186,6 +201,7 @@ func (c *conn) execLoop() {
 				c.flush()
 			}
 		}
+		c.markActive() // a blocking command that waited long is not idleness
 		c.queued.Add(-batchBytes(cmds))
 		select {
 		case c.drained <- struct{}{}:
@@ -264,6 +280,23 @@ func lingerClose(nc net.Conn) {
 	}
 	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
 	io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
+}
+
+func (c *conn) markActive() { c.active.Store(time.Now().UnixNano()) }
+
+// checkIdle runs when the idle timer fires: it closes the connection if it completed
+// no command for IdleTimeout and runs none, else sets the timer for the rest.
+func (c *conn) checkIdle() {
+	wait := c.s.idleTimeout
+	if c.queued.Load() == 0 {
+		wait -= time.Since(time.Unix(0, c.active.Load()))
+	}
+	if wait > 0 {
+		c.idle.Reset(wait)
+		return
+	}
+	c.log.Debug("idle timeout, closing", "idle", c.s.idleTimeout)
+	c.closeRead()
 }
 
 // closeRead makes the reader stop as if the client had gone, so that the executor

@@ -62,6 +62,16 @@ type Config struct {
 	// WriteTimeout drops a connection whose replies make no progress for that long
 	// (a client that pipelines and never reads). 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
+
+	// IdleTimeout closes a connection that completes no command for that long: an
+	// idle one, and one that sent part of a request and stopped. A connection whose
+	// commands are still running (a blocking command waiting included) is not idle.
+	// 0 means never.
+	IdleTimeout time.Duration
+
+	// MaxConns bounds the open connections: one more is answered "-ERR max number of
+	// clients reached", as Redis answers past maxclients, and closed. 0 means no limit.
+	MaxConns int
 }
 
 // DefaultWriteTimeout is Config.WriteTimeout when left zero.
@@ -78,6 +88,8 @@ type Server struct {
 
 	limits       limits // what a request may hold
 	writeTimeout time.Duration
+	idleTimeout  time.Duration
+	maxConns     int
 
 	mu        sync.Mutex // protects listeners, conns and closing
 	listeners map[net.Listener]struct{}
@@ -89,9 +101,10 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	nextConnID atomic.Int64
-	blocked    atomic.Int64 // connections inside a blocking command
-	port       atomic.Int64 // of the first listener, for INFO
+	nextConnID      atomic.Int64
+	blocked         atomic.Int64 // connections inside a blocking command
+	lastRefusedWarn atomic.Int64 // unix ns of the last refused connection logged
+	port            atomic.Int64 // of the first listener, for INFO
 }
 
 // New builds a Server over cfg.Broker.
@@ -112,6 +125,8 @@ func New(cfg Config) *Server {
 		started:      time.Now(),
 		limits:       configLimits(cfg),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
+		idleTimeout:  max(cfg.IdleTimeout, 0),
+		maxConns:     max(cfg.MaxConns, 0),
 		listeners:    make(map[net.Listener]struct{}),
 		conns:        make(map[*conn]struct{}),
 		ctx:          ctx,
@@ -259,7 +274,7 @@ func (s *Server) untrack(ln net.Listener) {
 }
 
 // startConn registers a connection and starts its goroutines, unless the server is
-// closing.
+// closing. A connection over MaxConns is refused instead.
 func (s *Server) startConn(nc net.Conn) bool {
 	c := newConn(s, nc)
 	s.mu.Lock()
@@ -267,9 +282,38 @@ func (s *Server) startConn(nc net.Conn) bool {
 	if s.closing {
 		return false
 	}
+	if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+		s.wg.Go(func() { s.refuse(nc) })
+		return true
+	}
 	s.conns[c] = struct{}{}
 	s.wg.Go(c.serve)
 	return true
+}
+
+// refuse answers a connection over MaxConns with Redis' error and closes it.
+func (s *Server) refuse(nc net.Conn) {
+	if s.warnRefused() {
+		s.log.Warn("connection refused over the limit", "remote", nc.RemoteAddr().String(),
+			"max_conns", s.maxConns)
+	}
+	nc.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	if _, err := nc.Write([]byte("-ERR max number of clients reached\r\n")); err != nil {
+		nc.Close()
+		return
+	}
+	lingerClose(nc)
+}
+
+// refuseTimeout bounds the write of the error that refuses a connection.
+const refuseTimeout = time.Second
+
+// warnRefused reports whether a refused connection should be logged: at most one a
+// second, so that a flood of them does not flood the log.
+func (s *Server) warnRefused() bool {
+	now := time.Now().UnixNano()
+	last := s.lastRefusedWarn.Load()
+	return now-last >= int64(time.Second) && s.lastRefusedWarn.CompareAndSwap(last, now)
 }
 
 func (s *Server) removeConn(c *conn) {
