@@ -104,6 +104,29 @@ func (r *runningDoor) shutdownWithin(ctx context.Context, log *slog.Logger) erro
 	return nil
 }
 
+// connLimits are serve's --max-conns and --idle-timeout. Every door applies them to
+// its own connections: the limit counts each door's connections separately.
+type connLimits struct {
+	maxConns    int
+	idleTimeout time.Duration
+}
+
+// limitsUser is a front door besides the native one that applies connLimits. serve
+// hands them over before it starts the door.
+type limitsUser interface {
+	useLimits(l connLimits)
+}
+
+// shareLimits hands the native door's connection limits to every other door.
+func shareLimits(native *nativeDoor, doors []frontDoor) {
+	l := connLimits{maxConns: native.maxConns, idleTimeout: native.idleTimeout}
+	for _, d := range doors {
+		if u, ok := d.(limitsUser); ok {
+			u.useLimits(l)
+		}
+	}
+}
+
 // nativeDoor is the native protocol (internal/server) on --addr.
 type nativeDoor struct {
 	addr        string
@@ -115,11 +138,13 @@ type nativeDoor struct {
 func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&n.addr, "addr", defaultAddr, "address to listen on, host:port")
 	fs.IntVar(&n.maxConns, "max-conns", 10000,
-		"most client connections open at once; 0 for no limit")
+		"most client connections open at once on each door (native, RESP and HTTP are "+
+			"counted separately); one more is refused; 0 for no limit")
 	fs.DurationVar(&n.idleTimeout, "idle-timeout", 0,
-		"close a connection that sends nothing for this long; 0 for never")
+		"on every door, close a connection idle for this long (see above); 0 for never")
 	fs.DurationVar(&n.maxWait, "max-wait", server.DefaultMaxWait,
-		"longest wait of a blocking get or reserve; longer ones are cut to it; 0 for no limit")
+		"longest wait of a native blocking get or reserve; longer ones are cut to it; "+
+			"0 for no limit (HTTP has --http-max-wait; RESP waits as long as asked, as Redis)")
 }
 
 func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {

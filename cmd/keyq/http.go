@@ -26,6 +26,7 @@ type httpDoor struct {
 	pprof   bool
 	maxWait time.Duration
 	metrics *metrics.Metrics // serve's, shared with the other doors
+	limits  connLimits       // serve's --max-conns and --idle-timeout
 }
 
 func (h *httpDoor) addFlags(fs *pflag.FlagSet) {
@@ -38,6 +39,8 @@ func (h *httpDoor) addFlags(fs *pflag.FlagSet) {
 }
 
 func (h *httpDoor) useMetrics(m *metrics.Metrics) { h.metrics = m }
+
+func (h *httpDoor) useLimits(l connLimits) { h.limits = l }
 
 func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
 	if h.addr == "" {
@@ -53,6 +56,9 @@ func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 		Logger:  log,
 		Pprof:   h.pprof,
 		MaxWait: h.maxWait,
+
+		IdleTimeout: h.limits.idleTimeout,
+		MaxConns:    h.limits.maxConns,
 	})
 	ln, err := net.Listen("tcp", h.addr)
 	if err != nil {

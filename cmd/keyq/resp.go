@@ -18,7 +18,8 @@ func init() {
 
 // respDoor is the Redis protocol (internal/resp) on --resp-addr.
 type respDoor struct {
-	addr string
+	addr   string
+	limits connLimits // serve's --max-conns and --idle-timeout
 }
 
 func (r *respDoor) addFlags(fs *pflag.FlagSet) {
@@ -26,11 +27,19 @@ func (r *respDoor) addFlags(fs *pflag.FlagSet) {
 		"address of the Redis protocol (RESP) listener; empty for none")
 }
 
+func (r *respDoor) useLimits(l connLimits) { r.limits = l }
+
 func (r *respDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, error) {
 	if r.addr == "" {
 		return nil, nil
 	}
-	srv := resp.New(resp.Config{Broker: b, Logger: log, Version: keyqVersion()})
+	srv := resp.New(resp.Config{
+		Broker:      b,
+		Logger:      log,
+		Version:     keyqVersion(),
+		IdleTimeout: r.limits.idleTimeout,
+		MaxConns:    r.limits.maxConns,
+	})
 	ln, err := net.Listen("tcp", r.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for resp on %s: %w", r.addr, err)

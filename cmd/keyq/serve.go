@@ -76,7 +76,16 @@ func newServeCmd() *cobra.Command {
 protocol (docs/PROTOCOL.md) and keeps their queues. It logs one line when it starts,
 with the address it listens on (use --addr 127.0.0.1:0 for any free port) and its
 settings. SIGINT or SIGTERM stops it gracefully: it stops accepting, finishes the
-requests in progress, closes the connections and exits with status 0.`,
+requests in progress, closes the connections and exits with status 0. Requests still
+running after --shutdown-timeout are cut off: a warning says how many connections
+were, and the status is still 0.
+
+--max-conns and --idle-timeout apply to every door (native, RESP, HTTP), each door
+counting its own connections. Idle means: native, no byte received; RESP, no complete
+command (a half-sent request counts as idle); HTTP, no request on a kept-alive
+connection, and it also bounds headers and each read of a body (10s and 30s when 0).
+A blocked get is never idle. --max-wait caps native waits only: HTTP refuses waits
+over --http-max-wait, and RESP blocking commands wait as long as asked, as in Redis.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			return opts.check() // a bad value is a usage error
@@ -161,6 +170,7 @@ func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 func listenAndServe(
 	ctx context.Context, log *slog.Logger, b *broker.Broker, opts serveOptions, storeAttrs []any,
 ) error {
+	shareLimits(&opts.native, opts.doors)
 	doors := append([]frontDoor{&opts.native}, opts.doors...)
 	running, err := startDoors(doors, b, log)
 	if err != nil {
