@@ -16,7 +16,9 @@
 // its element count, each bulk string, its total bytes and an inline line. A request
 // over a limit gets Redis' "-ERR Protocol error: ..." and its connection closes. A
 // client that does not read its replies stops its executor and then its reader, and
-// is dropped after Config.WriteTimeout.
+// is dropped after Config.WriteTimeout. Config.IdleTimeout closes a connection that
+// completes no command for that long (a blocked one is not idle), and Config.MaxConns
+// refuses connections past a limit.
 package resp
 
 import (
