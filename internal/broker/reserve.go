@@ -45,7 +45,7 @@ type Delivery struct {
 func (b *Broker) NewOwner() *Owner { return &Owner{} }
 
 // ReleaseOwner returns every lease of o still outstanding to the head of its queue,
-// as if it had run out, and makes o refuse new leases. It may be called again.
+// as if it had run out (in put order, see insertReturnedLocked), and makes o refuse new leases. It may be called again.
 func (b *Broker) ReleaseOwner(o *Owner) {
 	o.mu.Lock()
 	o.released = true
@@ -56,8 +56,8 @@ func (b *Broker) ReleaseOwner(o *Owner) {
 	o.leases = nil
 	o.mu.Unlock()
 
-	// Each goes back to the head: the last leased first, so that they stand there
-	// in the order they were leased.
+	// Each goes back among the returned messages at the head, in put order: the
+	// last leased first, so that each insertion is usually at the front of them.
 	slices.SortFunc(leases, func(x, y *lease) int { return cmp.Compare(y.id, x.id) })
 
 	now := time.Now()
