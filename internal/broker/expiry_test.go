@@ -142,6 +142,7 @@ func TestPutDelayAndTTLC17(t *testing.T) {
 			b.PutWith(ctx, "q", []byte("job"), PutOptions{Delay: time.Second,
 				TTL: 6 * time.Second})
 			time.Sleep(time.Second)
+			synctest.Wait() // the timer goroutine makes the message ready at 1s
 			d := mustReserve(t, b, "q", ReserveOptions{Lease: 2 * time.Second})
 			time.Sleep(3 * time.Second) // the lease ran out at 3s: ready again
 			synctest.Wait()
