@@ -112,6 +112,8 @@ type Broker struct {
 
 	// testHookPutLocked, when set, runs inside a put's critical section.
 	testHookPutLocked func(queue string)
+
+	clock idClock // when messages were put, roughly, for the age of the oldest
 }
 
 // New builds a broker, rebuilds its queues from cfg.Store and starts its sweeper.
@@ -146,6 +148,8 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.recover(); err != nil {
 		return nil, err
 	}
+	// Recovered messages all have IDs below this sample: their age counts from now.
+	b.clock.sample(b.nextID.Load(), time.Now())
 
 	interval := cfg.SweepInterval
 	if interval <= 0 {

@@ -39,6 +39,11 @@ type QueueStats struct {
 	DeadLettered uint64 // messages moved from this queue to its dead-letter queue
 	Dropped      uint64 // messages dropped from the head by OverflowDropOldest
 	Settings     QueueSettings
+
+	// OldestAge is how long ago, at least, the message at the head of the queue (the
+	// next to be delivered) was put, to within a sweep interval; 0 when the queue is
+	// empty. Messages recovered at start count as put then.
+	OldestAge time.Duration
 }
 
 // Stats returns a snapshot of the broker and, up to limit queues (0: all), of each
@@ -65,8 +70,12 @@ func (b *Broker) Stats(limit int) Stats {
 
 	slices.SortFunc(queues, func(x, y *Queue) int { return strings.Compare(x.name, y.name) })
 	s.Queues = len(queues)
+	now := time.Now()
 	for i, q := range queues {
 		qs := q.stats()
+		if id := q.peekHeadID(); id != 0 {
+			qs.OldestAge = b.clock.ageOf(id, now)
+		}
 		s.Messages += qs.Messages
 		s.Bytes += qs.Bytes
 		s.Puts += qs.Puts
@@ -110,6 +119,22 @@ func (q *Queue) stats() QueueStats {
 		Dropped:      q.dropped.Load(),
 		Settings:     q.settingsOrZero(),
 	}
+}
+
+// peekHeadID returns the ID of the message at q's head, or 0 if q is empty. Stats must
+// not wait for a busy queue, so when q's lock is held it returns what it saw last.
+func (q *Queue) peekHeadID() uint64 {
+	if !q.mu.TryLock() {
+		return q.headID.Load()
+	}
+	var id uint64
+	if q.ready.len() > 0 {
+		id = q.ready.idAt(0)
+	}
+	q.mu.Unlock()
+
+	q.headID.Store(id)
+	return id
 }
 
 func (q *Queue) settingsOrZero() QueueSettings {

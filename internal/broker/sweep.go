@@ -33,8 +33,9 @@ func (b *Broker) sweepLoop(interval time.Duration) {
 		select {
 		case <-b.done:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			b.sweep()
+			b.clock.sample(b.nextID.Load(), now)
 		}
 	}
 }

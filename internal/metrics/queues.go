@@ -9,13 +9,11 @@ import (
 // queueCollector turns a broker.Stats snapshot, taken at scrape time, into series, so
 // puts and gets pay nothing for metrics. Queues beyond the cap, in name order, are
 // summed under queue="_other".
-//
-// TODO: export the age of each queue's oldest message once broker.QueueStats has it.
 type queueCollector struct {
 	source    StatsSource
 	maxSeries int
 
-	messages, bytes, puts, gets, waiting *prometheus.Desc
+	messages, bytes, puts, gets, waiting, oldestAge *prometheus.Desc
 
 	queues, overflow, totalMessages, totalBytes *prometheus.Desc
 	totalPuts, totalGets, emptyGets, blocked    *prometheus.Desc
@@ -41,6 +39,9 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		puts:     perQueue("puts_total", "Messages put since the queue was created."),
 		gets:     perQueue("gets_total", "Messages taken since the queue was created."),
 		waiting:  perQueue("waiting", "Gets blocked on the queue."),
+		oldestAge: perQueue("oldest_message_age_seconds",
+			"How long ago, at least, the message at the head of the queue was put "+
+				"(to within a second; 0 when empty)."),
 
 		queues:        server("queues", "Queues in the table."),
 		overflow:      server("queues_other", "Queues summed under queue=\"_other\"."),
@@ -57,7 +58,7 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.messages, c.bytes, c.puts, c.gets, c.waiting,
+		c.messages, c.bytes, c.puts, c.gets, c.waiting, c.oldestAge,
 		c.queues, c.overflow, c.totalMessages, c.totalBytes,
 		c.totalPuts, c.totalGets, c.emptyGets, c.blocked, c.cacheBytes,
 	} {
@@ -114,6 +115,7 @@ func (c *queueCollector) collectQueue(ch chan<- prometheus.Metric, label string,
 	metric(c.puts, prometheus.CounterValue, float64(qs.Puts))
 	metric(c.gets, prometheus.CounterValue, float64(qs.Gets))
 	metric(c.waiting, prometheus.GaugeValue, float64(qs.Waiting))
+	metric(c.oldestAge, prometheus.GaugeValue, qs.OldestAge.Seconds())
 }
 
 func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
@@ -122,4 +124,5 @@ func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
 	sum.Puts += qs.Puts
 	sum.Gets += qs.Gets
 	sum.Waiting += qs.Waiting
+	sum.OldestAge = max(sum.OldestAge, qs.OldestAge) // the oldest of them all
 }
