@@ -99,11 +99,13 @@ type Broker struct {
 	cacheUsed  atomic.Int64
 
 	// Totals of queues already dropped, so that server totals survive the drop.
-	retiredPuts atomic.Uint64
-	retiredGets atomic.Uint64
-	emptyGets   atomic.Uint64
-	waiting     atomic.Int64
-	holdOrder   atomic.Uint64 // orders held queues by their first put, see Hold
+	retiredPuts  atomic.Uint64
+	retiredGets  atomic.Uint64
+	retiredAcks  atomic.Uint64
+	retiredNacks atomic.Uint64
+	emptyGets    atomic.Uint64
+	waiting      atomic.Int64
+	holdOrder    atomic.Uint64 // orders held queues by their first put, see Hold
 
 	started time.Time
 	closed  atomic.Bool

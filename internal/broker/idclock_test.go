@@ -81,3 +81,28 @@ func queueAge(b *Broker, name string) time.Duration {
 	}
 	return 0
 }
+
+// TestBrokerStatsCountAcksAndNacks: acks and nacks are counted per queue and in total,
+// and a refused ack counts as neither.
+func TestBrokerStatsCountAcksAndNacks(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	mustPut(t, b, "q", []byte("a"))
+	mustPut(t, b, "q", []byte("b"))
+	d1 := mustReserve(t, b, "q", ReserveOptions{Lease: time.Minute})
+	if err := b.Nack(ctx, d1.DeliveryID, 0); err != nil {
+		t.Fatal(err)
+	}
+	d2 := mustReserve(t, b, "q", ReserveOptions{Lease: time.Minute})
+	if err := b.Ack(ctx, d2.DeliveryID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Ack(ctx, d2.DeliveryID); err == nil {
+		t.Fatal("second ack of one delivery succeeded")
+	}
+	s := b.Stats(0)
+	if s.Acks != 1 || s.Nacks != 1 || s.QueueStats[0].Acks != 1 || s.QueueStats[0].Nacks != 1 {
+		t.Fatalf("acks/nacks: total %d/%d, queue %d/%d; want 1/1 each", s.Acks, s.Nacks,
+			s.QueueStats[0].Acks, s.QueueStats[0].Nacks)
+	}
+}

@@ -53,6 +53,8 @@ type Queue struct {
 	bytes atomic.Int64
 	puts  atomic.Uint64
 	gets  atomic.Uint64
+	acks  atomic.Uint64
+	nacks atomic.Uint64
 
 	headID atomic.Uint64 // the head's ID when stats last saw it; 0: empty
 }

@@ -265,6 +265,7 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 		b.endLeaseLocked(l)
 		b.releaseCache(l.e)
 		b.noteIfIdleLocked(q)
+		q.acks.Add(1)
 	}
 	q.mu.Unlock()
 	if err != nil {
@@ -289,6 +290,7 @@ func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 		return err
 	}
 	ticket := b.requeueLeaseLocked(l, now, delay)
+	l.q.nacks.Add(1)
 	l.q.mu.Unlock()
 	if err := b.store.Wait(ctx, ticket); err != nil {
 		return fmt.Errorf("nack %d on queue %q: %w", deliveryID, l.q.name, err)

@@ -15,6 +15,8 @@ type Stats struct {
 	Bytes     int64
 	Puts      uint64
 	Gets      uint64
+	Acks      uint64 // deliveries acknowledged
+	Nacks     uint64 // deliveries given back by their consumer
 	EmptyGets uint64
 	Waiting   int64 // blocked gets
 	Inflight  int64 // messages under a lease
@@ -31,6 +33,8 @@ type QueueStats struct {
 	Bytes    int64
 	Puts     uint64 // since the queue was created
 	Gets     uint64
+	Acks     uint64
+	Nacks    uint64
 	Waiting  int
 
 	Inflight     int64  // messages under a lease
@@ -62,6 +66,8 @@ func (b *Broker) Stats(limit int) Stats {
 	b.mu.RLock()
 	s.Puts = b.retiredPuts.Load()
 	s.Gets = b.retiredGets.Load()
+	s.Acks = b.retiredAcks.Load()
+	s.Nacks = b.retiredNacks.Load()
 	queues := make([]*Queue, 0, len(b.queues))
 	for _, q := range b.queues {
 		queues = append(queues, q)
@@ -80,6 +86,8 @@ func (b *Broker) Stats(limit int) Stats {
 		s.Bytes += qs.Bytes
 		s.Puts += qs.Puts
 		s.Gets += qs.Gets
+		s.Acks += qs.Acks
+		s.Nacks += qs.Nacks
 		s.Inflight += qs.Inflight
 		s.Deferred += qs.Deferred
 		if limit <= 0 || i < limit {
@@ -110,6 +118,8 @@ func (q *Queue) stats() QueueStats {
 		Bytes:    q.bytes.Load(),
 		Puts:     q.puts.Load(),
 		Gets:     q.gets.Load(),
+		Acks:     q.acks.Load(),
+		Nacks:    q.nacks.Load(),
 		Waiting:  q.waiters.len(),
 
 		Inflight:     q.inflight.Load(),

@@ -104,5 +104,7 @@ func (b *Broker) sweepOneLocked(q *Queue) int {
 	q.sweepPending = false
 	b.retiredPuts.Add(q.puts.Load())
 	b.retiredGets.Add(q.gets.Load())
+	b.retiredAcks.Add(q.acks.Load())
+	b.retiredNacks.Add(q.nacks.Load())
 	return sweepDropped
 }

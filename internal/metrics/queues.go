@@ -13,10 +13,11 @@ type queueCollector struct {
 	source    StatsSource
 	maxSeries int
 
-	messages, bytes, puts, gets, waiting, oldestAge *prometheus.Desc
+	messages, bytes, puts, gets, acks, nacks, waiting, oldestAge *prometheus.Desc
 
 	queues, overflow, totalMessages, totalBytes *prometheus.Desc
 	totalPuts, totalGets, emptyGets, blocked    *prometheus.Desc
+	totalAcks, totalNacks                       *prometheus.Desc
 	cacheBytes                                  *prometheus.Desc
 }
 
@@ -38,6 +39,8 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		bytes:    perQueue("bytes", "Payload bytes of the messages in the queue."),
 		puts:     perQueue("puts_total", "Messages put since the queue was created."),
 		gets:     perQueue("gets_total", "Messages taken since the queue was created."),
+		acks:     perQueue("acks_total", "Deliveries acknowledged since the queue was created."),
+		nacks:    perQueue("nacks_total", "Deliveries given back by their consumer."),
 		waiting:  perQueue("waiting", "Gets blocked on the queue."),
 		oldestAge: perQueue("oldest_message_age_seconds",
 			"How long ago, at least, the message at the head of the queue was put "+
@@ -49,6 +52,8 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		totalBytes:    server("bytes", "Payload bytes in all queues."),
 		totalPuts:     server("puts_total", "Messages put since start."),
 		totalGets:     server("gets_total", "Messages taken since start."),
+		totalAcks:     server("acks_total", "Deliveries acknowledged since start."),
+		totalNacks:    server("nacks_total", "Deliveries given back by their consumer since start."),
 		emptyGets:     server("empty_gets_total", "Gets that found no message."),
 		blocked:       server("waiting", "Gets blocked on any queue."),
 		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),
@@ -58,9 +63,10 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 // Describe implements prometheus.Collector.
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.messages, c.bytes, c.puts, c.gets, c.waiting, c.oldestAge,
+		c.messages, c.bytes, c.puts, c.gets, c.acks, c.nacks, c.waiting, c.oldestAge,
 		c.queues, c.overflow, c.totalMessages, c.totalBytes,
 		c.totalPuts, c.totalGets, c.emptyGets, c.blocked, c.cacheBytes,
+		c.totalAcks, c.totalNacks,
 	} {
 		ch <- d
 	}
@@ -100,6 +106,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.totalBytes, float64(s.Bytes))
 	counter(c.totalPuts, s.Puts)
 	counter(c.totalGets, s.Gets)
+	counter(c.totalAcks, s.Acks)
+	counter(c.totalNacks, s.Nacks)
 	counter(c.emptyGets, s.EmptyGets)
 	gauge(c.blocked, float64(s.Waiting))
 	gauge(c.cacheBytes, float64(s.CacheUsed))
@@ -114,6 +122,8 @@ func (c *queueCollector) collectQueue(ch chan<- prometheus.Metric, label string,
 	metric(c.bytes, prometheus.GaugeValue, float64(qs.Bytes))
 	metric(c.puts, prometheus.CounterValue, float64(qs.Puts))
 	metric(c.gets, prometheus.CounterValue, float64(qs.Gets))
+	metric(c.acks, prometheus.CounterValue, float64(qs.Acks))
+	metric(c.nacks, prometheus.CounterValue, float64(qs.Nacks))
 	metric(c.waiting, prometheus.GaugeValue, float64(qs.Waiting))
 	metric(c.oldestAge, prometheus.GaugeValue, qs.OldestAge.Seconds())
 }
@@ -123,6 +133,8 @@ func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
 	sum.Bytes += qs.Bytes
 	sum.Puts += qs.Puts
 	sum.Gets += qs.Gets
+	sum.Acks += qs.Acks
+	sum.Nacks += qs.Nacks
 	sum.Waiting += qs.Waiting
 	sum.OldestAge = max(sum.OldestAge, qs.OldestAge) // the oldest of them all
 }
