@@ -39,10 +39,14 @@ func (c *conn) startBlocked(fn blocked) bool {
 	}
 	c.blocked.Go(func() {
 		defer c.nblocked.Add(-1)
+		start := c.startTime()
 		rp, ok := c.runBlocked(fn)
-		if ok {
-			c.send(rp)
+		rp.start, rp.waited = start, true
+		if !ok {
+			c.observeReply(&rp, false)
+			return
 		}
+		c.send(rp)
 	})
 	return true
 }

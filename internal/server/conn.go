@@ -125,6 +125,8 @@ func (c *conn) stopReading() {
 func (c *conn) serve() {
 	defer c.s.removeConn(c)
 	defer c.cancel()
+	c.s.connOpened()
+	defer c.s.connClosed()
 
 	if !c.handshake() {
 		c.nc.Close()
@@ -265,6 +267,7 @@ func (c *conn) answerBuffered() {
 // send queues rp for the writer, first waiting while the replies already queued are
 // over the output cap. It returns false if the writer has stopped.
 func (c *conn) send(rp reply) bool {
+	c.observeReply(&rp, true)
 	for c.queued.Load() > int64(c.s.cfg.MaxOutputBytes) {
 		select {
 		case <-c.drained:

@@ -1,6 +1,10 @@
 package server
 
-import "github.com/keyq/keyq/internal/proto"
+import (
+	"time"
+
+	"github.com/keyq/keyq/internal/proto"
+)
 
 // frameHeaderBytes is a frame's length field and header.
 const frameHeaderBytes = 4 + proto.HeaderSize
@@ -16,6 +20,9 @@ type reply struct {
 	body   []byte
 	more   bool // a further request is already received: the writer need not flush
 	flush  bool // no frame: only asks the writer to flush what it holds
+
+	start  time.Time // when its request was read, for the Observer; zero: not observed
+	waited bool      // its request went off to wait for a message
 }
 
 // flushReply asks the writer to flush the replies it holds back because more were

@@ -71,6 +71,9 @@ type Config struct {
 
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+
+	// Observer hears of each connection and request, for metrics; nil is none.
+	Observer Observer
 }
 
 // Server serves the native protocol on any number of listeners. Create one with New;
