@@ -41,12 +41,16 @@ func init() {
 
 // execute runs one command, or queues it inside MULTI.
 func (c *conn) execute(args [][]byte) {
+	start := c.startTime()
+	c.replyAt = len(c.out)
 	cmd := lookupCommand(args[0])
 	if cmd == nil {
 		c.unknownCommand(args)
 		c.tx.fail()
+		c.observe("unknown", start)
 		return
 	}
+	defer c.observe(cmd.name, start)
 	if !arityOK(cmd.arity, len(args)) {
 		c.writeErrorf("ERR wrong number of arguments for '%s' command", cmd.name)
 		c.tx.fail()

@@ -62,6 +62,7 @@ type conn struct {
 	readErr error         // set by the reader before it closes inbox
 
 	out      []byte
+	replyAt  int   // where the reply of the command running starts in out
 	writeErr error // sticky: once a write fails the executor stops
 
 	proto   int    // 2 or 3
@@ -99,6 +100,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 // serve runs the connection until the client goes, sends QUIT or the server stops.
 func (c *conn) serve() {
 	c.log.Debug("connection opened")
+	if obs := c.s.observer; obs != nil {
+		obs.ConnOpened(Door)
+		defer obs.ConnClosed(Door)
+	}
 	if c.s.idleTimeout > 0 {
 		c.markActive()
 		// Made far off and then reset, so that checkIdle never runs before c.idle
@@ -249,6 +254,7 @@ func (c *conn) flush() {
 		}
 		out = out[n:]
 	}
+	c.replyAt = 0 // the reply of the command running, if any, starts afresh
 	if cap(c.out) > 4*flushAt {
 		c.out = nil // give back the memory of one huge reply
 	} else {

@@ -74,6 +74,9 @@ type Config struct {
 	// MaxConns bounds the open connections: one more is answered "-ERR max number of
 	// clients reached", as Redis answers past maxclients, and closed. 0 means no limit.
 	MaxConns int
+
+	// Observer hears of each connection and command, for metrics; nil is none.
+	Observer Observer
 }
 
 // DefaultWriteTimeout is Config.WriteTimeout when left zero.
@@ -88,7 +91,8 @@ type Server struct {
 	version string
 	started time.Time
 
-	limits       limits // what a request may hold
+	limits       limits   // what a request may hold
+	observer     Observer // nil: none
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
@@ -127,6 +131,7 @@ func New(cfg Config) *Server {
 		started:      time.Now(),
 		limits:       configLimits(cfg),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
+		observer:     cfg.Observer,
 		idleTimeout:  max(cfg.IdleTimeout, 0),
 		maxConns:     max(cfg.MaxConns, 0),
 		listeners:    make(map[net.Listener]struct{}),
