@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/metrics"
 	"github.com/keyq/keyq/internal/server"
 )
 
@@ -133,7 +134,10 @@ type nativeDoor struct {
 	maxConns    int
 	idleTimeout time.Duration
 	maxWait     time.Duration
+	observer    server.Observer // serve's metrics
 }
+
+func (n *nativeDoor) useMetrics(m *metrics.Metrics) { n.observer = m }
 
 func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&n.addr, "addr", defaultAddr, "address to listen on, host:port")
@@ -153,6 +157,7 @@ func (n *nativeDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, er
 		maxWait = -1 // the server's "no bound"
 	}
 	srv, err := server.New(server.Config{
+		Observer:    n.observer,
 		Broker:      b,
 		MaxConns:    n.maxConns,
 		IdleTimeout: n.idleTimeout,

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/metrics"
 	"github.com/keyq/keyq/internal/resp"
 )
 
@@ -18,9 +19,12 @@ func init() {
 
 // respDoor is the Redis protocol (internal/resp) on --resp-addr.
 type respDoor struct {
-	addr   string
-	limits connLimits // serve's --max-conns and --idle-timeout
+	addr     string
+	limits   connLimits    // serve's --max-conns and --idle-timeout
+	observer resp.Observer // serve's metrics
 }
+
+func (r *respDoor) useMetrics(m *metrics.Metrics) { r.observer = m }
 
 func (r *respDoor) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&r.addr, "resp-addr", resp.DefaultAddr,
@@ -34,6 +38,7 @@ func (r *respDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 		return nil, nil
 	}
 	srv := resp.New(resp.Config{
+		Observer:    r.observer,
 		Broker:      b,
 		Logger:      log,
 		Version:     keyqVersion(),
