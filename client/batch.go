@@ -129,7 +129,9 @@ func takeBody(
 }
 
 // take sends a GETBATCH or RESERVE and decodes the items of its reply.
-func (c *Client) take(ctx context.Context, op proto.Op, body []byte, lease bool) ([]proto.Item, error) {
+func (c *Client) take(
+	ctx context.Context, op proto.Op, body []byte, lease bool,
+) ([]proto.Item, error) {
 	r, err := c.roundTrip(ctx, newCall(op, body))
 	if err != nil {
 		return nil, err

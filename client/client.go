@@ -138,7 +138,9 @@ func (c *Client) MaxMessageBytes() int { return c.maxMessage }
 //
 // If ctx ends before the reply comes, Put returns ctx's error at once; the server
 // may still have stored the message if the request had already been sent.
-func (c *Client) Put(ctx context.Context, queue string, data []byte, opts ...PutOption) (uint64, error) {
+func (c *Client) Put(
+	ctx context.Context, queue string, data []byte, opts ...PutOption,
+) (uint64, error) {
 	if len(data) > c.maxMessage {
 		return 0, &Error{Op: "put", Code: CodeMessageTooLarge, Text: fmt.Sprintf(
 			"message too large: %d bytes, over the limit of %d", len(data), c.maxMessage)}

@@ -46,7 +46,9 @@ type Delivery struct {
 // If ctx ends after the request was sent, Reserve returns ctx's error, and a message
 // the server leased meanwhile comes back when that lease runs out or this Client
 // closes.
-func (c *Client) Reserve(ctx context.Context, queues []string, o ReserveOptions) ([]Delivery, error) {
+func (c *Client) Reserve(
+	ctx context.Context, queues []string, o ReserveOptions,
+) ([]Delivery, error) {
 	if o.Lease < 0 {
 		return nil, badOption("reserve", "lease", o.Lease)
 	}
@@ -98,7 +100,9 @@ func (c *Client) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 
 // Touch extends a delivery's lease to lease from now (0: the length it was given)
 // and returns the new deadline. Errors as for Ack.
-func (c *Client) Touch(ctx context.Context, deliveryID uint64, lease time.Duration) (time.Time, error) {
+func (c *Client) Touch(
+	ctx context.Context, deliveryID uint64, lease time.Duration,
+) (time.Time, error) {
 	if lease < 0 {
 		return time.Time{}, badOption("touch", "lease", lease)
 	}

@@ -124,7 +124,9 @@ func nonNegative(name string, v int64, opt proto.Option) QueueSetting {
 
 // SetQueue changes the settings of queue that changes name, leaving the others as
 // they are, and returns the queue's info afterwards. Settings are kept durably.
-func (c *Client) SetQueue(ctx context.Context, queue string, changes ...QueueSetting) (*QueueInfo, error) {
+func (c *Client) SetQueue(
+	ctx context.Context, queue string, changes ...QueueSetting,
+) (*QueueInfo, error) {
 	opts := make([]proto.Option, 0, len(changes))
 	for _, ch := range changes {
 		if ch.err != "" {
