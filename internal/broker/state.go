@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyq/keyq/internal/codec"
 	"github.com/keyq/keyq/internal/storage"
 )
 
@@ -118,23 +119,23 @@ func appendDead(buf []byte, dead *DeadLetter) []byte {
 }
 
 func decodeState(p []byte) (msgState, error) {
-	d := decoder{buf: p}
-	if d.byte() != stateVersion {
+	d := codec.Decoder{Buf: p}
+	if d.Byte() != stateVersion {
 		return msgState{}, errBadState
 	}
-	s := msgState{msg: d.uvarint(), count: int(d.uvarint()), pos: d.varint()}
-	s.dueAt = d.time()
-	s.expiresAt = d.time()
-	if d.byte() == 1 {
-		s.dead = &DeadLetter{Queue: string(d.bytes())}
-		s.dead.ID = d.uvarint()
-		s.dead.Reason = string(d.bytes())
-		s.dead.Count = int(d.uvarint())
+	s := msgState{msg: d.Uvarint(), count: int(d.Uvarint()), pos: d.Varint()}
+	s.dueAt = decodeTime(&d)
+	s.expiresAt = decodeTime(&d)
+	if d.Byte() == 1 {
+		s.dead = &DeadLetter{Queue: string(d.Prefixed())}
+		s.dead.ID = d.Uvarint()
+		s.dead.Reason = string(d.Prefixed())
+		s.dead.Count = int(d.Uvarint())
 	}
-	if len(d.buf) > 0 {
-		s.returned = d.byte()&flagReturned != 0
+	if len(d.Buf) > 0 {
+		s.returned = d.Byte()&flagReturned != 0
 	}
-	if d.bad {
+	if d.Bad {
 		return msgState{}, errBadState
 	}
 	return s, nil
@@ -158,76 +159,30 @@ func encodeSettings(s QueueSettings) []byte {
 }
 
 func decodeSettings(p []byte) (QueueSettings, error) {
-	d := decoder{buf: p}
-	if d.byte() != stateVersion {
+	d := codec.Decoder{Buf: p}
+	if d.Byte() != stateVersion {
 		return QueueSettings{}, errBadState
 	}
-	s := QueueSettings{MaxLength: int(d.uvarint()), MaxBytes: int64(d.uvarint())}
-	s.Overflow = Overflow(d.byte())
-	s.DefaultLease = time.Duration(d.uvarint())
-	s.MaxDeliveries = int(d.uvarint())
-	s.DeadLetter = string(d.bytes())
-	s.DefaultTTL = time.Duration(d.uvarint())
-	s.ExpiredToDLQ = d.byte() == 1
-	if d.bad {
+	s := QueueSettings{MaxLength: int(d.Uvarint()), MaxBytes: int64(d.Uvarint())}
+	s.Overflow = Overflow(d.Byte())
+	s.DefaultLease = time.Duration(d.Uvarint())
+	s.MaxDeliveries = int(d.Uvarint())
+	s.DeadLetter = string(d.Prefixed())
+	s.DefaultTTL = time.Duration(d.Uvarint())
+	s.ExpiredToDLQ = d.Byte() == 1
+	if d.Bad {
 		return QueueSettings{}, errBadState
 	}
 	return s, nil
 }
 
-// decoder reads what the encoders above wrote, remembering whether it ran short.
-type decoder struct {
-	buf []byte
-	bad bool
-}
-
-func (d *decoder) byte() byte {
-	if len(d.buf) == 0 {
-		d.bad = true
-		return 0
-	}
-	c := d.buf[0]
-	d.buf = d.buf[1:]
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.buf)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *decoder) time() time.Time {
-	ns := d.varint()
+// decodeTime reads a time written as Unix nanoseconds, 0 for the zero time.
+func decodeTime(d *codec.Decoder) time.Time {
+	ns := d.Varint()
 	if ns == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
-}
-
-func (d *decoder) bytes() []byte {
-	n := d.uvarint()
-	if n > uint64(len(d.buf)) {
-		d.bad = true
-		return nil
-	}
-	b := d.buf[:n]
-	d.buf = d.buf[n:]
-	return b
 }
 
 // appendStateLocked records a new state of e's message in q (op says which) and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/crc32"
 
+	"github.com/keyq/keyq/internal/codec"
 	"github.com/keyq/keyq/internal/storage"
 )
 
@@ -165,76 +166,33 @@ func decodeFrame(buf []byte) (diskRecord, int, error) {
 }
 
 func decodeBody(body []byte) (diskRecord, error) {
-	d := bodyDecoder{buf: body[1:]}
+	d := codec.Decoder{Buf: body[1:]}
 	r := diskRecord{kind: kind(body[0]) &^ flagMoved, moved: kind(body[0])&flagMoved != 0}
 
 	switch r.kind {
 	case kindPut, kindPutFront, kindLease, kindDefer, kindReturn, kindDeadLetter, kindSettings:
-		r.id = d.uvarint()
-		r.pos = d.varint()
-		r.queue = d.bytes(d.uvarint())
+		r.id = d.Uvarint()
+		r.pos = d.Varint()
+		r.queue = d.Bytes(d.Uvarint())
 		if r.moved {
-			r.first.Segment = d.uvarint()
-			r.first.Offset = int64(d.uvarint())
+			r.first.Segment = d.Uvarint()
+			r.first.Offset = int64(d.Uvarint())
 		}
-		r.payload = d.rest()
+		r.payload = d.Rest()
 	case kindTake:
 		if r.moved {
 			return r, errBody
 		}
-		r.id = d.uvarint()
-		r.ref.Segment = d.uvarint()
-		r.ref.Offset = int64(d.uvarint())
+		r.id = d.Uvarint()
+		r.ref.Segment = d.Uvarint()
+		r.ref.Offset = int64(d.Uvarint())
 	case kindPad:
 		return r, nil
 	default:
 		return r, errBody
 	}
-	if d.bad || r.moved && r.first.IsZero() {
+	if d.Bad || r.moved && r.first.IsZero() {
 		return r, errBody
 	}
 	return r, nil
-}
-
-// bodyDecoder reads integers and byte strings off a record body, remembering
-// whether any read ran past its end.
-type bodyDecoder struct {
-	buf []byte
-	bad bool
-}
-
-func (d *bodyDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.buf)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *bodyDecoder) varint() int64 {
-	v, n := binary.Varint(d.buf)
-	if n <= 0 {
-		d.bad = true
-		return 0
-	}
-	d.buf = d.buf[n:]
-	return v
-}
-
-func (d *bodyDecoder) bytes(n uint64) []byte {
-	if n > uint64(len(d.buf)) {
-		d.bad = true
-		return nil
-	}
-	b := d.buf[:n]
-	d.buf = d.buf[n:]
-	return b
-}
-
-func (d *bodyDecoder) rest() []byte {
-	b := d.buf
-	d.buf = nil
-	return b
 }
