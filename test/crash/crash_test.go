@@ -5,17 +5,12 @@
 package crash
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,9 +18,11 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/client"
+	"github.com/keyq/keyq/internal/testutil"
 )
 
-var rounds = flag.Int("crash.rounds", 20, "kill-and-restart rounds of TestCrashKeepsAcknowledgedPuts")
+var rounds = flag.Int("crash.rounds", 20,
+	"kill-and-restart rounds of TestCrashKeepsAcknowledgedPuts")
 
 // queues is how many queues the load uses; each has one producer and all but the last
 // one consumer.
@@ -41,7 +38,7 @@ const opTimeout = 30 * time.Second
 // answered comes back. A put or get cut off by the kill may or may not have taken
 // effect; the check allows exactly that.
 func TestCrashKeepsAcknowledgedPuts(t *testing.T) {
-	bin := buildKeyq(t)
+	bin := testutil.BuildKeyq(t)
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	models := make([]*queueModel, queues)
@@ -52,12 +49,12 @@ func TestCrashKeepsAcknowledgedPuts(t *testing.T) {
 	for round := range *rounds {
 		fsync := []string{"always", "interval", "never"}[rng.IntN(3)]
 		srv := startServe(t, bin, dir, "--fsync", fsync)
-		c := load(t, srv.addr, models)
+		c := load(t, srv.Addr, models)
 		time.Sleep(time.Duration(20+rng.IntN(250)) * time.Millisecond) // the kill's moment
-		srv.kill(t)
+		srv.Kill(t, opTimeout)
 		c.wait()
 		if err := c.failure(); err != nil {
-			t.Fatalf("round %d (fsync %s): %v\nserver log:\n%s", round, fsync, err, srv.log())
+			t.Fatalf("round %d (fsync %s): %v\nserver log:\n%s", round, fsync, err, srv.Log())
 		}
 		t.Logf("round %d (fsync %s): %d puts acknowledged, %d gets answered so far", round,
 			fsync, totalAcked(models), totalConsumed(models))
@@ -65,8 +62,8 @@ func TestCrashKeepsAcknowledgedPuts(t *testing.T) {
 
 	srv := startServe(t, bin, dir)
 	for _, m := range models {
-		if err := m.drain(srv.addr); err != nil {
-			t.Fatalf("final drain: %v\nserver log:\n%s", err, srv.log())
+		if err := m.drain(srv.Addr); err != nil {
+			t.Fatalf("final drain: %v\nserver log:\n%s", err, srv.Log())
 		}
 	}
 }
@@ -289,113 +286,14 @@ func (r *loadRun) failure() error {
 
 func (r *loadRun) wait() { r.wg.Wait() }
 
-func buildKeyq(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "keyq")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin,
-		"github.com/keyq/keyq/cmd/keyq").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build cmd/keyq: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// served is a `keyq serve` subprocess.
-type served struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan struct{}
-
-	mu  sync.Mutex // protects buf
-	buf bytes.Buffer
-}
-
-var listenLine = regexp.MustCompile(`msg=listening .*\baddr=(\S+)`)
-
 // startServe runs keyq serve on dir with small segments and a small cache, so the
-// load rolls segments, compacts and reads payloads back from the log.
-func startServe(t *testing.T, bin, dir string, args ...string) *served {
+// load rolls segments, compacts and reads payloads back from the log. Every front
+// door but the native one is off.
+func startServe(t *testing.T, bin, dir string, args ...string) *testutil.KeyqProc {
 	t.Helper()
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dir,
+	args = append([]string{"--data-dir", dir,
 		"--segment-bytes", "64KiB", "--max-message-bytes", "16384", "--cache-bytes", "16KiB"},
 		args...)
-	args = append(args, disabledDoors(t, bin)...)
-	s := &served{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	s.cmd.Dir = t.TempDir()
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("stderr pipe: %v", err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start keyq serve: %v", err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.exited
-	})
-
-	addrc := make(chan string, 1)
-	go s.readLog(stderr, addrc)
-	select {
-	case s.addr = <-addrc:
-	case <-s.exited:
-		t.Fatalf("keyq serve exited before listening:\n%s", s.log())
-	case <-time.After(opTimeout):
-		t.Fatalf("keyq serve logged no start line within %v:\n%s", opTimeout, s.log())
-	}
-	return s
-}
-
-// disabledDoors returns the flags that turn off every front door but the native one,
-// so the test binds no fixed port.
-func disabledDoors(t *testing.T, bin string) []string {
-	out, err := exec.Command(bin, "serve", "--help").CombinedOutput()
-	if err != nil {
-		t.Fatalf("keyq serve --help: %v\n%s", err, out)
-	}
-	var args []string
-	for _, flag := range []string{"--http-addr", "--resp-addr"} {
-		if bytes.Contains(out, []byte(flag+" ")) {
-			args = append(args, flag, "")
-		}
-	}
-	return args
-}
-
-func (s *served) readLog(r io.Reader, addrc chan<- string) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		s.mu.Lock()
-		s.buf.WriteString(line + "\n")
-		s.mu.Unlock()
-		if m := listenLine.FindStringSubmatch(line); m != nil {
-			addrc <- m[1]
-		}
-	}
-	io.Copy(io.Discard, r)
-	s.cmd.Wait()
-	close(s.exited)
-}
-
-func (s *served) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (s *served) kill(t *testing.T) {
-	t.Helper()
-	if err := s.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill keyq serve: %v", err)
-	}
-	select {
-	case <-s.exited:
-	case <-time.After(opTimeout):
-		t.Fatalf("keyq serve still running %v after SIGKILL", opTimeout)
-	}
+	args = append(args, "--http-addr", "", "--resp-addr", "")
+	return testutil.StartKeyq(t, bin, t.TempDir(), opTimeout, args...)
 }

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -17,10 +16,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyq/keyq/internal/testutil"
 )
 
 // cmdTimeout bounds every command the tests run; none comes near it on a good day.
@@ -30,10 +30,11 @@ const cmdTimeout = 60 * time.Second
 const maxMessage = 1 << 20
 
 func TestCLIEndToEnd(t *testing.T) {
-	bin := buildKeyq(t)
+	bin := testutil.BuildKeyq(t)
 	// Every listener on a free port: the HTTP API's default is a fixed one.
-	srv := startServe(t, bin, "--addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	k := &keyq{t: t, bin: bin, addr: srv.addr}
+	srv := testutil.StartKeyq(t, bin, t.TempDir(), cmdTimeout,
+		"--addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	k := &keyq{t: t, bin: bin, addr: srv.Addr}
 
 	t.Run("FilesRoundTripInOrder", func(t *testing.T) { testFilesRoundTrip(t, k.with(t)) })
 	t.Run("StdinAndOutputFlag", func(t *testing.T) { testStdinAndOutput(t, k.with(t)) })
@@ -203,108 +204,14 @@ func testUsage(t *testing.T, k *keyq) {
 	}
 }
 
-func testSIGTERM(t *testing.T, srv *served) {
-	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatalf("send SIGTERM: %v", err)
+func testSIGTERM(t *testing.T, srv *testutil.KeyqProc) {
+	srv.Signal(t, syscall.SIGTERM)
+	if code := srv.Wait(t, cmdTimeout); code != 0 {
+		t.Fatalf("keyq serve exited %d after SIGTERM, want 0; log:\n%s", code, srv.Log())
 	}
-	select {
-	case <-srv.exited:
-	case <-time.After(cmdTimeout):
-		t.Fatalf("keyq serve did not exit within %v of SIGTERM", cmdTimeout)
+	if !strings.Contains(srv.Log(), "msg=stopped") {
+		t.Fatalf("keyq serve log has no stop line:\n%s", srv.Log())
 	}
-	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
-		t.Fatalf("keyq serve exited %d after SIGTERM, want 0; log:\n%s", code, srv.log())
-	}
-	if !strings.Contains(srv.log(), "msg=stopped") {
-		t.Fatalf("keyq serve log has no stop line:\n%s", srv.log())
-	}
-}
-
-// buildKeyq builds cmd/keyq into a temporary directory and returns the binary's path.
-func buildKeyq(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "keyq")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin,
-		"github.com/keyq/keyq/cmd/keyq").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build cmd/keyq: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// served is a `keyq serve` subprocess.
-type served struct {
-	cmd    *exec.Cmd
-	addr   string
-	exited chan struct{} // closed once the process has exited and its log is read
-
-	mu  sync.Mutex // protects buf
-	buf bytes.Buffer
-}
-
-func (s *served) log() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// startServe runs `keyq serve args...`, waits for its start line and returns it
-// with the address it logged. Every front door listens on a free port unless args
-// say otherwise (a later flag wins), so the test never needs a fixed port. The
-// process is killed when the test ends if it is still running.
-func startServe(t *testing.T, bin string, args ...string) *served {
-	t.Helper()
-	args = append([]string{"serve", "--resp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"},
-		args...)
-	s := &served{cmd: exec.Command(bin, args...), exited: make(chan struct{})}
-	s.cmd.Dir = t.TempDir() // where a default data directory would go
-	stderr, err := s.cmd.StderrPipe()
-	if err != nil {
-		t.Fatalf("stderr pipe: %v", err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("start keyq serve: %v", err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.exited
-	})
-
-	addrc := make(chan string, 1)
-	go s.readLog(stderr, addrc)
-	select {
-	case s.addr = <-addrc:
-	case <-s.exited:
-		t.Fatalf("keyq serve exited before listening:\n%s", s.log())
-	case <-time.After(cmdTimeout):
-		t.Fatalf("keyq serve logged no start line within %v:\n%s", cmdTimeout, s.log())
-	}
-	return s
-}
-
-var listenLine = regexp.MustCompile(`msg=listening .*\baddr=(\S+)`)
-
-// readLog keeps the server's log, sends the address of its start line, and waits
-// for the process once the log ends.
-func (s *served) readLog(r io.Reader, addrc chan<- string) {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		line := sc.Text()
-		s.mu.Lock()
-		s.buf.WriteString(line + "\n")
-		s.mu.Unlock()
-		if m := listenLine.FindStringSubmatch(line); m != nil {
-			select {
-			case addrc <- m[1]:
-			default:
-			}
-		}
-	}
-	s.cmd.Wait()
-	close(s.exited)
 }
 
 // keyq runs client commands against one server.
