@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -33,29 +32,12 @@ func (b *Broker) PutWith(
 func (b *Broker) PutBatch(
 	ctx context.Context, queue string, payloads [][]byte, o PutOptions,
 ) ([]uint64, error) {
-	if err := b.checkBatch(queue, payloads, o); err != nil {
-		return nil, err
-	}
-	es := make([]entry, len(payloads))
-	var size int64
-	for i, p := range payloads {
-		es[i] = entry{payload: bytes.Clone(p), size: len(p)}
-		size += int64(len(p))
-	}
-
-	q := b.lockLive(queue)
-	ticket, err := b.putBatchLocked(q, es, size, o, time.Now())
-	q.mu.Unlock()
+	ids, ticket, err := b.PutBatchAppend(queue, payloads, o)
 	if err != nil {
 		return nil, err
 	}
-
 	if err := b.store.Wait(ctx, ticket); err != nil {
-		return nil, fmt.Errorf("put %d messages on queue %q: %w", len(es), queue, err)
-	}
-	ids := make([]uint64, len(es))
-	for i, e := range es {
-		ids[i] = e.id
+		return nil, fmt.Errorf("put %d messages on queue %q: %w", len(ids), queue, err)
 	}
 	return ids, nil
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -328,26 +327,14 @@ func (b *Broker) lockLive(name string) *Queue {
 }
 
 func (b *Broker) put(ctx context.Context, name string, payload []byte, front bool) (uint64, error) {
-	if err := b.checkPut(name, payload); err != nil {
-		return 0, err
-	}
-	e := entry{payload: bytes.Clone(payload), size: len(payload)}
-
-	q := b.lockLive(name)
-	if b.testHookPutLocked != nil {
-		b.testHookPutLocked(name)
-	}
-	e.id = b.nextID.Add(1) - 1
-	ticket, err := b.offerLocked(q, e, front)
-	q.mu.Unlock()
+	id, ticket, err := b.appendPut(name, payload, front)
 	if err != nil {
 		return 0, err
 	}
-
 	if err := b.store.Wait(ctx, ticket); err != nil {
-		return 0, fmt.Errorf("put %d on queue %q: %w", e.id, name, err)
+		return 0, fmt.Errorf("put %d on queue %q: %w", id, name, err)
 	}
-	return e.id, nil
+	return id, nil
 }
 
 // offerLocked records e as put on q and hands it to the first waiter, or queues it.

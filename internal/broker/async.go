@@ -1,0 +1,97 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/keyq/keyq/internal/storage"
+)
+
+// PutAppend is the first half of Put (or, with options, of PutWith): it checks the
+// put and appends the message under the queue's lock, as they do, and returns its ID
+// and the ticket to pass to WaitDurable. It does not wait for the store: the caller
+// must not acknowledge the put before WaitDurable(ticket) returned nil. The message
+// may be taken by a consumer meanwhile, as it may be during Put's own wait.
+//
+// A front door uses it to append a connection's puts in the order they came while
+// many of them wait for one fsync together.
+func (b *Broker) PutAppend(
+	queue string, payload []byte, o PutOptions,
+) (uint64, storage.Ticket, error) {
+	if o != (PutOptions{}) {
+		ids, ticket, err := b.PutBatchAppend(queue, [][]byte{payload}, o)
+		if err != nil {
+			return 0, 0, err
+		}
+		return ids[0], ticket, nil
+	}
+	return b.appendPut(queue, payload, false)
+}
+
+// PutBatchAppend is the first half of PutBatch: it stores all payloads or none under
+// one hold of the queue's lock and returns their IDs in order and the ticket to pass
+// to WaitDurable before acknowledging them.
+func (b *Broker) PutBatchAppend(
+	queue string, payloads [][]byte, o PutOptions,
+) ([]uint64, storage.Ticket, error) {
+	if err := b.checkBatch(queue, payloads, o); err != nil {
+		return nil, 0, err
+	}
+	es := make([]entry, len(payloads))
+	var size int64
+	for i, p := range payloads {
+		es[i] = entry{payload: bytes.Clone(p), size: len(p)}
+		size += int64(len(p))
+	}
+
+	q := b.lockLive(queue)
+	ticket, err := b.putBatchLocked(q, es, size, o, time.Now())
+	q.mu.Unlock()
+	if err != nil {
+		return nil, 0, err
+	}
+	ids := make([]uint64, len(es))
+	for i, e := range es {
+		ids[i] = e.id
+	}
+	return ids, ticket, nil
+}
+
+// WaitDurable blocks until everything appended up to ticket is as durable as the
+// store's policy promises (on disk, under fsync=always), ctx ends, or the log fails.
+// Many waiters share one fsync.
+func (b *Broker) WaitDurable(ctx context.Context, ticket storage.Ticket) error {
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return fmt.Errorf("wait for the log: %w", err)
+	}
+	return nil
+}
+
+// Durable reports whether the broker's store keeps records, so that a ticket may
+// need WaitDurable. With the memory store every ticket is durable at once.
+func (b *Broker) Durable() bool { return b.durable }
+
+// appendPut is the first half of put: the message appended and handed on, not yet
+// waited for.
+func (b *Broker) appendPut(
+	name string, payload []byte, front bool,
+) (uint64, storage.Ticket, error) {
+	if err := b.checkPut(name, payload); err != nil {
+		return 0, 0, err
+	}
+	e := entry{payload: bytes.Clone(payload), size: len(payload)}
+
+	q := b.lockLive(name)
+	if b.testHookPutLocked != nil {
+		b.testHookPutLocked(name)
+	}
+	e.id = b.nextID.Add(1) - 1
+	ticket, err := b.offerLocked(q, e, front)
+	q.mu.Unlock()
+	if err != nil {
+		return 0, 0, err
+	}
+	return e.id, ticket, nil
+}
