@@ -34,16 +34,18 @@ func putOptions(op proto.Op, d *proto.Body) (o broker.PutOptions, err error) {
 	return o, nil
 }
 
-func (c *conn) handlePutBatch(rp *reply, d *proto.Body) {
+// handlePutBatch puts a list of messages; on a durable store it reports true when
+// the reply is left to ackWhenDurable.
+func (c *conn) handlePutBatch(rp *reply, d *proto.Body) (later bool) {
 	key, err := c.key(d)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
 	}
 	opts, err := putOptions(rp.op, d)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
 	}
 	msgs, err := d.Messages()
 	if err == nil {
@@ -51,19 +53,31 @@ func (c *conn) handlePutBatch(rp *reply, d *proto.Body) {
 	}
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
+	}
+	if c.putBatchDurable(rp, key, msgs, opts) {
+		return true
+	}
+	if rp.status != proto.StatusOK {
+		return false // the append failed
 	}
 
 	ids, err := c.s.broker.PutBatch(c.ctx, key, msgs, opts)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
 	}
+	rp.status, rp.body = proto.StatusOK, putBatchBody(ids)
+	return false
+}
+
+// putBatchBody encodes the reply to a PUTBATCH: the count, then each ID.
+func putBatchBody(ids []uint64) []byte {
 	body := proto.AppendU32(make([]byte, 0, 4+8*len(ids)), uint32(len(ids)))
 	for _, id := range ids {
 		body = proto.AppendU64(body, id)
 	}
-	rp.status, rp.body = proto.StatusOK, body
+	return body
 }
 
 // getBatchRequest is a decoded GETBATCH.

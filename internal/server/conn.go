@@ -50,6 +50,7 @@ type conn struct {
 	cancelWaits context.CancelCauseFunc
 	blocked     sync.WaitGroup
 	nblocked    atomic.Int64
+	ndurable    atomic.Int64 // puts waiting for the disk (durable.go)
 
 	ownerMu sync.Mutex    // protects owner
 	owner   *broker.Owner // binds the connection's leases; nil until the first
@@ -202,17 +203,19 @@ func (c *conn) readLoop() (fatal bool) {
 		if err != nil {
 			return c.readFailed(err)
 		}
-		rp, wait := c.execute(f)
+		rp, wait, later := c.execute(f)
 		if wait != nil {
-			if c.startBlocked(wait) {
-				// A reply the writer holds back because this request had already
-				// come would otherwise wait as long as this request does.
-				if !c.fr.FrameBuffered() && !c.send(flushReply) {
-					return false
-				}
-				continue
+			if later = c.startBlocked(wait); !later {
+				refuseBlocked(&rp)
 			}
-			refuseBlocked(&rp)
+		}
+		if later {
+			// A reply the writer holds back because this request had already come
+			// would otherwise wait as long as this request does.
+			if !c.fr.FrameBuffered() && !c.send(flushReply) {
+				return false
+			}
+			continue
 		}
 		rp.more = c.fr.FrameBuffered()
 		if !c.send(rp) {

@@ -13,11 +13,10 @@ import (
 // execute runs one request and returns its reply. It runs on the reader goroutine,
 // so requests of one connection run in the order they came; except that a request
 // that may wait for a message is only decoded here, and returned as wait for the
-// reader to run on its own goroutine (rp is then unused unless that is refused).
-//
-// TODO: let pipelined puts on one connection share an fsync (append in order here, wait
-// for durability off the reader); today each waits for its own before the next is read.
-func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
+// reader to run on its own goroutine (rp is then unused unless that is refused),
+// and that a put on a durable store is appended here and acknowledged later, off
+// the reader, once durable (later is then true and rp unused; see durable.go).
+func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	if c.s.testHookExecute != nil {
 		c.s.testHookExecute(f)
 	}
@@ -25,14 +24,14 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 	switch {
 	case !known(f.Op):
 		rp.fail(proto.StatusUnknownOp, fmt.Sprintf("unknown opcode %#02x", uint8(f.Op)))
-		return rp, nil
+		return rp, nil, false
 	case c.stopping.Load():
 		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
-		return rp, nil
+		return rp, nil, false
 	case f.Flags != 0:
 		rp.fail(proto.StatusBadRequest,
 			fmt.Sprintf("flags %#02x are not defined in version 1", f.Flags))
-		return rp, nil
+		return rp, nil, false
 	}
 
 	// Direct calls, not a table of funcs: through a func value rp and d would escape
@@ -40,7 +39,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 	d := proto.NewBody(f.Body)
 	switch f.Op {
 	case proto.OpPut:
-		c.handlePut(&rp, &d)
+		later = c.handlePut(&rp, &d)
 	case proto.OpGet:
 		wait = c.handleGet(&rp, &d)
 	case proto.OpLen:
@@ -58,7 +57,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 	case proto.OpTouch:
 		c.handleTouch(&rp, &d)
 	case proto.OpPutBatch:
-		c.handlePutBatch(&rp, &d)
+		later = c.handlePutBatch(&rp, &d)
 	case proto.OpGetBatch:
 		wait = c.handleGetBatch(&rp, &d)
 	case proto.OpQueueSet:
@@ -66,7 +65,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked) {
 	case proto.OpQueueShow:
 		c.handleQueueShow(&rp, &d)
 	}
-	return rp, wait
+	return rp, wait, later
 }
 
 // known reports whether op is an operation this server runs.
@@ -74,28 +73,38 @@ func known(op proto.Op) bool {
 	return op >= proto.OpPut && op <= proto.OpQueueShow
 }
 
-func (c *conn) handlePut(rp *reply, d *proto.Body) {
+// handlePut puts a message; on a durable store it reports true when the reply is
+// left to ackWhenDurable.
+func (c *conn) handlePut(rp *reply, d *proto.Body) (later bool) {
 	key, err := c.key(d)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
 	}
 	opts, err := putOptions(rp.op, d)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
+	}
+	payload := d.Rest()
+	if c.putDurable(rp, key, payload, opts) {
+		return true
+	}
+	if rp.status != proto.StatusOK {
+		return false // the append failed
 	}
 	var id uint64
 	if opts == (broker.PutOptions{}) {
-		id, err = c.s.broker.Put(c.ctx, key, d.Rest())
+		id, err = c.s.broker.Put(c.ctx, key, payload)
 	} else {
-		id, err = c.s.broker.PutWith(c.ctx, key, d.Rest(), opts)
+		id, err = c.s.broker.PutWith(c.ctx, key, payload, opts)
 	}
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
 	}
 	rp.ok(id, nil)
+	return false
 }
 
 // handleGet takes a message, at once or, with a wait, off the reader.
