@@ -230,6 +230,20 @@ func TestQueueFullRejectsOrDropsOldest(t *testing.T) {
 	if _, err := b.Put(ctx, "d", []byte("12345")); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("put larger than the queue = %v", err)
 	}
+	// A put that cannot fit whatever is dropped drops nothing.
+	if got := contents(t, b, "d"); fmt.Sprint(got) != "[bb cc]" {
+		t.Fatalf("drop-oldest queue after a put that can never fit = %v, want [bb cc]", got)
+	}
+	b.SetQueue(ctx, "d2", QueueSettings{MaxLength: 2, Overflow: OverflowDropOldest})
+	mustPut(t, b, "d2", []byte("x"))
+	mustPut(t, b, "d2", []byte("y"))
+	three := [][]byte{[]byte("1"), []byte("2"), []byte("3")}
+	if _, err := b.PutBatch(ctx, "d2", three, PutOptions{}); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("batch of 3 into a queue of at most 2 = %v", err)
+	}
+	if got := contents(t, b, "d2"); fmt.Sprint(got) != "[x y]" {
+		t.Fatalf("drop-oldest queue after a batch that can never fit = %v, want [x y]", got)
+	}
 }
 
 func TestPutTTLExpiredNeverDelivered(t *testing.T) {

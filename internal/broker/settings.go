@@ -196,6 +196,15 @@ func (b *Broker) makeRoomLocked(q *Queue, s *QueueSettings, n int, size int64) e
 	if fits() {
 		return nil
 	}
+	// Deferred messages count but cannot be dropped: if the put would not fit even
+	// with every ready message gone, drop nothing and refuse it.
+	deferred := int(q.deferred.Load())
+	if (s.MaxLength > 0 && deferred+n > s.MaxLength) ||
+		(s.MaxBytes > 0 && q.deferredBytes+size > s.MaxBytes) {
+		return fmt.Errorf("%w: %d messages of %d bytes cannot fit queue %q's limits "+
+			"(%d messages, %d bytes) whatever is dropped", ErrQueueFull, n, size, q.name,
+			s.MaxLength, s.MaxBytes)
+	}
 	if s.Overflow == OverflowDropOldest {
 		for !fits() && q.ready.len() > 0 {
 			e := q.ready.at(0)
