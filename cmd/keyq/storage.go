@@ -189,6 +189,11 @@ brings its message back.`,
 			}
 			out := cmd.OutOrStdout()
 			for _, d := range report.Dropped {
+				if d.Missing {
+					fmt.Fprintf(out, "missing segment %s: its messages are lost "+
+						"(an empty segment now stands in its place)\n", d.File)
+					continue
+				}
 				fmt.Fprintf(out, "dropped %d bytes at %s offset %d: %s\n",
 					d.Bytes, d.File, d.Offset, d.Reason)
 			}

@@ -379,7 +379,8 @@ func TestRecoverRefusesMissingSegment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("repair: %v", err)
 	}
-	if len(report.Dropped) != 1 || report.Dropped[0].File != segmentPath(dir, gone) {
+	if len(report.Dropped) != 1 || report.Dropped[0].File != segmentPath(dir, gone) ||
+		!report.Dropped[0].Missing {
 		t.Fatalf("repair dropped %+v, want the missing segment reported", report.Dropped)
 	}
 

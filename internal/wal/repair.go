@@ -14,10 +14,11 @@ type RepairReport struct {
 
 // DroppedRange is a range of bytes Repair dropped from a segment file.
 type DroppedRange struct {
-	File   string
-	Offset int64
-	Bytes  int64
-	Reason string
+	File    string
+	Offset  int64
+	Bytes   int64
+	Reason  string
+	Missing bool // the whole file was missing: how much it held cannot be told
 }
 
 // Repair makes the log in dir openable again, keeping every record that passes its
@@ -133,6 +134,7 @@ func (r *repairer) fillGaps() error {
 		for id := ids[i-1] + 1; id < ids[i]; id++ {
 			sg := newSegment(r.dir, id, nil)
 			r.drop(sg.path, 0, 0, "segment file missing: the records it held are lost")
+			r.report.Dropped[len(r.report.Dropped)-1].Missing = true
 			if err := r.writeEmptySegment(sg); err != nil {
 				return err
 			}
