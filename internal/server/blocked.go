@@ -38,7 +38,10 @@ func (c *conn) startBlocked(fn blocked) bool {
 		return false
 	}
 	c.blocked.Go(func() {
-		defer c.nblocked.Add(-1)
+		defer func() {
+			c.markDone()
+			c.nblocked.Add(-1)
+		}()
 		start := c.startTime()
 		rp, ok := c.runBlocked(fn)
 		rp.start, rp.waited = start, true

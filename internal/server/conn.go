@@ -51,6 +51,7 @@ type conn struct {
 	blocked     sync.WaitGroup
 	nblocked    atomic.Int64
 	ndurable    atomic.Int64 // puts waiting for the disk (durable.go)
+	lastDone    atomic.Int64 // unix nanoseconds when a request in progress last ended
 
 	ownerMu sync.Mutex    // protects owner
 	owner   *broker.Owner // binds the connection's leases; nil until the first
@@ -95,24 +96,55 @@ func remoteHost(nc net.Conn) string {
 	return addr
 }
 
-// idleReader reads from the connection with a fresh deadline before each read, so
-// that the idle timeout counts from the last byte received.
+// idleReader reads from the connection with a deadline, so that a connection idle
+// for the idle timeout is closed. Idle means no byte received and no request in
+// progress (see busy): the clock starts at the last byte received or at the end of
+// the last request in progress, whichever is later. A deadline that passes while a
+// request is in progress is pushed back and the read goes on.
 type idleReader struct{ c *conn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
-	var deadline time.Time // none: also clears the handshake's
-	if c.readTimeout > 0 {
-		deadline = time.Now().Add(c.readTimeout)
+	idleSince := time.Now()
+	for {
+		var deadline time.Time // none: also clears the handshake's
+		if c.readTimeout > 0 {
+			deadline = idleSince.Add(c.readTimeout)
+		}
+		c.nc.SetReadDeadline(deadline)
+		// Checked after setting the deadline: stopReading sets the flag, then a
+		// deadline in the past, so either we see the flag or its deadline overrides ours.
+		if c.stopping.Load() {
+			return 0, errStopping
+		}
+		n, err := c.nc.Read(p)
+		if n > 0 || c.readTimeout <= 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err
+		}
+		// busy is checked before lastDone: a request in progress stores its end
+		// time before it stops counting as in progress (markDone).
+		switch {
+		case c.stopping.Load():
+			return 0, errStopping
+		case c.busy():
+			idleSince = time.Now()
+		case c.lastDone.Load() > idleSince.UnixNano():
+			idleSince = time.Unix(0, c.lastDone.Load())
+		default:
+			return n, err
+		}
 	}
-	c.nc.SetReadDeadline(deadline)
-	// Checked after setting the deadline: stopReading sets the flag, then a deadline
-	// in the past, so either we see the flag or its deadline overrides ours.
-	if c.stopping.Load() {
-		return 0, errStopping
-	}
-	return c.nc.Read(p)
 }
+
+// busy reports whether the connection has a request in progress: waiting for a
+// message, waiting for the disk, or with its reply not yet written.
+func (c *conn) busy() bool {
+	return c.nblocked.Load() > 0 || c.ndurable.Load() > 0 || c.queued.Load() > 0
+}
+
+// markDone records that a request in progress ends now, for the idle clock. Called
+// before the request stops counting in busy.
+func (c *conn) markDone() { c.lastDone.Store(time.Now().UnixNano()) }
 
 // stopReading makes the reader stop reading from the network: it answers what it
 // already holds and ends. Called by Shutdown, from any goroutine.
@@ -312,7 +344,11 @@ func (c *conn) writeLoop() {
 			c.writeFailed(err)
 			return
 		}
-		c.queued.Add(-int64(rp.size()))
+		size := int64(rp.size())
+		if c.queued.Load() == size {
+			c.markDone() // the last reply queued: the idle clock starts now
+		}
+		c.queued.Add(-size)
 		select {
 		case c.drained <- struct{}{}:
 		default:

@@ -33,7 +33,10 @@ func (c *conn) reserveDurable() bool {
 	return true
 }
 
-func (c *conn) releaseDurable() { c.ndurable.Add(-1) }
+func (c *conn) releaseDurable() {
+	c.markDone()
+	c.ndurable.Add(-1)
+}
 
 // ackWhenDurable sends rp, the reply to a put already appended, once ticket is
 // durable, or an error reply if the log cannot make it so. It runs on its own

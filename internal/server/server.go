@@ -39,8 +39,9 @@ type Config struct {
 	// and closed. 0 means no limit.
 	MaxConns int
 
-	// IdleTimeout closes a connection that sends no byte for that long, with any
-	// request of it still in progress. 0 means never.
+	// IdleTimeout closes a connection that sends no byte for that long while it has
+	// no request in progress; a connection with a request in progress (a blocked GET,
+	// a put waiting for the disk, a reply not yet written) is never idle. 0 means never.
 	IdleTimeout time.Duration
 
 	// MaxOutputBytes bounds the replies a connection has queued but not yet written;
