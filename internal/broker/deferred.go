@@ -25,8 +25,11 @@ func (b *Broker) deferLocked(q *Queue, e entry, due time.Time) {
 	b.timers.schedule(&d.timer, due)
 }
 
-// promote makes a deferred message that came due ready at the tail of its queue (or
-// hands it to a waiting consumer), unless its TTL ran out meanwhile.
+// promote makes a deferred message that came due ready (or hands it to a waiting
+// consumer), unless its TTL ran out meanwhile. A message delivered before (a nack
+// with a delay) goes back to the head, to its place among the returned messages
+// there, as a lease that ran out would (docs/PROTOCOL.md, NACK); one deferred by its
+// put goes to the tail.
 func (b *Broker) promote(d *deferred) {
 	q, e := d.q, d.e
 	q.mu.Lock()
@@ -39,17 +42,34 @@ func (b *Broker) promote(d *deferred) {
 		b.expireLocked(q, e) // notes q if idle
 		return
 	}
+	if e.meta.delivered() {
+		e.meta.pos, e.meta.returned = q.returnPosLocked(), true
+		b.recordDueLocked(q, &e)
+		b.admitReturnedLocked(q, e)
+		return
+	}
 	pos := q.nextPosLocked(false)
 	if e.meta == nil {
 		b.admitLocked(q, e, false) // memory mode: nothing to record
 		return
 	}
 	e.meta.pos, e.meta.returned = pos, false
-	if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
-		// The store still holds it as deferred to a time now past: a restart makes
-		// it ready too.
+	b.recordDueLocked(q, &e)
+	b.admitLocked(q, e, false)
+}
+
+// recordDueLocked records that e, deferred in q, came due and stands at its meta's
+// pos. A record the store refuses is logged: the store still holds e as deferred to
+// a time now past, which a restart makes ready too.
+func (b *Broker) recordDueLocked(q *Queue, e *entry) {
+	if _, err := b.appendStateLocked(q, e, storage.OpReturn, 0, time.Time{}); err != nil {
 		b.log.Error("cannot record deferred message come due", "queue", q.name,
 			"msg_id", e.id, "err", err)
 	}
-	b.admitLocked(q, e, false)
+}
+
+// delivered reports whether the message behind m was delivered before: a deferred
+// one that was is a nacked message, not a delayed put.
+func (m *meta) delivered() bool {
+	return m != nil && m.count > 0
 }

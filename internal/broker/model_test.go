@@ -169,9 +169,12 @@ func (m *modelQueue) advance(now time.Time) {
 			msg := m.deferred[def]
 			m.deferred = slices.Delete(m.deferred, def, def+1)
 			msg.due = time.Time{}
-			if !msg.expires.IsZero() && !at.Before(msg.expires) {
+			switch {
+			case !msg.expires.IsZero() && !at.Before(msg.expires):
 				m.expire()
-			} else {
+			case msg.count > 0: // nacked with a delay: back at the head, in ID order
+				m.returnToHead(msg)
+			default: // a delayed put
 				m.pushBack(msg)
 			}
 			continue

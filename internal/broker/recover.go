@@ -48,10 +48,12 @@ type replayQueue struct {
 //
 // Leases do not survive a restart: a message that was leased and not acked is ready
 // again, among the returned messages at the head in message order, as if its lease
-// had run out, with its delivery count kept, so its next delivery counts one more. Deferred messages and TTLs are kept
-// on disk as wall-clock times and turned back into monotonic deadlines here: a wall
-// clock moved forward while the broker was down makes them due (or expired) that
-// much earlier, one moved back, later. Once running, clock jumps do not matter.
+// had run out, with its delivery count kept, so its next delivery counts one more; a
+// nacked message whose delay ended while the broker was down joins them. Deferred
+// messages and TTLs are kept on disk as wall-clock times and turned back into
+// monotonic deadlines here: a wall clock moved forward while the broker was down
+// makes them due (or expired) that much earlier, one moved back, later. Once
+// running, clock jumps do not matter.
 func (b *Broker) recover() error {
 	start := time.Now()
 	queues := make(map[string]*replayQueue)
@@ -204,13 +206,16 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) (*Queue, e
 
 // splitReplayed sorts a queue's live messages into those ready, in queue order
 // (position, then message ID among the returned messages at the head, which share
-// one); those that were leased, last message first; and those deferred past now.
+// one); those to return to the head, last message first: the ones that were leased,
+// and the nacked ones deferred to a time now past (as promote would return them);
+// and those deferred past now.
 func splitReplayed(rq *replayQueue, now time.Time) (ready, leased, later []replayed) {
 	for _, r := range rq.live {
 		switch m := r.e.meta; {
 		case m != nil && m.dueAt.After(now):
 			later = append(later, r)
-		case m != nil && m.leased:
+		case m != nil && (m.leased || !m.dueAt.IsZero() && m.delivered()):
+			m.dueAt = time.Time{}
 			leased = append(leased, r)
 		default:
 			ready = append(ready, r)
@@ -224,7 +229,8 @@ func splitReplayed(rq *replayQueue, now time.Time) (ready, leased, later []repla
 }
 
 // returnLeasedLocked makes the messages that were leased when the broker stopped
-// ready again, as if their leases had run out: each takes its place among the
+// ready again, as if their leases had run out (and the nacked ones that came due
+// while it was down, as if their delays had ended): each takes its place among the
 // returned messages at q's head, in message order, with its delivery count kept (so
 // its next delivery counts one more). The return is recorded, so that a later
 // restart finds them where this one put them. leased is last message first, so each

@@ -277,9 +277,9 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 	return nil
 }
 
-// Nack ends the delivery and returns its message to the head of its queue (delay 0)
-// or makes it ready again after delay, at the tail, and returns once that is
-// recorded. Errors as for Ack.
+// Nack ends the delivery and returns its message to the head of its queue, among
+// the returned messages there in message order, at once (delay 0) or once delay
+// has passed, and returns once that is recorded. Errors as for Ack.
 func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
 	if err := checkDuration("delay", delay); err != nil {
 		return err
