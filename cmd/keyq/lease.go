@@ -92,16 +92,7 @@ func newAckCmd() *cobra.Command {
 good. A delivery whose lease already ran out is refused (its message is, or will be,
 delivered again).`,
 		Args: deliveryIDArg,
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			id, err := deliveryID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: f.onDelivery(func(cmd *cobra.Command, c *client.Client, id uint64) error {
 			return c.Ack(cmd.Context(), id)
 		}),
 	}
@@ -120,16 +111,7 @@ func newNackCmd() *cobra.Command {
 		Long: `Nack ends the delivery ID that 'keyq reserve' printed and gives its message back:
 to the head of its queue, or, with --delay, ready again once that time has passed.`,
 		Args: deliveryIDArg,
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			id, err := deliveryID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: f.onDelivery(func(cmd *cobra.Command, c *client.Client, id uint64) error {
 			return c.Nack(cmd.Context(), id, delay)
 		}),
 	}
@@ -150,16 +132,7 @@ func newTouchCmd() *cobra.Command {
 		Long: `Touch extends the lease of delivery ID to --lease from now (by default, the length
 it was given) and prints the new deadline.`,
 		Args: deliveryIDArg,
-		RunE: runE(func(cmd *cobra.Command, args []string) error {
-			id, err := deliveryID(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := f.dial(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+		RunE: f.onDelivery(func(cmd *cobra.Command, c *client.Client, id uint64) error {
 			deadline, err := c.Touch(cmd.Context(), id, lease)
 			if err != nil {
 				return err
@@ -171,6 +144,25 @@ it was given) and prints the new deadline.`,
 	f.register(cmd)
 	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration, "the new lease, from now")
 	return cmd
+}
+
+// onDelivery is the RunE of a command on one delivery (ack, nack, touch): it parses
+// the delivery id argument, connects, and runs do.
+func (f *clientFlags) onDelivery(
+	do func(cmd *cobra.Command, c *client.Client, id uint64) error,
+) func(*cobra.Command, []string) error {
+	return runE(func(cmd *cobra.Command, args []string) error {
+		id, err := deliveryID(args[0])
+		if err != nil {
+			return err
+		}
+		c, err := f.dial(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return do(cmd, c, id)
+	})
 }
 
 // deliveryID parses a delivery id argument; deliveryIDArg makes a bad one a usage
