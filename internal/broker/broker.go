@@ -572,15 +572,37 @@ func (b *Broker) awaitDelivery(
 	return b.awaitWaiter(ctx, newWaiter(names, back, r), wait)
 }
 
-// awaitWaiter parks w and blocks as awaitDelivery does.
+// awaitWaiter parks w and blocks as awaitDelivery does. A message a put claimed w for
+// as it gave up is still taken on timeout; if the caller is gone, it goes back to the
+// end of its queue it came from.
 func (b *Broker) awaitWaiter(ctx context.Context, w *waiter, wait time.Duration) (delivery, error) {
+	d, late, cause := b.park(ctx, w, wait)
+	switch {
+	case cause == nil:
+		return d, nil
+	case !late:
+		return delivery{}, cause
+	case cause == ErrEmpty:
+		return d, nil
+	}
+	b.requeue(d)
+	return delivery{}, cause
+}
+
+// park registers w on its queues and blocks until a message is handed to it (cause
+// nil), or the wait runs out (ErrEmpty), ctx ends or the broker closes. When w gives
+// up, late reports that a put claimed it at that very moment: d is then a message
+// already taken for it, which the caller must deliver or put back.
+func (b *Broker) park(
+	ctx context.Context, w *waiter, wait time.Duration,
+) (d delivery, late bool, cause error) {
 	b.waiting.Add(1)
 	defer b.waiting.Add(-1)
 
 	nodes, d, took := b.register(w, w.queues, w.back)
 	defer b.unregister(nodes)
 	if took {
-		return d, nil
+		return d, false, nil
 	}
 
 	var timeout <-chan time.Time
@@ -590,10 +612,9 @@ func (b *Broker) awaitWaiter(ctx context.Context, w *waiter, wait time.Duration)
 		timeout = t.C
 	}
 
-	var cause error
 	select {
 	case d := <-w.ch:
-		return d, nil
+		return d, false, nil
 	case <-timeout:
 		cause = ErrEmpty
 	case <-ctx.Done():
@@ -606,17 +627,9 @@ func (b *Broker) awaitWaiter(ctx context.Context, w *waiter, wait time.Duration)
 		if cause == ErrEmpty {
 			b.emptyGets.Add(1)
 		}
-		return delivery{}, cause
+		return delivery{}, false, cause
 	}
-
-	// A put claimed us as we gave up: the message is ours. On timeout we still take
-	// it; if our caller is gone, it goes back to the end of its queue it came from.
-	d = <-w.ch
-	if cause == ErrEmpty {
-		return d, nil
-	}
-	b.requeue(d)
-	return delivery{}, cause
+	return <-w.ch, true, cause
 }
 
 // register parks w on each named queue in order. If a queue turns out to have a

@@ -137,43 +137,13 @@ func (b *Broker) BlockingMove(
 func (b *Broker) awaitOne(
 	ctx context.Context, queue string, wait time.Duration, from End,
 ) (delivery, error) {
-	w := newWaiter([]string{queue}, from == Back, nil)
-	b.waiting.Add(1)
-	defer b.waiting.Add(-1)
-
-	nodes, d, took := b.register(w, []string{queue}, from == Back)
-	defer b.unregister(nodes)
-	if took {
+	d, late, cause := b.park(ctx, newWaiter([]string{queue}, from == Back, nil), wait)
+	switch {
+	case cause == nil:
 		return d, d.err
-	}
-
-	var timeout <-chan time.Time
-	if wait != Forever {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		timeout = t.C
-	}
-
-	var cause error
-	select {
-	case d := <-w.ch:
-		return d, d.err
-	case <-timeout:
-		cause = ErrEmpty
-	case <-ctx.Done():
-		cause = ctx.Err()
-	case <-b.done:
-		cause = ErrClosed
-	}
-
-	if w.state.CompareAndSwap(waiting, cancelled) {
-		if cause == ErrEmpty {
-			b.emptyGets.Add(1)
-		}
+	case !late:
 		return delivery{}, cause
-	}
-	d = <-w.ch
-	if cause == ErrEmpty || d.err != nil {
+	case cause == ErrEmpty || d.err != nil:
 		return d, d.err
 	}
 	if p, err := b.payload(d.e); err == nil {
