@@ -67,7 +67,6 @@ func TestServeHTTPDoorRefusesBadSettings(t *testing.T) {
 	useMemoryStorage(t)
 	for _, args := range [][]string{
 		{"--http-max-wait", "0s"},
-		{"--metrics-max-queues", "-1"},
 		{"--http-addr", "127.0.0.1:http-port"},
 	} {
 		serve := append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
@@ -76,6 +75,18 @@ func TestServeHTTPDoorRefusesBadSettings(t *testing.T) {
 			!strings.Contains(r.stderr, args[1]) {
 			t.Fatalf("serve %v: stderr %q names neither the flag nor the value", args, r.stderr)
 		}
+	}
+}
+
+// TestServeNegativeMetricsMaxQueuesIsUsageError: a negative count is refused while the
+// command line is parsed, with exit status 2 and the flag named, like every other
+// count flag.
+func TestServeNegativeMetricsMaxQueuesIsUsageError(t *testing.T) {
+	useMemoryStorage(t)
+	r := runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--metrics-max-queues", "-5")
+	r.want(t, exitUsage)
+	if !strings.Contains(r.stderr, "metrics-max-queues") {
+		t.Fatalf("stderr %q does not name the flag", r.stderr)
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -14,11 +13,12 @@ import (
 // door records into, the durable log reports its fsyncs to, and the HTTP door
 // serves on /metrics.
 type metricsOptions struct {
-	maxQueues int
+	maxQueues int64
 }
 
 func (o *metricsOptions) addFlags(fs *pflag.FlagSet) {
-	fs.IntVar(&o.maxQueues, "metrics-max-queues", metrics.DefaultMaxQueueSeries,
+	// A negative count is refused while the command line is parsed: a usage error.
+	countFlag(fs, &o.maxQueues, "metrics-max-queues", metrics.DefaultMaxQueueSeries, 0,
 		`queues with series of their own in /metrics; the rest are summed as queue="_other"`)
 }
 
@@ -38,9 +38,6 @@ type fsyncReporter interface {
 // storage backend that take them. The queue series come later, from collectQueues,
 // since the broker opens after the log.
 func (o *metricsOptions) newMetrics(opts *serveOptions) (*metrics.Metrics, error) {
-	if o.maxQueues < 0 {
-		return nil, fmt.Errorf("--metrics-max-queues must not be negative, not %d", o.maxQueues)
-	}
 	m := metrics.New(metrics.Config{})
 	if r, ok := opts.storage.(fsyncReporter); ok {
 		r.reportFsyncs(m.ObserveFsync)
@@ -55,7 +52,7 @@ func (o *metricsOptions) newMetrics(opts *serveOptions) (*metrics.Metrics, error
 
 // collectQueues adds the series of b's queues to m.
 func (o *metricsOptions) collectQueues(m *metrics.Metrics, b *broker.Broker) error {
-	maxSeries := o.maxQueues
+	maxSeries := int(o.maxQueues)
 	if maxSeries == 0 {
 		maxSeries = -1 // metrics reads 0 as its default; the flag's 0 means none
 	}
