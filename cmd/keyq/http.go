@@ -34,7 +34,9 @@ func (h *httpDoor) addFlags(fs *pflag.FlagSet) {
 		"address of the HTTP API, /metrics and health checks; empty for none")
 	fs.BoolVar(&h.pprof, "pprof", false,
 		"serve Go's profiler under /debug/pprof/ on the HTTP listener")
-	fs.DurationVar(&h.maxWait, "http-max-wait", httpapi.DefaultMaxWait,
+	// 0 or a negative wait is refused while the command line is parsed: a usage error.
+	h.maxWait = httpapi.DefaultMaxWait
+	fs.Var(&durationValue{d: &h.maxWait, pos: true}, "http-max-wait",
 		"longest wait an HTTP get may ask for")
 }
 
@@ -46,10 +48,6 @@ func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 	if h.addr == "" {
 		return nil, nil
 	}
-	if h.maxWait <= 0 {
-		return nil, fmt.Errorf("--http-max-wait must be positive, not %v", h.maxWait)
-	}
-
 	srv := httpapi.New(httpapi.Config{
 		Broker:  b,
 		Metrics: h.metrics,
@@ -74,7 +72,9 @@ func (h *httpDoor) start(b *broker.Broker, log *slog.Logger) (*runningDoor, erro
 		done <- err
 	}()
 	return &runningDoor{
-		attrs:    []any{"http_addr", ln.Addr().String(), "pprof", h.pprof},
+		attrs: []any{
+			"http_addr", ln.Addr().String(), "http_max_wait", h.maxWait, "pprof", h.pprof,
+		},
 		done:     done,
 		shutdown: srv.Shutdown,
 		name:     "http",

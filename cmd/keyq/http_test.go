@@ -66,7 +66,6 @@ func TestServeHTTPDoorOff(t *testing.T) {
 func TestServeHTTPDoorRefusesBadSettings(t *testing.T) {
 	useMemoryStorage(t)
 	for _, args := range [][]string{
-		{"--http-max-wait", "0s"},
 		{"--http-addr", "127.0.0.1:http-port"},
 	} {
 		serve := append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
@@ -78,15 +77,21 @@ func TestServeHTTPDoorRefusesBadSettings(t *testing.T) {
 	}
 }
 
-// TestServeNegativeMetricsMaxQueuesIsUsageError: a negative count is refused while the
-// command line is parsed, with exit status 2 and the flag named, like every other
-// count flag.
-func TestServeNegativeMetricsMaxQueuesIsUsageError(t *testing.T) {
+// TestServeBadDoorSettingsAreUsageErrors: a negative count or a wait that is not
+// positive is refused while the command line is parsed, with exit status 2 and the flag
+// named, like every other such flag.
+func TestServeBadDoorSettingsAreUsageErrors(t *testing.T) {
 	useMemoryStorage(t)
-	r := runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--metrics-max-queues", "-5")
-	r.want(t, exitUsage)
-	if !strings.Contains(r.stderr, "metrics-max-queues") {
-		t.Fatalf("stderr %q does not name the flag", r.stderr)
+	for _, args := range [][]string{
+		{"--metrics-max-queues", "-5"},
+		{"--http-max-wait", "0s"},
+		{"--http-max-wait", "-1s"},
+	} {
+		serve := append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)
+		r := runCLI(t, "", serve...).want(t, exitUsage)
+		if !strings.Contains(r.stderr, strings.TrimPrefix(args[0], "--")) {
+			t.Fatalf("serve %v: stderr %q does not name the flag", args, r.stderr)
+		}
 	}
 }
 

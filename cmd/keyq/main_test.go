@@ -111,15 +111,21 @@ func startServe(t *testing.T, args ...string) (addr string, log *syncBuffer, sto
 
 func TestServeLogsBoundAddressAndStopsOnSignal(t *testing.T) {
 	useMemoryStorage(t)
-	addr, log, stop := startServe(t, "--addr", "127.0.0.1:0", "--max-message-bytes", "1000")
+	addr, log, stop := startServe(t, "--addr", "127.0.0.1:0", "--max-message-bytes", "1000",
+		"--shutdown-timeout", "7s", "--metrics-max-queues", "12")
 	if strings.HasSuffix(addr, ":0") {
 		t.Fatalf("start line has address %s, not the bound port", addr)
 	}
 	if n := strings.Count(log.String(), "msg=listening"); n != 1 {
 		t.Fatalf("%d start lines, want 1:\n%s", n, log)
 	}
-	if !strings.Contains(log.String(), "max_message_bytes=1000") {
-		t.Fatalf("start line lacks the settings:\n%s", log)
+	for _, want := range []string{
+		"max_message_bytes=1000", "shutdown_timeout=7s", "metrics_max_queues=12",
+		"http_max_wait=",
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Fatalf("start line lacks %s:\n%s", want, log)
+		}
 	}
 
 	runCLI(t, "hello", "put", "jobs", "--addr", addr).want(t, exitOK)

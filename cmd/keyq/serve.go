@@ -181,7 +181,8 @@ func listenAndServe(
 	for _, r := range running {
 		attrs = append(attrs, r.attrs...)
 	}
-	attrs = append(attrs, "version", keyqVersion(), "max_message_bytes", opts.maxMessageBytes)
+	attrs = append(attrs, "version", keyqVersion(), "max_message_bytes", opts.maxMessageBytes,
+		"shutdown_timeout", opts.shutdownTimeout, "metrics_max_queues", opts.metrics.maxQueues)
 	log.Info("listening", append(attrs, storeAttrs...)...)
 
 	failed := make(chan error, len(running))
