@@ -149,6 +149,10 @@ func readConfig(path string, fs *pflag.FlagSet) (map[string]string, error) {
 			return nil, fmt.Errorf("config %s: unknown key %q: not a flag of keyq serve",
 				path, k)
 		}
+		if _, list := raw[k].([]any); list && !takesList(fs.Lookup(k)) {
+			return nil, fmt.Errorf("config %s: %s: a list, where one value was expected",
+				path, k)
+		}
 		v, err := configValue(raw[k])
 		if err != nil {
 			return nil, fmt.Errorf("config %s: %s: %w", path, k, err)
@@ -156,6 +160,13 @@ func readConfig(path string, fs *pflag.FlagSet) (map[string]string, error) {
 		values[k] = v
 	}
 	return values, nil
+}
+
+// takesList reports whether f takes a list of values (pflag's slice and array
+// types), which a config file may give as an array.
+func takesList(f *pflag.Flag) bool {
+	t := f.Value.Type()
+	return strings.HasSuffix(t, "Slice") || strings.HasSuffix(t, "Array")
 }
 
 // configValue spells a decoded value as its flag's argument would be written.

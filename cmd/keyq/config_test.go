@@ -123,6 +123,8 @@ func TestConfigBadValueIsNamed(t *testing.T) {
 		{"keyq.toml", `max-conns = "many"`, nil, `max-conns = "many"`},
 		{"keyq.toml", `max-conns = 1.5`, nil, `max-conns = "1.5"`},
 		{"keyq.toml", "[addr]\nport = 1\n", nil, "addr: a table"},
+		{"keyq.toml", `addr = ["127.0.0.1:1", "127.0.0.1:2"]`, nil, "addr: a list"},
+		{"keyq.yaml", "max-conns:\n  - 1\n  - 2\n", nil, "max-conns: a list"},
 		{"keyq.toml", `addr = `, nil, "config"},
 		{"keyq.yaml", "segment-bytes: lots\n", nil, `segment-bytes = "lots"`},
 		{"keyq.toml", "", envMap{"KEYQ_LOG_LEVEL": "loud"}, `$KEYQ_LOG_LEVEL = "loud"`},
