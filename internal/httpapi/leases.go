@@ -41,13 +41,10 @@ func (s *Server) handleReserve(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 	default:
 		h := w.Header()
-		h.Set(MessageIDHeader, strconv.FormatUint(d.ID, 10))
+		setMessageHeaders(h, d.Message)
 		h.Set(DeliveryIDHeader, strconv.FormatUint(d.DeliveryID, 10))
 		h.Set(DeliveryCountHeader, strconv.Itoa(d.Count))
 		h.Set(LeaseExpiresHeader, d.Deadline.UTC().Format(time.RFC3339Nano))
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Length", strconv.Itoa(len(d.Payload)))
-		h.Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusOK)
 		w.Write(d.Payload) // a write error means the client left; the lease will run out
 	}

@@ -128,3 +128,48 @@ func TestHTTPReserveLeaseOutlivesRequest(t *testing.T) {
 func queueSettingsMaxLength(n int) broker.QueueSettings {
 	return broker.QueueSettings{MaxLength: n}
 }
+
+// TestHTTPDeadLetterHeaders: a message taken from a dead-letter queue, by reserve or
+// by get, says where it came from and why, as the native protocol does.
+func TestHTTPDeadLetterHeaders(t *testing.T) {
+	a := startAPI(t)
+	err := a.broker.SetQueue(t.Context(), "jobs", broker.QueueSettings{MaxDeliveries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, take := range []string{"/reserve?wait=5s", "/get?wait=5s"} {
+		id := a.put("jobs", "poison")
+		resp, _ := a.reserve("jobs", "")
+		dID := resp.Header.Get(DeliveryIDHeader)
+		if resp, _ := a.do("POST", "/v1/deliveries/"+dID+"/nack", nil); resp.StatusCode != 204 {
+			t.Fatalf("nack = %d", resp.StatusCode)
+		}
+		// The next delivery would be its second: it goes to jobs.dlq instead.
+		if resp, _ := a.reserve("jobs", ""); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("jobs still delivers after max-deliveries: %d", resp.StatusCode)
+		}
+
+		resp, body := a.do("POST", queuePath("jobs.dlq")+take, nil)
+		h := resp.Header
+		if resp.StatusCode != http.StatusOK || string(body) != "poison" {
+			t.Fatalf("take %d from the dead-letter queue = %d %q", i, resp.StatusCode, body)
+		}
+		if h.Get(DeadLetterQueueHeader) != "jobs" ||
+			h.Get(DeadLetterIDHeader) != strconv.FormatUint(id, 10) ||
+			h.Get(DeadLetterReasonHeader) != broker.ReasonMaxDeliveries ||
+			h.Get(DeadLetterCountHeader) != "1" {
+			t.Fatalf("%s on the dead-letter queue: headers %v", take, h)
+		}
+		if take == "/reserve?wait=5s" {
+			dID := h.Get(DeliveryIDHeader)
+			a.do("POST", "/v1/deliveries/"+dID+"/ack", nil)
+		}
+	}
+
+	// A message that was never dead-lettered has none of them.
+	a.put("plain", "x")
+	resp, _ := a.do("POST", queuePath("plain")+"/get", nil)
+	if v := resp.Header.Get(DeadLetterQueueHeader); v != "" {
+		t.Fatalf("an ordinary message has %s %q", DeadLetterQueueHeader, v)
+	}
+}

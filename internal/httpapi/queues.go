@@ -136,14 +136,33 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		s.writeError(w, r, err)
 	default:
-		h := w.Header()
-		h.Set(MessageIDHeader, strconv.FormatUint(msg.ID, 10))
-		h.Set("Content-Type", "application/octet-stream")
-		h.Set("Content-Length", strconv.Itoa(len(msg.Payload)))
-		h.Set("Cache-Control", "no-store")
+		setMessageHeaders(w.Header(), msg)
 		w.WriteHeader(http.StatusOK)
 		w.Write(msg.Payload) // a write error means the client left; nothing to tell
 	}
+}
+
+// Headers of a message taken from a dead-letter queue: where it came from and why it
+// was set aside, as the native protocol's DEADLETTER option carries them.
+const (
+	DeadLetterQueueHeader  = "Keyq-Dead-Letter-Queue"
+	DeadLetterIDHeader     = "Keyq-Dead-Letter-Id"
+	DeadLetterReasonHeader = "Keyq-Dead-Letter-Reason"
+	DeadLetterCountHeader  = "Keyq-Dead-Letter-Count"
+)
+
+// setMessageHeaders sets the headers of a 200 answer whose body is msg's payload.
+func setMessageHeaders(h http.Header, msg broker.Message) {
+	h.Set(MessageIDHeader, strconv.FormatUint(msg.ID, 10))
+	if dl := msg.DeadLetter; dl != nil {
+		h.Set(DeadLetterQueueHeader, dl.Queue)
+		h.Set(DeadLetterIDHeader, strconv.FormatUint(dl.ID, 10))
+		h.Set(DeadLetterReasonHeader, dl.Reason)
+		h.Set(DeadLetterCountHeader, strconv.Itoa(dl.Count))
+	}
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Length", strconv.Itoa(len(msg.Payload)))
+	h.Set("Cache-Control", "no-store")
 }
 
 // get takes a message, waiting as the query asks. Its op is "get", or "get_wait" when
