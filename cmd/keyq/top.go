@@ -189,6 +189,7 @@ type topRow struct {
 	name             string
 	messages, bytes  int64
 	waiting          int64
+	inflight         int64   // under a lease, not yet acked
 	putRate, getRate float64 // per second; negative when unknown
 }
 
@@ -206,7 +207,8 @@ func topRows(prev, cur *topSample) []topRow {
 
 	rows := make([]topRow, 0, len(cur.stats.QueueStats))
 	for _, q := range cur.stats.QueueStats {
-		r := topRow{name: q.Name, messages: q.Messages, bytes: q.Bytes, waiting: q.Waiting}
+		r := topRow{name: q.Name, messages: q.Messages, bytes: q.Bytes, waiting: q.Waiting,
+			inflight: q.Inflight}
 		b := before[q.Name] // a queue new since prev counts from zero
 		r.putRate = rate(b.Puts, q.Puts, secs)
 		r.getRate = rate(b.Gets, q.Gets, secs)
@@ -260,11 +262,11 @@ func (t *topView) render(prev, cur *topSample, width, height int) string {
 		shown = max(height-topHeaderLines-1, 0) // keep a line to say what is left out
 	}
 	nameWidth := queueColumnWidth(rows[:shown], width)
-	line("%-*s %10s %10s %9s %9s %8s", nameWidth, "QUEUE", "DEPTH", "BYTES", "PUT/S", "GET/S",
-		"WAITING")
+	line("%-*s %10s %10s %9s %9s %9s %8s", nameWidth, "QUEUE", "DEPTH", "BYTES", "PUT/S",
+		"GET/S", "INFLIGHT", "WAITING")
 	for _, r := range rows[:shown] {
-		line("%-*s %10d %10s %9s %9s %8d", nameWidth, clip(r.name, nameWidth), r.messages,
-			humanBytes(r.bytes), showRate(r.putRate), showRate(r.getRate), r.waiting)
+		line("%-*s %10d %10s %9s %9s %9d %8d", nameWidth, clip(r.name, nameWidth), r.messages,
+			humanBytes(r.bytes), showRate(r.putRate), showRate(r.getRate), r.inflight, r.waiting)
 	}
 	if shown < len(rows) {
 		line("... %d more queues", len(rows)-shown)
@@ -273,7 +275,7 @@ func (t *topView) render(prev, cur *topSample, width, height int) string {
 }
 
 // topFixedColumns is the width of a row without its queue name.
-const topFixedColumns = 1 + 10 + 1 + 10 + 1 + 9 + 1 + 9 + 1 + 8
+const topFixedColumns = 1 + 10 + 1 + 10 + 1 + 9 + 1 + 9 + 1 + 9 + 1 + 8
 
 // queueColumnWidth fits the longest name shown, within what width leaves.
 func queueColumnWidth(rows []topRow, width int) int {

@@ -115,3 +115,29 @@ func TestTopFrameFitsTheTerminal(t *testing.T) {
 		}
 	}
 }
+
+// TestTopShowsMessagesUnderLease: a reserved message has left the queue's depth but
+// is not done; top shows it in INFLIGHT until it is acked.
+func TestTopShowsMessagesUnderLease(t *testing.T) {
+	srv := testutil.StartServer(t)
+	for range 3 {
+		runCLI(t, "msg", "put", "jobs", "--addr", srv.Addr).want(t, exitOK)
+	}
+	c, err := client.Dial(t.Context(), srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Reserve(t.Context(), []string{"jobs"}, client.ReserveOptions{Max: 2}); err != nil {
+		t.Fatal(err)
+	}
+
+	r := runCLI(t, "", "top", "--once", "--interval", "20ms", "--addr", srv.Addr).want(t, exitOK)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if !strings.Contains(lines[topHeaderLines-1], "INFLIGHT") {
+		t.Fatalf("no INFLIGHT column:\n%s", r.stdout)
+	}
+	if !regexp.MustCompile(`^jobs +1 .* 2 +0$`).MatchString(lines[topHeaderLines]) {
+		t.Fatalf("row %q, want depth 1 and 2 in flight:\n%s", lines[topHeaderLines], r.stdout)
+	}
+}
