@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +135,72 @@ func BenchmarkRecovery(b *testing.B) {
 	}
 	perGiB := b.Elapsed().Seconds() / float64(b.N) * float64(1<<30) / float64(diskBytes)
 	b.ReportMetric(perGiB, "s/GiB")
+}
+
+// BenchmarkLogAppendWait measures the log alone under fsync always: W writers each
+// append a 100-byte put and wait for it, as the server's connections do. An op is
+// one acknowledged record. It reports how many records each fsync covered and where
+// a record's time goes: its append (lock and write), its wait for the syncer, and
+// the mean fsync.
+//
+//	go test -run '^$' -bench LogAppendWait -benchtime 2s ./internal/wal/
+func BenchmarkLogAppendWait(b *testing.B) {
+	for _, writers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
+			benchAppendWait(b, writers)
+		})
+	}
+}
+
+func benchAppendWait(b *testing.B, writers int) {
+	var fsyncs fsyncRecorder
+	l := mustOpen(b, b.TempDir(), Options{Fsync: FsyncAlways, OnFsync: fsyncs.observe})
+	defer l.Close()
+	payload := make([]byte, 100)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	var appendNs, waitNs atomic.Int64
+	var wg sync.WaitGroup
+	for w := range writers {
+		n := b.N / writers
+		if w < b.N%writers {
+			n++
+		}
+		queue := fmt.Sprintf("q%d", w)
+		wg.Go(func() {
+			var app, wait time.Duration
+			for i := range n {
+				rec := putRec(queue, uint64(w*b.N+i+1), int64(i), payload)
+				t0 := time.Now()
+				_, ticket, err := l.Append(rec)
+				t1 := time.Now()
+				if err == nil {
+					err = l.Wait(context.Background(), ticket)
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				app += t1.Sub(t0)
+				wait += time.Since(t1)
+			}
+			appendNs.Add(int64(app))
+			waitNs.Add(int64(wait))
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+
+	took, _ := fsyncs.calls()
+	var sum time.Duration
+	for _, d := range took {
+		sum += d
+	}
+	if len(took) > 0 {
+		b.ReportMetric(float64(b.N)/float64(len(took)), "records/fsync")
+		b.ReportMetric(float64(sum.Microseconds())/float64(len(took)), "µs/fsync")
+	}
+	b.ReportMetric(float64(appendNs.Load())/float64(b.N), "ns/append")
+	b.ReportMetric(float64(waitNs.Load())/1e3/float64(b.N), "µs/wait")
 }
