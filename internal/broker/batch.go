@@ -231,9 +231,9 @@ func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, err
 	msgs := make([]Message, 0, len(ds))
 	for i, d := range ds {
 		err := d.err
-		var p []byte
+		var m Message
 		if err == nil {
-			p, err = b.payload(d.e)
+			m, err = b.takenMessage(d)
 		}
 		if err != nil {
 			b.requeueAll(ds[i+1:])
@@ -242,8 +242,7 @@ func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, err
 			}
 			return nil, err
 		}
-		msgs = append(msgs, Message{Queue: d.queue, ID: d.e.id, Payload: p,
-			DeadLetter: d.e.deadLetter()})
+		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }

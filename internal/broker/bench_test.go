@@ -29,9 +29,11 @@ func BenchmarkPutGetAtDepth(b *testing.B) {
 				if _, err := br.Put(ctx, "q", payload); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := br.Get(ctx, "q", 0); err != nil {
+				m, err := br.Get(ctx, "q", 0)
+				if err != nil {
 					b.Fatal(err)
 				}
+				m.Release()
 			}
 		})
 	}
@@ -58,9 +60,11 @@ func BenchmarkPutGetParallel(b *testing.B) {
 					if _, err := br.Put(ctx, queue, payload); err != nil {
 						b.Fatal(err)
 					}
-					if _, err := br.Get(ctx, queue, 0); err != nil {
+					m, err := br.Get(ctx, queue, 0)
+					if err != nil {
 						b.Fatal(err)
 					}
+					m.Release()
 				}
 			})
 		})
@@ -89,9 +93,11 @@ func BenchmarkPutGetManyQueues(b *testing.B) {
 				if _, err := br.Put(ctx, q, payload); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := br.Get(ctx, q, 0); err != nil {
+				m, err := br.Get(ctx, q, 0)
+				if err != nil {
 					b.Fatal(err)
 				}
+				m.Release()
 			}
 		})
 	}

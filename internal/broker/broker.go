@@ -49,7 +49,8 @@ type Config struct {
 	DefaultLease time.Duration
 }
 
-// Message is a message handed to a consumer. Payload belongs to the caller.
+// Message is a message handed to a consumer. Payload belongs to the caller, who may
+// hand its buffer back with Release once done with it.
 type Message struct {
 	Queue   string
 	ID      uint64
@@ -57,6 +58,9 @@ type Message struct {
 
 	// DeadLetter is set on a message in a dead-letter queue: why it was set aside.
 	DeadLetter *DeadLetter
+
+	holder *payloadBuf // where Release sends the payload's buffer; nil: nowhere
+	gen    uint64      // holder's gen when the message got it
 }
 
 // DeadLetter says where a dead-lettered message came from and why it left.
@@ -327,7 +331,7 @@ func (b *Broker) lockLive(name string) *Queue {
 }
 
 func (b *Broker) put(ctx context.Context, name string, payload []byte, front bool) (uint64, error) {
-	id, ticket, err := b.appendPut(name, payload, front)
+	id, ticket, err := b.appendPutCopy(name, payload, front)
 	if err != nil {
 		return 0, err
 	}
@@ -335,6 +339,29 @@ func (b *Broker) put(ctx context.Context, name string, payload []byte, front boo
 		return 0, fmt.Errorf("put %d on queue %q: %w", id, name, err)
 	}
 	return id, nil
+}
+
+// appendPutCopy is appendPut with the broker's copy of payload drawn from the payload
+// pools (see copyPayload), so that a put costs no allocation in steady state.
+func (b *Broker) appendPutCopy(
+	name string, payload []byte, front bool,
+) (uint64, storage.Ticket, error) {
+	if err := b.checkPut(name, payload); err != nil {
+		return 0, 0, err
+	}
+	e := entry{payload: copyPayload(payload), size: len(payload)}
+
+	q := b.lockLive(name)
+	if b.testHookPutLocked != nil {
+		b.testHookPutLocked(name)
+	}
+	e.id = b.nextID.Add(1) - 1
+	ticket, err := b.offerLocked(q, e, front)
+	q.mu.Unlock()
+	if err != nil {
+		return 0, 0, err
+	}
+	return e.id, ticket, nil
 }
 
 // offerLocked records e as put on q and hands it to the first waiter, or queues it.
@@ -510,12 +537,21 @@ func (b *Broker) finish(ctx context.Context, d delivery) (Message, error) {
 		return Message{}, fmt.Errorf("get %d from queue %q: %w", d.e.id, d.queue, err)
 	}
 
+	return b.takenMessage(d)
+}
+
+// takenMessage returns the message a take delivered, which owns the payload's buffer
+// from now on: the broker no longer refers to it.
+func (b *Broker) takenMessage(d delivery) (Message, error) {
 	payload, err := b.payload(d.e)
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Queue: d.queue, ID: d.e.id, Payload: payload, DeadLetter: d.e.deadLetter()},
-		nil
+	m := Message{Queue: d.queue, ID: d.e.id, Payload: payload, DeadLetter: d.e.deadLetter()}
+	if d.e.payload != nil {
+		m.own()
+	}
+	return m, nil
 }
 
 // payload returns e's bytes, from memory or from the store, and releases its share

@@ -25,6 +25,11 @@ type lease struct {
 	count     int
 	deadline0 time.Time
 	live      bool // false once acked, nacked, expired or released
+
+	// payload is the consumer's copy of e's payload, made under the lock since e's
+	// own buffer may be taken and recycled once the lease moves on; nil when only
+	// the store has it.
+	payload []byte
 }
 
 // reserveReq is what a reserve asks for: how long a lease and bound to whom.
@@ -135,6 +140,7 @@ func (b *Broker) leaseLocked(
 	l := &lease{id: id, q: q, e: e, dur: dur, owner: r.owner, live: true}
 	l.deadline = now.Add(dur)
 	l.count, l.deadline0 = m.count, l.deadline
+	l.payload = detached(e).payload
 	l.timer = timer{index: -1, lease: l, seq: -int64(id)}
 	b.leases.put(l)
 	q.inflight.Add(1)

@@ -68,7 +68,7 @@ func (b *Broker) Push(
 	var last storage.Ticket
 	var err error
 	for _, p := range payloads {
-		e := entry{id: b.nextID.Add(1) - 1, payload: bytes.Clone(p), size: len(p)}
+		e := entry{id: b.nextID.Add(1) - 1, payload: copyPayload(p), size: len(p)}
 		if last, err = b.offerLocked(q, e, at == Front); err != nil {
 			break
 		}
@@ -195,11 +195,11 @@ func (b *Broker) finishAll(ctx context.Context, ds []delivery, cause error) ([]M
 
 	msgs := make([]Message, 0, len(ds))
 	for _, d := range ds {
-		p, err := b.payload(d.e)
+		m, err := b.takenMessage(d)
 		if err != nil {
 			return msgs, err
 		}
-		msgs = append(msgs, Message{Queue: d.queue, ID: d.e.id, Payload: p})
+		msgs = append(msgs, m)
 	}
 	return msgs, cause
 }
@@ -222,7 +222,7 @@ func (b *Broker) Range(queue string, start, stop int) ([]Message, error) {
 	start, stop = clampRange(start, stop, n)
 	var entries []entry
 	for i := start; i <= stop; i++ {
-		entries = append(entries, q.ready.at(i))
+		entries = append(entries, detached(q.ready.at(i)))
 	}
 	q.mu.Unlock()
 
@@ -233,7 +233,9 @@ func (b *Broker) Range(queue string, start, stop int) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		msgs = append(msgs, Message{Queue: queue, ID: e.id, Payload: p})
+		m := Message{Queue: queue, ID: e.id, Payload: p}
+		m.own()
+		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }
@@ -258,14 +260,16 @@ func (b *Broker) Peek(queue string, index int) (Message, error) {
 		q.mu.Unlock()
 		return Message{}, ErrEmpty
 	}
-	e := q.ready.at(index)
+	e := detached(q.ready.at(index))
 	q.mu.Unlock()
 
 	p, err := b.peekPayload(e)
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{Queue: queue, ID: e.id, Payload: p}, nil
+	m := Message{Queue: queue, ID: e.id, Payload: p}
+	m.own()
+	return m, nil
 }
 
 // clampRange turns Redis-style start and stop indexes into a range [start, stop] of
@@ -282,11 +286,16 @@ func clampRange(start, stop, n int) (int, int) {
 	return start, stop
 }
 
-// peekPayload returns a copy of e's payload, reading it from the store if the cache
-// dropped it; the message stays in its queue and keeps its share of the cache.
+// peekPayload returns e's payload, reading it from the store if the cache dropped it;
+// the message stays in its queue and keeps its share of the cache. An e still queued
+// must come from detached: the queued buffer may be taken and recycled as soon as the
+// queue's lock is released.
 func (b *Broker) peekPayload(e entry) ([]byte, error) {
 	if e.payload != nil || e.size == 0 {
-		return append([]byte{}, e.payload...), nil
+		if e.payload == nil {
+			return []byte{}, nil
+		}
+		return e.payload, nil
 	}
 	p, err := b.store.ReadPayload(e.loc)
 	if err != nil {
@@ -460,4 +469,13 @@ func (b *Broker) releaseCache(e entry) {
 	if e.payload != nil && !e.loc.IsZero() {
 		b.cacheUsed.Add(-int64(e.size))
 	}
+}
+
+// detached returns e with a copy of its payload, if it has one in memory, that stays
+// valid once the queue's lock is released. The caller holds the lock of e's queue.
+func detached(e entry) entry {
+	if e.payload != nil {
+		e.payload = copyPayload(e.payload)
+	}
+	return e
 }

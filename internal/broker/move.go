@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -64,11 +63,15 @@ func (b *Broker) tryMove(
 		payload = read.payload
 	}
 
+	// The copy for the caller is made under the locks: once they are released, the
+	// queued buffer may be taken, released and reused by another put.
 	if qs == qd && from == to {
+		m = ownedCopy(src, e.id, payload)
 		b.unlockPair(qs, qd)
-		return Message{Queue: src, ID: e.id, Payload: bytes.Clone(payload)}, false, nil
+		return m, false, nil
 	}
 
+	m = ownedCopy(dst, 0, payload)
 	moved, ticket, err := b.moveLocked(qs, qd, e, payload, from, to)
 	b.unlockPair(qs, qd)
 	if err != nil {
@@ -78,7 +81,8 @@ func (b *Broker) tryMove(
 		return Message{}, false, fmt.Errorf("move %d from queue %q to %q: %w",
 			e.id, src, dst, err)
 	}
-	return Message{Queue: dst, ID: moved.id, Payload: bytes.Clone(payload)}, false, nil
+	m.ID = moved.id
+	return m, false, nil
 }
 
 // moveLocked puts a copy of e (the entry at src's end from) at dst's end to, then
@@ -168,7 +172,11 @@ func (b *Broker) land(
 		return Message{}, err
 	}
 
+	// The caller's copy is made before the message is queued again, where it may be
+	// taken, released and its buffer reused at once.
+	m := ownedCopy(dst, 0, p)
 	moved := entry{id: b.nextID.Add(1) - 1, payload: p, size: len(p)}
+	m.ID = moved.id
 	qd := b.lockLive(dst)
 	ticket, err := b.offerLocked(qd, moved, to == Front)
 	b.unlockQueue(qd)
@@ -181,7 +189,7 @@ func (b *Broker) land(
 		return Message{}, fmt.Errorf("move %d from queue %q to %q: %w",
 			d.e.id, d.queue, dst, err)
 	}
-	return Message{Queue: dst, ID: moved.id, Payload: bytes.Clone(p)}, nil
+	return m, nil
 }
 
 // restore puts e, taken from the named queue by a move that could not finish, back

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"maps"
@@ -110,7 +109,7 @@ func (b *Broker) replayOne(
 		e := entry{id: rec.ID, payload: rec.Payload, size: len(rec.Payload), loc: loc}
 		b.admitToCache(&e)
 		if e.payload != nil {
-			e.payload = bytes.Clone(e.payload) // the store lends rec.Payload for this call
+			e.payload = copyPayload(e.payload) // the store lends rec.Payload for this call
 		}
 		rq.live[rec.ID] = replayed{e: e, pos: rec.Pos}
 	case storage.OpTake:

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -211,14 +210,19 @@ func (b *Broker) deliver(
 
 	out := make([]Delivery, 0, len(ls))
 	for _, l := range ls {
-		p, err := b.peekPayload(l.e)
+		p, err := l.payload, error(nil)
+		if p == nil {
+			p, err = b.peekPayload(l.e) // l.e.payload is nil: this reads the store
+		}
 		if err != nil {
 			b.unleaseAll(ls)
 			return nil, err
 		}
+		l.payload = nil // the delivery owns it now
+		m := Message{Queue: l.q.name, ID: l.e.id, Payload: p, DeadLetter: l.e.deadLetter()}
+		m.own()
 		out = append(out, Delivery{
-			Message: Message{Queue: l.q.name, ID: l.e.id, Payload: bytes.Clone(p),
-				DeadLetter: l.e.deadLetter()},
+			Message:    m,
 			DeliveryID: l.id,
 			Count:      l.count,
 			Deadline:   l.deadline0,

@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+func TestPayloadClassFitsAndRoundsTrip(t *testing.T) {
+	last := -1
+	for n := 1; n <= maxPooledPayload; n++ {
+		class, size := payloadClass(n)
+		if size < n || class < last || class >= payloadClasses {
+			t.Fatalf("payloadClass(%d) = %d, %d after class %d", n, class, size, last)
+		}
+		if n > 2*minPayloadClass && size-n > n/payloadSteps {
+			t.Fatalf("payloadClass(%d) wastes %d bytes of %d", n, size-n, size)
+		}
+		if again, _ := payloadClass(size); again != class {
+			t.Fatalf("a buffer of %d bytes goes back to class %d, not %d", size, again, class)
+		}
+		last = class
+	}
+	if last != payloadClasses-1 {
+		t.Fatalf("largest class %d, want %d", last, payloadClasses-1)
+	}
+}
+
+func TestPayloadReleasedBufferIsReused(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	payload := bytes.Repeat([]byte("r"), 100)
+
+	// sync.Pool may drop what it is given (always under the race detector, a quarter
+	// of the time), so the reuse has to show within a few rounds, not at once.
+	for range 100 {
+		mustPut(t, b, "q", payload)
+		m := mustGet(t, b, "q")
+		first := &m.Payload[0]
+		m.Release()
+		if m.Payload != nil {
+			t.Fatal("Payload is not nil after Release")
+		}
+
+		mustPut(t, b, "q", payload)
+		again := mustGet(t, b, "q")
+		reused := &again.Payload[0] == first
+		again.Release()
+		if reused {
+			return
+		}
+	}
+	t.Fatal("a released buffer was never used again in 100 rounds")
+}
+
+func TestPayloadUnreleasedIsNotOverwritten(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	want := bytes.Repeat([]byte("k"), 100)
+	mustPut(t, b, "q", want)
+	kept := mustGet(t, b, "q") // never released
+
+	other := bytes.Repeat([]byte("x"), 100)
+	for range 1000 {
+		mustPut(t, b, "q", other)
+		m := mustGet(t, b, "q")
+		m.Release()
+	}
+	if !bytes.Equal(kept.Payload, want) {
+		t.Fatalf("kept payload became %q", kept.Payload[:8])
+	}
+}
+
+func TestPayloadSecondReleaseDoesNothing(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	for range 100 {
+		mustPut(t, b, "q", bytes.Repeat([]byte("a"), 50))
+		m := mustGet(t, b, "q")
+		copied := m
+		m.Release()
+		copied.Release() // must not put the buffer in the pool a second time
+
+		// Were it in the pool twice, both messages would get the same buffer.
+		mustPut(t, b, "q", bytes.Repeat([]byte("b"), 50))
+		mustPut(t, b, "q", bytes.Repeat([]byte("c"), 50))
+		x, y := mustGet(t, b, "q"), mustGet(t, b, "q")
+		if string(x.Payload) != string(bytes.Repeat([]byte("b"), 50)) ||
+			string(y.Payload) != string(bytes.Repeat([]byte("c"), 50)) {
+			t.Fatalf("payloads %q and %q share a buffer", x.Payload[:4], y.Payload[:4])
+		}
+		x.Release()
+		y.Release()
+	}
+}
+
+// TestPayloadCopiesSurviveTheirQueuedOriginal: what Peek, Range, Move and Reserve
+// return is the caller's own copy, unharmed when the queued message is taken, its
+// buffer released and reused.
+func TestPayloadCopiesSurviveTheirQueuedOriginal(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	want := bytes.Repeat([]byte("p"), 100)
+	mustPut(t, b, "q", want)
+
+	peeked, err := b.Peek("q", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranged, err := b.Range("q", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := b.Move(ctx, "q", "r", Front, Back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := b.Reserve(ctx, []string{"r"}, ReserveOptions{Lease: time.Minute})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("reserve: %v, %d deliveries", err, len(ds))
+	}
+	if err := b.Nack(ctx, ds[0].DeliveryID, 0); err != nil {
+		t.Fatal(err)
+	}
+	taken := mustGet(t, b, "r")
+	taken.Release()
+	for range 100 {
+		mustPut(t, b, "q", bytes.Repeat([]byte("x"), 100))
+		m := mustGet(t, b, "q")
+		m.Release()
+	}
+
+	for what, got := range map[string][]byte{"peek": peeked.Payload,
+		"range": ranged[0].Payload, "move": moved.Payload, "reserve": ds[0].Payload} {
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s payload became %q", what, got[:8])
+		}
+	}
+	ds[0].Release()
+	if ds[0].Payload != nil {
+		t.Fatal("a delivery's Payload is not nil after Release")
+	}
+}
+
+func TestPayloadPutGetReleaseAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop what it is given")
+	}
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	payload := make([]byte, 100)
+	mustPut(t, b, "q", payload)
+	allocs := testing.AllocsPerRun(1000, func() {
+		if _, err := b.Put(ctx, "q", payload); err != nil {
+			t.Fatal(err)
+		}
+		m, err := b.Get(ctx, "q", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	})
+	if allocs != 0 {
+		t.Fatalf("put+get+release of 100 bytes: %v allocations, want 0", allocs)
+	}
+}
