@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
@@ -35,7 +36,7 @@ func putOptions(op proto.Op, d *proto.Body) (o broker.PutOptions, err error) {
 }
 
 // handlePutBatch puts a list of messages; on a durable store it reports true when
-// the reply is left to ackWhenDurable.
+// the reply is left to the durable waiter.
 func (c *conn) handlePutBatch(rp *reply, d *proto.Body) (later bool) {
 	key, err := c.key(d)
 	if err != nil {
@@ -87,23 +88,36 @@ type getBatchRequest struct {
 	wait   time.Duration
 }
 
-// handleGetBatch takes up to max messages, at once or, with a wait, off the reader.
-func (c *conn) handleGetBatch(rp *reply, d *proto.Body) blocked {
+// handleGetBatch takes up to max messages as handleGet takes one: on the reader
+// when there are some, else, with a wait, off the reader.
+func (c *conn) handleGetBatch(rp *reply, d *proto.Body) (wait blocked, later bool) {
 	req, err := c.getBatchRequest(d)
 	if err != nil {
 		rp.failErr(err)
-		return nil
+		return nil, false
 	}
-	if req.wait == 0 {
-		c.getBatch(c.ctx, rp, req)
-		return nil
+	n := max(req.max, 1)
+	budget := c.payloadBudget(req.queues, n, false)
+	durable := c.durableRoom()
+	p, err := c.s.broker.TakeBatchAppend(req.queues, n, budget, req.wait)
+	switch {
+	case errors.Is(err, broker.ErrEmpty) && req.wait > 0:
+		op, id := rp.op, rp.id
+		return func(ctx context.Context) reply {
+			rp := reply{op: op, id: id}
+			c.getBatch(ctx, &rp, req)
+			return rp
+		}, false
+	case err != nil:
+		rp.failErr(err)
+		return nil, false
+	case durable:
+		c.waitDurable(pending{kind: pendingTakeBatch, rp: *rp, ticket: p.Ticket(), take: p})
+		return nil, true
 	}
-	op, id := rp.op, rp.id
-	return func(ctx context.Context) reply {
-		rp := reply{op: op, id: id}
-		c.getBatch(ctx, &rp, req)
-		return rp
-	}
+	msgs, err := c.s.broker.FinishTakeBatch(c.ctx, p)
+	c.getBatchReply(c.ctx, rp, msgs, err)
+	return nil, false
 }
 
 func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {
@@ -136,6 +150,13 @@ func (c *conn) getBatch(ctx context.Context, rp *reply, req getBatchRequest) {
 	n := max(req.max, 1)
 	budget := c.payloadBudget(req.queues, n, false)
 	msgs, err := c.s.broker.GetBatchWithin(ctx, req.queues, n, budget, req.wait)
+	c.getBatchReply(ctx, rp, msgs, err)
+}
+
+// getBatchReply makes rp the reply to a GETBATCH that took msgs, or failed with err.
+func (c *conn) getBatchReply(
+	ctx context.Context, rp *reply, msgs []broker.Message, err error,
+) {
 	if len(msgs) == 0 {
 		rp.failErr(orEmpty(err))
 		return

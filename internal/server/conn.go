@@ -46,12 +46,14 @@ type conn struct {
 	lastKey     string // the key of the last request, reused by key
 
 	// Requests that wait run on their own goroutines (see blocked.go).
-	waitCtx     context.Context
-	cancelWaits context.CancelCauseFunc
-	blocked     sync.WaitGroup
-	nblocked    atomic.Int64
-	ndurable    atomic.Int64 // puts waiting for the disk (durable.go)
-	lastDone    atomic.Int64 // unix nanoseconds when a request in progress last ended
+	waitCtx      context.Context
+	cancelWaits  context.CancelCauseFunc
+	blocked      sync.WaitGroup
+	nblocked     atomic.Int64
+	durableq     chan pending  // requests waiting for the disk; made on first use
+	ndurable     atomic.Int64  // requests waiting for the disk (durable.go)
+	durableFreed chan struct{} // the durable waiter pokes it after each reply
+	lastDone     atomic.Int64  // unix nanoseconds when a request in progress last ended
 
 	ownerMu sync.Mutex    // protects owner
 	owner   *broker.Owner // binds the connection's leases; nil until the first
@@ -70,13 +72,14 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
-		s:           s,
-		nc:          nc,
-		remote:      remoteHost(nc),
-		readTimeout: s.cfg.HandshakeTimeout,
-		outbox:      make(chan reply, outboxLen),
-		drained:     make(chan struct{}, 1),
-		done:        make(chan struct{}),
+		s:            s,
+		nc:           nc,
+		remote:       remoteHost(nc),
+		readTimeout:  s.cfg.HandshakeTimeout,
+		outbox:       make(chan reply, outboxLen),
+		drained:      make(chan struct{}, 1),
+		durableFreed: make(chan struct{}, 1),
+		done:         make(chan struct{}),
 	}
 	c.log = s.log.With("conn", id, "remote", nc.RemoteAddr().String())
 	c.br = bufio.NewReaderSize(idleReader{c}, bufferSize)
@@ -169,6 +172,7 @@ func (c *conn) serve() {
 	writer.Go(c.writeLoop)
 
 	fatal := c.readLoop()
+	c.closeDurable()
 	cause := errClientGone
 	if c.stopping.Load() {
 		cause = errShutdown

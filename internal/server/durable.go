@@ -3,75 +3,228 @@ package server
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
 	"github.com/keyq/keyq/internal/storage"
 )
 
-// maxDurableWaits bounds the puts of one connection that wait for the disk at the
-// same time. A put over it waits on the reader, as every put did before, so the
-// connection reads nothing more until it is durable: no refusal, only back-pressure.
+// maxDurableWaits bounds the requests of one connection that wait for the disk at
+// the same time. Before it makes one more, the reader waits until a reply goes out,
+// so the connection reads nothing more meanwhile: no refusal, only back-pressure.
 const maxDurableWaits = 1024
 
-// A put on a durable store is split in two: the reader appends it (so the puts of
-// one connection reach the log in the order they came) and a goroutine of its own
-// waits until it is durable and only then sends the reply. The reader goes on with
-// the next request meanwhile, so many pipelined puts share one fsync. The reply may
-// thus come after the replies of later requests, as a waiting GET's does.
+// On a durable store a request that changes the log (PUT, PUTBATCH, and a GET,
+// GETBATCH or RESERVE that found a message) is split in two: the reader makes the
+// change and appends its records, so that the requests of one connection reach the
+// log in the order they came, and queues the reply-to-be for the connection's
+// durable waiter (durableLoop), one goroutine that waits for the highest ticket
+// queued and then sends every reply up to it, in order. The reader goes on with the
+// next request meanwhile, so pipelined requests share one fsync. Their replies come
+// in order among themselves but may come after the replies of later requests that
+// do not wait for the disk, as a waiting GET's does.
 
-// reserveDurable takes one of the connection's durable-wait slots, or reports false
-// when all are taken. Called by the reader only; releaseDurable gives it back.
-func (c *conn) reserveDurable() bool {
+// pendingKind says what a pending reply finishes.
+type pendingKind uint8
+
+const (
+	pendingPut       pendingKind = iota // a put appended: reply once durable
+	pendingTake                         // a GET: FinishTake
+	pendingTakeBatch                    // a GETBATCH: FinishTakeBatch
+	pendingReserve                      // a RESERVE: FinishReserve
+	pendingAbandoned                    // a take put back: no message to send
+)
+
+// pending is a request whose reply waits for the log.
+type pending struct {
+	kind   pendingKind
+	rp     reply
+	ticket storage.Ticket
+	take   broker.PendingTake
+	queues []string // for a GETBATCH or RESERVE: what the reply budget counts
+}
+
+// durableRoom waits while maxDurableWaits requests of the connection wait for the
+// disk, then reports whether a request that changes the log is to wait for it off
+// the reader (the store keeps records). Called by the reader only, before it makes
+// the request's change; waitDurable must follow if it made one.
+func (c *conn) durableRoom() bool {
 	if !c.s.broker.Durable() {
 		return false
 	}
-	if c.ndurable.Add(1) > maxDurableWaits {
-		c.ndurable.Add(-1)
-		return false
+	for c.ndurable.Load() >= maxDurableWaits {
+		select {
+		case <-c.durableFreed:
+		case <-c.waitCtx.Done():
+			// The connection is ending: the waiter takes nothing more; the request
+			// runs on the reader and fails fast.
+			return false
+		}
 	}
 	return true
 }
 
-func (c *conn) releaseDurable() {
-	c.markDone()
-	c.ndurable.Add(-1)
+// waitDurable queues p for the durable waiter, starting it on first use. Called by
+// the reader only, after durableRoom, so it never blocks.
+func (c *conn) waitDurable(p pending) {
+	if c.durableq == nil {
+		c.durableq = make(chan pending, maxDurableWaits+1)
+		c.blocked.Go(c.durableLoop)
+	}
+	c.ndurable.Add(1)
+	c.durableq <- p
 }
 
-// ackWhenDurable sends rp, the reply to a put already appended, once ticket is
-// durable, or an error reply if the log cannot make it so. It runs on its own
-// goroutine and owns the slot reserveDurable took. The wait ends early only when
-// the connection or the server ends, not when the client stops sending: a client
-// that closed its write side still gets the acknowledgements of its puts.
-func (c *conn) ackWhenDurable(rp reply, ticket storage.Ticket) {
-	wait := func(context.Context) reply {
-		if err := c.s.broker.WaitDurable(c.ctx, ticket); err != nil {
+// closeDurable ends the durable waiter once it has answered what is queued. Called
+// by the reader when it is done.
+func (c *conn) closeDurable() {
+	if c.durableq != nil {
+		close(c.durableq)
+	}
+}
+
+// durableLoop is the connection's durable waiter: it takes what is queued, waits
+// once for the highest ticket among it and sends the replies in order. A put waits
+// until the connection or the server ends, not when the client stops sending: a
+// client that closed its write side still gets the acknowledgements of its puts.
+// Takes not yet answered when the connection ends go back to their queues.
+func (c *conn) durableLoop() {
+	batch := make([]pending, 0, 16)
+	for p := range c.durableq {
+		batch = append(batch[:0], p)
+		batch = c.moreDurable(batch)
+		err := c.s.broker.WaitDurable(c.ctx, lastTicket(batch))
+		if c.ending() {
+			c.endDurable(batch)
+			return
+		}
+		for i := range batch {
+			c.finishDurable(&batch[i], err)
+			batch[i] = pending{}
+		}
+	}
+}
+
+// ending reports whether the connection is ending: its waits were ended, or its
+// writer stopped, so that no reply can go out.
+func (c *conn) ending() bool {
+	if c.waitCtx.Err() != nil {
+		return true
+	}
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// lastTicket returns the highest ticket in batch.
+func lastTicket(batch []pending) storage.Ticket {
+	var last storage.Ticket
+	for i := range batch {
+		last = max(last, batch[i].ticket)
+	}
+	return last
+}
+
+// moreDurable appends to batch what else is queued already, up to maxDurableWaits.
+func (c *conn) moreDurable(batch []pending) []pending {
+	for len(batch) < maxDurableWaits {
+		select {
+		case p, ok := <-c.durableq:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// endDurable answers batch and whatever the reader still queues once the connection
+// is ending: puts as usual, once durable; takes go back to their queues, the last
+// taken first so that each message returns to its place, and are answered
+// ShuttingDown when the server is stopping, not at all when the client has gone.
+func (c *conn) endDurable(batch []pending) {
+	for p := range c.durableq { // the reader ends soon, if it has not yet
+		batch = append(batch, p)
+	}
+	err := c.s.broker.WaitDurable(c.ctx, lastTicket(batch))
+	for i := len(batch) - 1; i >= 0; i-- {
+		if batch[i].kind != pendingPut {
+			c.s.broker.AbandonTake(batch[i].take)
+		}
+	}
+	for i := range batch {
+		p := &batch[i]
+		if p.kind != pendingPut {
+			p.kind = pendingAbandoned
+		}
+		c.finishDurable(p, err)
+	}
+}
+
+// finishDurable sends the reply of p, whose records are durable unless err says
+// otherwise, and releases its place.
+func (c *conn) finishDurable(p *pending, err error) {
+	defer func() {
+		c.markDone()
+		c.ndurable.Add(-1)
+		select {
+		case c.durableFreed <- struct{}{}:
+		default:
+		}
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic serving connection", "panic", v, "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
+
+	rp := &p.rp
+	switch p.kind {
+	case pendingPut:
+		if err != nil {
 			rp.failErr(fmt.Errorf("%s not acknowledged: %w", rp.op, err))
 		}
-		return rp
-	}
-	c.blocked.Go(func() {
-		defer c.releaseDurable()
-		if rp, ok := c.runBlocked(wait); ok {
-			c.send(rp)
+	case pendingAbandoned:
+		if context.Cause(c.waitCtx) != errShutdown {
+			c.observeReply(rp, false) // the client has gone: nobody reads a reply
+			return
 		}
-	})
+		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
+	case pendingTake:
+		msg, err := c.s.broker.FinishTake(c.waitCtx, p.take)
+		getReply(rp, msg, err)
+	case pendingTakeBatch:
+		msgs, err := c.s.broker.FinishTakeBatch(c.waitCtx, p.take)
+		c.getBatchReply(c.waitCtx, rp, msgs, err)
+	case pendingReserve:
+		ds, err := c.s.broker.FinishReserve(c.waitCtx, p.take)
+		c.reserveReply(c.waitCtx, rp, ds, err)
+	}
+	c.send(*rp)
 }
 
-// putDurable appends a PUT and hands its reply to ackWhenDurable; it reports false,
-// doing nothing, when the put is to be served in order instead.
+// putDurable appends a PUT and queues its reply for the durable waiter; it reports
+// false, doing nothing, on a store that does not keep records (or with rp failed
+// when the append failed).
 func (c *conn) putDurable(rp *reply, key string, payload []byte, o broker.PutOptions) bool {
-	if !c.reserveDurable() {
+	if !c.durableRoom() {
 		return false
 	}
 	id, ticket, err := c.s.broker.PutAppend(key, payload, o)
 	if err != nil {
-		c.releaseDurable()
 		rp.failErr(err)
 		return false
 	}
 	rp.ok(id, nil)
-	c.ackWhenDurable(*rp, ticket)
+	c.waitDurable(pending{kind: pendingPut, rp: *rp, ticket: ticket})
 	return true
 }
 
@@ -79,16 +232,15 @@ func (c *conn) putDurable(rp *reply, key string, payload []byte, o broker.PutOpt
 func (c *conn) putBatchDurable(
 	rp *reply, key string, msgs [][]byte, o broker.PutOptions,
 ) bool {
-	if !c.reserveDurable() {
+	if !c.durableRoom() {
 		return false
 	}
 	ids, ticket, err := c.s.broker.PutBatchAppend(key, msgs, o)
 	if err != nil {
-		c.releaseDurable()
 		rp.failErr(err)
 		return false
 	}
 	rp.status, rp.body = proto.StatusOK, putBatchBody(ids)
-	c.ackWhenDurable(*rp, ticket)
+	c.waitDurable(pending{kind: pendingPut, rp: *rp, ticket: ticket})
 	return true
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,10 +13,11 @@ import (
 
 // execute runs one request and returns its reply. It runs on the reader goroutine,
 // so requests of one connection run in the order they came; except that a request
-// that may wait for a message is only decoded here, and returned as wait for the
-// reader to run on its own goroutine (rp is then unused unless that is refused),
-// and that a put on a durable store is appended here and acknowledged later, off
-// the reader, once durable (later is then true and rp unused; see durable.go).
+// that may wait for a message and finds none is returned as wait for the reader to
+// run on its own goroutine (rp is then unused unless that is refused), and that on
+// a durable store a request that changes the log (a put, or a take that found a
+// message) is made here and replied later, off the reader, once durable (later is
+// then true and rp unused; see durable.go).
 func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	if c.s.testHookExecute != nil {
 		c.s.testHookExecute(f)
@@ -41,7 +43,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	case proto.OpPut:
 		later = c.handlePut(&rp, &d)
 	case proto.OpGet:
-		wait = c.handleGet(&rp, &d)
+		wait, later = c.handleGet(&rp, &d)
 	case proto.OpLen:
 		c.handleLen(&rp, &d)
 	case proto.OpPing:
@@ -49,7 +51,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	case proto.OpStats:
 		c.handleStats(&rp, &d)
 	case proto.OpReserve:
-		wait = c.handleReserve(&rp, &d)
+		wait, later = c.handleReserve(&rp, &d)
 	case proto.OpAck:
 		c.handleAck(&rp, &d)
 	case proto.OpNack:
@@ -59,7 +61,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	case proto.OpPutBatch:
 		later = c.handlePutBatch(&rp, &d)
 	case proto.OpGetBatch:
-		wait = c.handleGetBatch(&rp, &d)
+		wait, later = c.handleGetBatch(&rp, &d)
 	case proto.OpQueueSet:
 		c.handleQueueSet(&rp, &d)
 	case proto.OpQueueShow:
@@ -74,7 +76,7 @@ func known(op proto.Op) bool {
 }
 
 // handlePut puts a message; on a durable store it reports true when the reply is
-// left to ackWhenDurable.
+// left to the durable waiter.
 func (c *conn) handlePut(rp *reply, d *proto.Body) (later bool) {
 	key, err := c.key(d)
 	if err != nil {
@@ -107,23 +109,35 @@ func (c *conn) handlePut(rp *reply, d *proto.Body) (later bool) {
 	return false
 }
 
-// handleGet takes a message, at once or, with a wait, off the reader.
-func (c *conn) handleGet(rp *reply, d *proto.Body) blocked {
-	key, wait, err := c.getRequest(d)
+// handleGet takes a message if there is one, on the reader, and otherwise, with a
+// wait, returns the wait to run off the reader. On a durable store a message taken
+// is replied once its take is durable, by the durable waiter (later is then set).
+func (c *conn) handleGet(rp *reply, d *proto.Body) (wait blocked, later bool) {
+	key, w, err := c.getRequest(d)
 	if err != nil {
 		rp.failErr(err)
-		return nil
+		return nil, false
 	}
-	if wait == 0 {
-		c.get(c.ctx, rp, key, 0)
-		return nil
+	durable := c.durableRoom()
+	p, err := c.s.broker.TakeAppend([]string{key}, w)
+	switch {
+	case errors.Is(err, broker.ErrEmpty) && w > 0:
+		op, id := rp.op, rp.id
+		return func(ctx context.Context) reply {
+			rp := reply{op: op, id: id}
+			c.get(ctx, &rp, key, w)
+			return rp
+		}, false
+	case err != nil:
+		rp.failErr(err)
+		return nil, false
+	case durable:
+		c.waitDurable(pending{kind: pendingTake, rp: *rp, ticket: p.Ticket(), take: p})
+		return nil, true
 	}
-	op, id := rp.op, rp.id
-	return func(ctx context.Context) reply {
-		rp := reply{op: op, id: id}
-		c.get(ctx, &rp, key, wait)
-		return rp
-	}
+	msg, err := c.s.broker.FinishTake(c.ctx, p)
+	getReply(rp, msg, err)
+	return nil, false
 }
 
 // getRequest decodes a GET body: key, options (a wait), nothing after.
@@ -148,6 +162,11 @@ func (c *conn) getRequest(d *proto.Body) (key string, wait time.Duration, err er
 
 func (c *conn) get(ctx context.Context, rp *reply, key string, wait time.Duration) {
 	msg, err := c.s.broker.Get(ctx, key, wait)
+	getReply(rp, msg, err)
+}
+
+// getReply makes rp the reply to a GET that took msg, or failed with err.
+func getReply(rp *reply, msg broker.Message, err error) {
 	if err != nil {
 		rp.failErr(err)
 		return

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
@@ -15,24 +16,36 @@ type reserveRequest struct {
 	bound  bool
 }
 
-// handleReserve takes messages under a lease, at once or, with a wait, off the
-// reader. Leases are bound to the connection unless the request says otherwise.
-func (c *conn) handleReserve(rp *reply, d *proto.Body) blocked {
+// handleReserve takes messages under a lease as handleGet takes one: on the reader
+// when there are some, else, with a wait, off the reader. Leases are bound to the
+// connection unless the request says otherwise.
+func (c *conn) handleReserve(rp *reply, d *proto.Body) (wait blocked, later bool) {
 	req, err := c.reserveRequest(d)
 	if err != nil {
 		rp.failErr(err)
-		return nil
+		return nil, false
 	}
-	if req.opts.Wait == 0 {
-		c.reserve(c.ctx, rp, req)
-		return nil
+	opts := c.reserveOptions(req)
+	durable := c.durableRoom()
+	p, err := c.s.broker.ReserveAppend(req.queues, opts)
+	switch {
+	case errors.Is(err, broker.ErrEmpty) && req.opts.Wait > 0:
+		op, id := rp.op, rp.id
+		return func(ctx context.Context) reply {
+			rp := reply{op: op, id: id}
+			c.reserve(ctx, &rp, req)
+			return rp
+		}, false
+	case err != nil:
+		rp.failErr(err)
+		return nil, false
+	case durable:
+		c.waitDurable(pending{kind: pendingReserve, rp: *rp, ticket: p.Ticket(), take: p})
+		return nil, true
 	}
-	op, id := rp.op, rp.id
-	return func(ctx context.Context) reply {
-		rp := reply{op: op, id: id}
-		c.reserve(ctx, &rp, req)
-		return rp
-	}
+	ds, err := c.s.broker.FinishReserve(c.ctx, p)
+	c.reserveReply(c.ctx, rp, ds, err)
+	return nil, false
 }
 
 func (c *conn) reserveRequest(d *proto.Body) (reserveRequest, error) {
@@ -65,12 +78,25 @@ func (c *conn) reserveRequest(d *proto.Body) (reserveRequest, error) {
 	return req, d.End()
 }
 
-func (c *conn) reserve(ctx context.Context, rp *reply, req reserveRequest) {
+// reserveOptions completes the options of req: its owner and its byte budget.
+func (c *conn) reserveOptions(req reserveRequest) broker.ReserveOptions {
+	o := req.opts
 	if req.bound {
-		req.opts.Owner = c.leaseOwner()
+		o.Owner = c.leaseOwner()
 	}
-	req.opts.MaxBytes = c.payloadBudget(req.queues, max(req.opts.Max, 1), true)
-	ds, err := c.s.broker.Reserve(ctx, req.queues, req.opts)
+	o.MaxBytes = c.payloadBudget(req.queues, max(o.Max, 1), true)
+	return o
+}
+
+func (c *conn) reserve(ctx context.Context, rp *reply, req reserveRequest) {
+	ds, err := c.s.broker.Reserve(ctx, req.queues, c.reserveOptions(req))
+	c.reserveReply(ctx, rp, ds, err)
+}
+
+// reserveReply makes rp the reply to a RESERVE that leased ds, or failed with err.
+func (c *conn) reserveReply(
+	ctx context.Context, rp *reply, ds []broker.Delivery, err error,
+) {
 	if len(ds) == 0 {
 		rp.failErr(orEmpty(err))
 		return
