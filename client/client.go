@@ -14,25 +14,18 @@ import (
 	"github.com/keyq/keyq/internal/proto"
 )
 
-// Sizes of the connection's buffers. Frames larger than the write buffer go to the
-// socket directly.
-const (
-	readBufferSize  = 64 << 10
-	writeBufferSize = 64 << 10
-)
+// readBufferSize is the size of the connection's read buffer.
+const readBufferSize = 64 << 10
 
 // minReplyLimit is the least frame length the Client accepts in a reply, whatever
 // the server announced: a STATS document of a server with many queues may be larger
 // than its max frame. The frame reader allocates only as bytes arrive.
 const minReplyLimit = 64 << 20
 
-// outboxSize is how many requests may wait for the writer before callers block.
-const outboxSize = 256
-
 // Client is one connection to a keyq server. Its methods may be called from any
 // number of goroutines at once: requests are pipelined on the connection and each
 // reply is matched to its caller by request id. Create one with Dial and release it
-// with Close.
+// with Close. Pipeline sends many requests at once and reads their replies in one go.
 //
 // A Client does not reconnect. Once its connection is dead, every call fails at once
 // with an error that matches ErrConnectionLost (or ErrClosed after Close).
@@ -41,14 +34,16 @@ type Client struct {
 	addr       string
 	maxMessage int
 
-	outbox chan *call     // requests for the writer goroutine, in the order sent
-	done   chan struct{}  // closed once the connection is dead or closed
-	wg     sync.WaitGroup // the reader and writer goroutines
+	wake chan struct{}  // buffered: tells the writer goroutine that wbuf has frames
+	done chan struct{}  // closed once the connection is dead or closed
+	wg   sync.WaitGroup // the reader and writer goroutines
 
 	mu      sync.Mutex // protects the fields below
-	pending map[uint32]*call
-	lastID  uint32
-	err     error // why the connection is dead; set once, never cleared
+	pending callTable  // calls waiting for a reply
+	wbuf    []byte     // frames queued for the writer, in the order sent
+	unsent  []*call    // the calls whose frames are in wbuf, in order
+	writing bool       // the writer has been woken and has not found wbuf empty since
+	err     error      // why the connection is dead; set once, never cleared
 }
 
 // Message is a message taken from a queue.
@@ -90,15 +85,13 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		conn:       conn,
 		addr:       addr,
 		maxMessage: int(hello.MaxMessage),
-		outbox:     make(chan *call, outboxSize),
+		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
-		pending:    make(map[uint32]*call),
 	}
 	limit := max(int(hello.MaxFrame), int(hello.MaxMessage)+proto.FrameOverhead, minReplyLimit)
 	fr := proto.NewReader(br, limit)
-	fw := proto.NewWriter(bufio.NewWriterSize(conn, writeBufferSize))
 	c.wg.Go(func() { c.readLoop(fr) })
-	c.wg.Go(func() { c.writeLoop(fw) })
+	c.wg.Go(c.writeLoop)
 	return c, nil
 }
 
@@ -141,26 +134,16 @@ func (c *Client) MaxMessageBytes() int { return c.maxMessage }
 func (c *Client) Put(
 	ctx context.Context, queue string, data []byte, opts ...PutOption,
 ) (uint64, error) {
-	if len(data) > c.maxMessage {
-		return 0, &Error{Op: "put", Code: CodeMessageTooLarge, Text: fmt.Sprintf(
-			"message too large: %d bytes, over the limit of %d", len(data), c.maxMessage)}
-	}
-	po, err := putOptionList("put", opts)
-	if err != nil {
+	if err := c.checkSize("put", len(data)); err != nil {
 		return 0, err
 	}
-	body, err := appendKeyAndOptions(make([]byte, 0, 32+len(queue)+len(data)), "put", queue,
-		po...)
-	if err != nil {
+	cl := getCall(proto.OpPut)
+	var err error
+	if cl.frame, err = encodePut(cl.frame, queue, data, opts); err != nil {
+		putCall(cl)
 		return 0, err
 	}
-	body = append(body, data...)
-
-	r, err := c.roundTrip(ctx, newCall(proto.OpPut, body))
-	if err != nil {
-		return 0, err
-	}
-	return r.messageID()
+	return do(c, ctx, cl, decodeU64)
 }
 
 // Get takes the message at the head of queue. When the queue is empty or does not
@@ -172,39 +155,14 @@ func (c *Client) Put(
 // message before the reply is on its way. So give a waiting Get a ctx that outlasts
 // its wait, or use Reserve, whose messages come back unless acknowledged.
 func (c *Client) Get(ctx context.Context, queue string, opts ...GetOption) (Message, error) {
-	var o getOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.wait < 0 {
-		return Message{}, badOption("get", "wait", o.wait)
-	}
-	var po []proto.Option
-	if o.wait > 0 {
-		po = append(po, proto.DurationOption(proto.OptGetWait, o.wait))
-	}
-	body, err := appendKeyAndOptions(nil, "get", queue, po...)
-	if err != nil {
+	cl := getCall(proto.OpGet)
+	var err error
+	if cl.frame, err = encodeGet(cl.frame, queue, opts); err != nil {
+		putCall(cl)
 		return Message{}, err
 	}
-
-	r, err := c.roundTrip(ctx, newCall(proto.OpGet, body))
-	if err != nil {
-		return Message{}, err
-	}
-	if r.status == proto.StatusEmpty {
-		return Message{}, ErrEmpty
-	}
-	if err := r.expectOK(); err != nil {
-		return Message{}, err
-	}
-
-	d := proto.NewBody(r.body)
-	id, err := d.U64()
-	if err != nil {
-		return Message{}, r.badReply(err)
-	}
-	return Message{Queue: queue, ID: id, Data: d.Rest()}, nil
+	cl.queue = queue
+	return do(c, ctx, cl, decodeGet)
 }
 
 // GetWait is Get with the Wait option: it waits up to wait for a message.
@@ -214,36 +172,33 @@ func (c *Client) GetWait(ctx context.Context, queue string, wait time.Duration) 
 
 // Len returns the number of messages in queue; 0 for a queue that does not exist.
 func (c *Client) Len(ctx context.Context, queue string) (int64, error) {
-	body, err := appendKey(nil, "len", queue)
-	if err != nil {
+	cl := getCall(proto.OpLen)
+	var err error
+	if cl.frame, err = encodeLen(cl.frame, queue); err != nil {
+		putCall(cl)
 		return 0, err
 	}
-
-	r, err := c.roundTrip(ctx, newCall(proto.OpLen, body))
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.u64()
-	return int64(n), err
+	return do(c, ctx, cl, decodeLen)
 }
 
 // Ping sends a few bytes that the server echoes, and checks the echo: it tells that
 // the connection and the server's loop are alive.
 func (c *Client) Ping(ctx context.Context) error {
-	cl := newCall(proto.OpPing, nil)
-	cl.body = binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
-	want := cl.body
+	cl := getCall(proto.OpPing)
+	var want [8]byte
+	binary.BigEndian.PutUint64(want[:], uint64(time.Now().UnixNano()))
+	cl.frame = endFrame(append(beginFrame(cl.frame, proto.OpPing), want[:]...), 0)
 
-	r, err := c.roundTrip(ctx, cl)
-	if err != nil {
+	if err := c.roundTrip(ctx, cl); err != nil {
 		return err
 	}
-	if err := r.expectOK(); err != nil {
+	defer putCall(cl)
+	if err := cl.expectOK(); err != nil {
 		return err
 	}
-	if !bytes.Equal(r.body, want) {
-		return r.badReply(fmt.Errorf("echo of %d bytes differs from the %d sent",
-			len(r.body), len(want)))
+	if !bytes.Equal(cl.body, want[:]) {
+		return cl.badReply(fmt.Errorf("echo of %d bytes differs from the %d sent",
+			len(cl.body), len(want)))
 	}
 	return nil
 }

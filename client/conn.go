@@ -5,33 +5,74 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/keyq/keyq/internal/proto"
 )
 
-// call is one request on its way: built by the caller, written by the writer
-// goroutine, answered by the reader goroutine through reply.
+// call is one request on its way and, once answered, its reply. A plain call comes
+// from callPool and is answered through done; a call of a Pipeline belongs to it and
+// is answered under Client.mu (see Pipeline.answeredLocked).
 type call struct {
-	op   proto.Op
-	id   uint32 // set by register
-	body []byte // owned by the call: callers' data is copied in
+	op    proto.Op
+	id    uint32 // set by callTable.add
+	frame []byte // the request frame of a plain call; reused
 
-	reply     chan reply  // buffered: the one send never blocks
-	abandoned atomic.Bool // the caller has gone; the writer skips the request if unsent
-}
+	// Where the frame sits in Client.wbuf while queued is set; guarded by Client.mu.
+	start, end int
+	queued     bool
 
-// reply is the outcome of a call: a frame's status and a copy of its body, or err.
-type reply struct {
-	op     string
+	// The reply, written by the reader goroutine (or by fail) before the call is
+	// answered.
 	status proto.Status
-	body   []byte
+	body   []byte // a copy of the reply's body; reused unless taken by takeBody
 	err    error
+	done   chan struct{} // buffered: signalled once when a plain call is answered
+
+	pipe   *Pipeline    // set for a call of a pipeline
+	result resultSetter // a pipeline's call: where Exec decodes the reply
+
+	queue string // GET: the queue asked, for Message.Queue
+	count int    // PUTBATCH: the messages sent
 }
 
-func newCall(op proto.Op, body []byte) *call {
-	return &call{op: op, body: body, reply: make(chan reply, 1)}
+// keepBuffer is the largest frame or body buffer a recycled call keeps.
+const keepBuffer = 64 << 10
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+// getCall returns a plain call for op with an empty frame.
+func getCall(op proto.Op) *call {
+	cl := callPool.Get().(*call)
+	cl.op = op
+	cl.frame = cl.frame[:0]
+	return cl
+}
+
+// putCall recycles a plain call that nothing else refers to any more: answered and
+// read, or never registered, or forgotten before its reply was claimed.
+func putCall(cl *call) {
+	if cap(cl.frame) > keepBuffer {
+		cl.frame = nil
+	}
+	if cap(cl.body) > keepBuffer {
+		cl.body = nil
+	}
+	cl.err, cl.queue, cl.count, cl.status = nil, "", 0, 0
+	callPool.Put(cl)
+}
+
+// takeBody hands the reply's body to the caller. A body small enough for the call to
+// keep its buffer is copied; a larger one is handed over.
+func (cl *call) takeBody() []byte {
+	b := cl.body
+	if cap(b) <= keepBuffer {
+		return append(make([]byte, 0, len(b)), b...)
+	}
+	cl.body = nil
+	return b
 }
 
 // opName names an operation in errors: "put", "get".
@@ -45,104 +86,147 @@ var opNames = func() (names [256]string) {
 	return names
 }()
 
-// roundTrip sends cl and waits for its reply. An error status comes back as an
-// *Error; an OK or Empty status as a reply for the caller to decode.
-func (c *Client) roundTrip(ctx context.Context, cl *call) (reply, error) {
+// roundTrip sends cl and waits for its reply. It returns nil when cl holds a reply
+// whose status is not an error (OK, Empty, ...): the caller decodes it and recycles
+// cl with putCall. Otherwise it returns the error (an *Error for an error status)
+// and cl is no longer the caller's.
+func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 	if err := ctx.Err(); err != nil {
-		return reply{}, fmt.Errorf("keyq %s: %w", opName(cl.op), err)
+		putCall(cl)
+		return fmt.Errorf("keyq %s: %w", opName(cl.op), err)
 	}
-	if err := c.register(cl); err != nil {
-		return reply{}, err
-	}
-
-	select {
-	case c.outbox <- cl:
-	case <-ctx.Done():
-		c.forget(cl)
-		return reply{}, fmt.Errorf("keyq %s: %w", opName(cl.op), ctx.Err())
-	case <-c.done:
-		// The connection died after register: fail has answered cl.
+	if err := c.send(cl); err != nil {
+		putCall(cl)
+		return err
 	}
 
 	select {
-	case r := <-cl.reply:
-		if r.err != nil {
-			return r, r.err
+	case <-cl.done:
+		if err := cl.err; err != nil {
+			putCall(cl)
+			return err
 		}
-		return r, nil
+		return nil
 	case <-ctx.Done():
-		c.forget(cl)
-		return reply{}, fmt.Errorf("keyq %s: %w", opName(cl.op), ctx.Err())
+		if c.forget(cl) {
+			putCall(cl) // nobody else refers to it
+		}
+		return fmt.Errorf("keyq %s: %w", opName(cl.op), ctx.Err())
 	}
 }
 
-// register gives cl a request id not in use and records it as pending, unless the
-// connection is dead.
-func (c *Client) register(cl *call) error {
+// send registers cl and queues its frame for the writer, unless the connection is
+// dead.
+func (c *Client) send(cl *call) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
 	if c.err != nil {
 		return c.err
 	}
-	for {
-		c.lastID++
-		// Id 0 is what the server uses for errors that answer no request.
-		if _, busy := c.pending[c.lastID]; c.lastID != 0 && !busy {
-			break
-		}
-	}
-	cl.id = c.lastID
-	c.pending[cl.id] = cl
+	c.pending.add(cl)
+	setFrameID(cl.frame, cl.id)
+	cl.start = len(c.wbuf)
+	c.wbuf = append(c.wbuf, cl.frame...)
+	c.queuedLocked(cl)
+	c.wakeWriterLocked()
 	return nil
 }
 
-// forget drops a call whose caller has gone: the writer skips it if it is not sent
-// yet, and its late reply is discarded.
-func (c *Client) forget(cl *call) {
-	cl.abandoned.Store(true)
-	c.mu.Lock()
-	if c.pending[cl.id] == cl {
-		delete(c.pending, cl.id)
-	}
-	c.mu.Unlock()
+// queuedLocked records that cl's frame, at cl.start to cl.end, waits in c.wbuf.
+func (c *Client) queuedLocked(cl *call) {
+	cl.end = cl.start + frameLen(c.wbuf[cl.start:])
+	cl.queued = true
+	c.unsent = append(c.unsent, cl)
 }
 
-// claim removes and returns the pending call with the given id, or nil.
-func (c *Client) claim(id uint32) *call {
+// wakeWriterLocked makes sure the writer goroutine will write c.wbuf.
+func (c *Client) wakeWriterLocked() {
+	if !c.writing {
+		c.writing = true
+		c.wake <- struct{}{} // buffered, and empty while writing is false
+	}
+}
+
+// forget drops a call whose caller has gone: a request not yet written is never
+// sent, and a late reply is discarded. It reports whether cl was still waiting;
+// if not, its reply has been claimed and cl may still be written to.
+func (c *Client) forget(cl *call) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-
-	cl := c.pending[id]
-	delete(c.pending, id)
-	return cl
+	return c.forgetLocked(cl)
 }
 
-// writeLoop writes requests from the outbox, in order, and flushes only when the
-// outbox is empty, so that a burst of calls from many goroutines leaves in a few
-// large writes.
-func (c *Client) writeLoop(fw *proto.Writer) {
+func (c *Client) forgetLocked(cl *call) bool {
+	if !c.pending.removeCall(cl) {
+		return false
+	}
+	if cl.queued {
+		c.unqueueLocked(cl)
+	}
+	return true
+}
+
+// unqueueLocked cuts cl's frame out of c.wbuf: the server will not take a message
+// for nobody.
+func (c *Client) unqueueLocked(cl *call) {
+	i := slices.Index(c.unsent, cl)
+	n := cl.end - cl.start
+	c.wbuf = append(c.wbuf[:cl.start], c.wbuf[cl.end:]...)
+	for _, later := range c.unsent[i+1:] {
+		later.start -= n
+		later.end -= n
+	}
+	c.unsent = slices.Delete(c.unsent, i, i+1)
+	cl.queued = false
+}
+
+// writeLoop writes what callers queued in c.wbuf, in the order queued. Callers append
+// while a write is in progress, so a burst of calls from many goroutines, or a
+// pipeline's round, leaves in one write.
+func (c *Client) writeLoop() {
+	var spare []byte
 	for {
 		select {
-		case cl := <-c.outbox:
-			if cl.abandoned.Load() {
-				continue // never sent: the server will not take a message for nobody
-			}
-			if err := fw.WriteFrame(cl.op, 0, cl.id, cl.body); err != nil {
-				c.fail(fmt.Errorf("write %s request: %w", cl.op, err))
-				return
-			}
-			if len(c.outbox) > 0 {
-				continue
-			}
-			if err := fw.Flush(); err != nil {
-				c.fail(fmt.Errorf("write requests: %w", err))
-				return
-			}
+		case <-c.wake:
 		case <-c.done:
 			return
 		}
+		for {
+			buf, ok := c.takeUnsent(spare)
+			if !ok {
+				break
+			}
+			if _, err := c.conn.Write(buf); err != nil {
+				c.fail(fmt.Errorf("write requests: %w", err))
+				return
+			}
+			spare = buf[:0]
+			if cap(spare) > keepBuffer {
+				spare = nil
+			}
+		}
 	}
+}
+
+// takeUnsent swaps the queued frames out of c.wbuf for spare and marks their calls
+// sent. It reports false, and that the writer is idle, once nothing is queued.
+func (c *Client) takeUnsent(spare []byte) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	if len(c.wbuf) == 0 || c.err != nil {
+		c.writing = false
+		return nil, false
+	}
+	buf := c.wbuf
+	c.wbuf = spare
+	for _, cl := range c.unsent {
+		cl.queued = false
+	}
+	clear(c.unsent)
+	c.unsent = c.unsent[:0]
+	return buf, true
 }
 
 // readLoop reads replies and hands each to the call with its request id, until the
@@ -165,33 +249,57 @@ func (c *Client) readLoop(fr *proto.Reader) {
 }
 
 // dispatch answers the call that f replies to. A reply for a call that was given up
-// is dropped. A fatal status, or a reply that answers no call, ends the connection.
+// is dropped. A fatal status, or a reply that answers no call, ends the connection
+// before the call learns its outcome, so that no later call is sent on it.
 func (c *Client) dispatch(f proto.Frame) error {
-	st := f.Status()
-	cl := c.claim(f.ID)
+	c.mu.Lock()
+	cl := c.pending.remove(f.ID)
+	if cl != nil && cl.pipe != nil {
+		// A pipeline's call is answered under mu, so that Exec, once it has taken
+		// back its unanswered calls under mu, knows none is being written to.
+		connErr := c.answer(cl, f)
+		if connErr != nil {
+			c.failLocked(connErr)
+		}
+		cl.pipe.answeredLocked()
+		c.mu.Unlock()
+		return connErr
+	}
+	c.mu.Unlock()
+
 	if cl == nil {
-		if st.Fatal() || f.ID == 0 {
+		if f.Status().Fatal() || f.ID == 0 {
 			return fatalError(f)
 		}
 		return nil // a late reply to a cancelled call
 	}
+	connErr := c.answer(cl, f)
+	if connErr != nil {
+		c.fail(connErr)
+	}
+	cl.done <- struct{}{}
+	return connErr
+}
+
+// answer writes f into cl as its reply. It returns an error when the connection
+// must end: a fatal status, or a reply whose opcode is not the request's.
+func (c *Client) answer(cl *call, f proto.Frame) error {
 	if f.Op != cl.op {
 		err := fmt.Errorf("reply to %s request %d has opcode %s", cl.op, f.ID, f.Op)
-		cl.reply <- reply{err: &lostError{addr: c.addr, cause: err}}
+		cl.err = &lostError{addr: c.addr, cause: err}
 		return err
 	}
-
-	r := reply{op: opName(cl.op), status: st, body: append([]byte{}, f.Body...)}
-	if st.IsError() {
-		e := &Error{Op: r.op, Code: Code(st), Text: string(f.Body), Fatal: st.Fatal()}
-		r.err = e
-		if e.Fatal {
-			c.fail(e) // first, so that no later call is sent on a dying connection
-		}
-		cl.reply <- r
+	st := f.Status()
+	cl.status = st
+	if !st.IsError() {
+		cl.body = append(cl.body[:0], f.Body...)
 		return nil
 	}
-	cl.reply <- r
+	e := &Error{Op: opName(cl.op), Code: Code(st), Text: string(f.Body), Fatal: st.Fatal()}
+	cl.err = e
+	if e.Fatal {
+		return e
+	}
 	return nil
 }
 
@@ -208,25 +316,35 @@ func fatalError(f proto.Frame) error {
 // fail marks the connection dead because of cause, closes it, and fails every
 // pending call. Only the first call has an effect.
 func (c *Client) fail(cause error) {
+	c.mu.Lock()
+	c.failLocked(cause)
+	c.mu.Unlock()
+}
+
+func (c *Client) failLocked(cause error) {
+	if c.err != nil {
+		return
+	}
 	err := cause
 	if !errors.Is(cause, ErrClosed) {
 		err = &lostError{addr: c.addr, cause: cause}
 	}
-
-	c.mu.Lock()
-	if c.err != nil {
-		c.mu.Unlock()
-		return
-	}
 	c.err = err
-	pending := c.pending
-	c.pending = nil
 	close(c.done)
-	c.mu.Unlock()
-
+	// Closing unblocks the reader and the writer; it does not wait for them.
 	c.conn.Close()
-	for _, cl := range pending {
-		cl.reply <- reply{op: opName(cl.op), err: err}
+
+	for _, cl := range c.unsent {
+		cl.queued = false
+	}
+	c.unsent, c.wbuf = nil, nil
+	for _, cl := range c.pending.drain() {
+		cl.err = err
+		if cl.pipe != nil {
+			cl.pipe.answeredLocked()
+		} else {
+			cl.done <- struct{}{} // buffered and empty: an unanswered call's
+		}
 	}
 }
 
@@ -247,35 +365,3 @@ func (e *lostError) Error() string {
 }
 
 func (e *lostError) Unwrap() []error { return []error{ErrConnectionLost, e.cause} }
-
-// expectOK returns an error unless r has status OK.
-func (r reply) expectOK() error {
-	if r.status != proto.StatusOK {
-		return r.badReply(fmt.Errorf("unexpected status %s", r.status))
-	}
-	return nil
-}
-
-// u64 decodes a reply whose body is exactly one u64.
-func (r reply) u64() (uint64, error) {
-	if err := r.expectOK(); err != nil {
-		return 0, err
-	}
-	d := proto.NewBody(r.body)
-	v, err := d.U64()
-	if err == nil {
-		err = d.End()
-	}
-	if err != nil {
-		return 0, r.badReply(err)
-	}
-	return v, nil
-}
-
-// messageID decodes the reply to a put.
-func (r reply) messageID() (uint64, error) { return r.u64() }
-
-// badReply reports a reply that breaks the protocol.
-func (r reply) badReply(err error) error {
-	return fmt.Errorf("keyq %s: bad reply from server: %w", r.op, err)
-}

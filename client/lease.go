@@ -49,35 +49,13 @@ type Delivery struct {
 func (c *Client) Reserve(
 	ctx context.Context, queues []string, o ReserveOptions,
 ) ([]Delivery, error) {
-	if o.Lease < 0 {
-		return nil, badOption("reserve", "lease", o.Lease)
-	}
-	var more []proto.Option
-	if o.Lease > 0 {
-		more = append(more, proto.DurationOption(proto.OptReserveLease, o.Lease))
-	}
-	if o.Detached {
-		more = append(more, proto.U8Option(proto.OptReserveBound, 0))
-	}
-	body, err := takeBody("reserve", queues, o.Max, o.Wait, more...)
-	if err != nil {
+	cl := getCall(proto.OpReserve)
+	var err error
+	if cl.frame, err = encodeReserve(cl.frame, queues, o); err != nil {
+		putCall(cl)
 		return nil, err
 	}
-	items, err := c.take(ctx, proto.OpReserve, body, true)
-	if err != nil {
-		return nil, err
-	}
-
-	ds := make([]Delivery, len(items))
-	for i, it := range items {
-		ds[i] = Delivery{
-			Message:    messageOf(it),
-			DeliveryID: it.DeliveryID,
-			Count:      int(it.Count),
-			Deadline:   time.UnixMilli(int64(it.Deadline)),
-		}
-	}
-	return ds, nil
+	return do(c, ctx, cl, decodeDeliveries)
 }
 
 // Ack ends a delivery: its message is removed for good. A delivery that is unknown,
@@ -91,9 +69,6 @@ func (c *Client) Ack(ctx context.Context, deliveryID uint64) error {
 // Nack ends a delivery and gives its message back: to the head of its queue when
 // delay is 0, else ready again once delay has passed. Errors as for Ack.
 func (c *Client) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
-	if delay < 0 {
-		return badOption("nack", "delay", delay)
-	}
 	_, err := c.deliveryCall(ctx, proto.OpNack, deliveryID, proto.OptNackDelay, delay)
 	return err
 }
@@ -103,36 +78,23 @@ func (c *Client) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 func (c *Client) Touch(
 	ctx context.Context, deliveryID uint64, lease time.Duration,
 ) (time.Time, error) {
-	if lease < 0 {
-		return time.Time{}, badOption("touch", "lease", lease)
-	}
-	r, err := c.deliveryCall(ctx, proto.OpTouch, deliveryID, proto.OptTouchLease, lease)
-	if err != nil {
-		return time.Time{}, err
-	}
-	ms, err := r.u64()
-	if err != nil {
-		return time.Time{}, err
-	}
-	return time.UnixMilli(int64(ms)), nil
+	return c.deliveryCall(ctx, proto.OpTouch, deliveryID, proto.OptTouchLease, lease)
 }
 
 // deliveryCall sends an ACK, NACK or TOUCH for id, with d as option tag when both
-// are set, and checks for an OK reply.
+// are set, and checks for an OK reply: empty, or TOUCH's deadline.
 func (c *Client) deliveryCall(
 	ctx context.Context, op proto.Op, id uint64, tag uint8, d time.Duration,
-) (reply, error) {
-	var opts []proto.Option
-	if tag != 0 && d > 0 {
-		opts = append(opts, proto.DurationOption(tag, d))
+) (time.Time, error) {
+	cl := getCall(op)
+	var err error
+	if cl.frame, err = encodeDelivery(cl.frame, op, id, tag, d); err != nil {
+		putCall(cl)
+		return time.Time{}, err
 	}
-	body, err := appendOptions(proto.AppendU64(nil, id), opName(op), opts...)
-	if err != nil {
-		return reply{}, err
+	if op == proto.OpTouch {
+		return do(c, ctx, cl, decodeDeadline)
 	}
-	r, err := c.roundTrip(ctx, newCall(op, body))
-	if err != nil {
-		return r, err
-	}
-	return r, r.expectOK()
+	_, err = do(c, ctx, cl, decodeNone)
+	return time.Time{}, err
 }

@@ -134,21 +134,13 @@ func (c *Client) SetQueue(
 		}
 		opts = append(opts, ch.opt)
 	}
-	body, err := appendKeyAndOptions(nil, "queue_set", queue, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return c.queueCall(ctx, proto.OpQueueSet, body)
+	return c.queueCall(ctx, proto.OpQueueSet, queue, opts)
 }
 
 // QueueInfo returns a queue's counts and settings. A queue that does not exist has
 // zero counts and default settings.
 func (c *Client) QueueInfo(ctx context.Context, queue string) (*QueueInfo, error) {
-	body, err := appendKeyAndOptions(nil, "queue_show", queue)
-	if err != nil {
-		return nil, err
-	}
-	return c.queueCall(ctx, proto.OpQueueShow, body)
+	return c.queueCall(ctx, proto.OpQueueShow, queue, nil)
 }
 
 // queueDoc is the JSON document of QUEUE_SHOW and QUEUE_SET replies.
@@ -176,17 +168,30 @@ type queueDoc struct {
 	} `json:"settings"`
 }
 
-func (c *Client) queueCall(ctx context.Context, op proto.Op, body []byte) (*QueueInfo, error) {
-	r, err := c.roundTrip(ctx, newCall(op, body))
+// queueCall sends a QUEUE_SET or QUEUE_SHOW of queue with opts.
+func (c *Client) queueCall(
+	ctx context.Context, op proto.Op, queue string, opts []proto.Option,
+) (*QueueInfo, error) {
+	cl := getCall(op)
+	start := len(cl.frame)
+	frame, err := appendKeyAndOptions(beginFrame(cl.frame, op), opName(op), queue, opts...)
 	if err != nil {
+		putCall(cl)
 		return nil, err
 	}
-	if err := r.expectOK(); err != nil {
+	cl.frame = endFrame(frame, start)
+	return do(c, ctx, cl, decodeQueueInfo)
+}
+
+// decodeQueueInfo decodes the queue document of QUEUE_SET and QUEUE_SHOW.
+func decodeQueueInfo(cl *call) (*QueueInfo, error) {
+	if err := cl.expectOK(); err != nil {
 		return nil, err
 	}
+	body := cl.takeBody()
 	var doc queueDoc
-	if err := json.Unmarshal(r.body, &doc); err != nil {
-		return nil, r.badReply(fmt.Errorf("decode the queue document: %w", err))
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return nil, cl.badReply(fmt.Errorf("decode the queue document: %w", err))
 	}
 
 	s := doc.Settings
@@ -203,7 +208,7 @@ func (c *Client) queueCall(ctx context.Context, op proto.Op, body []byte) (*Queu
 			DefaultTTL:    time.Duration(s.DefaultTTLMS) * time.Millisecond,
 			ExpiredToDLQ:  s.ExpiredToDLQ,
 		},
-		Raw: json.RawMessage(r.body),
+		Raw: json.RawMessage(body),
 	}
 	if s.Overflow == "drop-oldest" {
 		info.Settings.Overflow = OverflowDropOldest

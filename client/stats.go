@@ -69,13 +69,16 @@ func (s *Stats) Uptime() time.Duration {
 
 // Stats asks the server for its totals and per-queue counts.
 func (c *Client) Stats(ctx context.Context) (*Stats, error) {
-	r, err := c.roundTrip(ctx, newCall(proto.OpStats, nil))
-	if err != nil {
-		return nil, err
-	}
+	cl := getCall(proto.OpStats)
+	cl.frame = endFrame(beginFrame(cl.frame, proto.OpStats), 0)
+	return do(c, ctx, cl, decodeStats)
+}
 
-	s := &Stats{Raw: json.RawMessage(r.body)}
-	if err := json.Unmarshal(r.body, s); err != nil {
+// decodeStats decodes the STATS document.
+func decodeStats(cl *call) (*Stats, error) {
+	body := cl.takeBody()
+	s := &Stats{Raw: json.RawMessage(body)}
+	if err := json.Unmarshal(body, s); err != nil {
 		return nil, fmt.Errorf("keyq stats: decode the server's document: %w", err)
 	}
 	return s, nil

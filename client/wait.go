@@ -21,6 +21,19 @@ func Wait(d time.Duration) GetOption {
 	return func(o *getOptions) { o.wait = d }
 }
 
+// getOptionsOf applies opts. Without any it leaves o, which escapes to the options,
+// unallocated.
+func getOptionsOf(opts []GetOption) getOptions {
+	if len(opts) == 0 {
+		return getOptions{}
+	}
+	o := new(getOptions)
+	for _, opt := range opts {
+		opt(o)
+	}
+	return *o
+}
+
 // A PutOption changes how Put and PutBatch store a message.
 type PutOption func(*putOptions)
 
@@ -41,6 +54,9 @@ func TTL(d time.Duration) PutOption {
 
 // putOptionList turns opts into wire options, refusing negative durations.
 func putOptionList(op string, opts []PutOption) ([]proto.Option, error) {
+	if len(opts) == 0 {
+		return nil, nil // o below escapes: the common case does without it
+	}
 	var o putOptions
 	for _, opt := range opts {
 		opt(&o)
