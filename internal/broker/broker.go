@@ -401,30 +401,40 @@ func (b *Broker) putBackLocked(q *Queue, e entry, front bool) (storage.Ticket, e
 
 // appendPutLocked records e as put at the head (front) or tail of q.
 func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket, error) {
-	op := storage.OpPut
-	if front {
-		op = storage.OpPutFront
-	}
 	pos := q.nextPosLocked(front)
-	q.rec = storage.Record{
-		Op:      op,
-		Queue:   q.name,
-		ID:      e.id,
-		Pos:     pos,
-		Payload: e.payload,
-	}
-	loc, ticket, err := b.store.Append(&q.rec)
-	q.rec.Payload = nil
+	ticket, err := b.storePutLocked(q, e, pos, front)
 	if err != nil {
-		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
+		return 0, err
 	}
-	e.loc = loc
 	if e.meta != nil {
 		e.meta.pos, e.meta.returned = pos, false
 		b.scheduleExpiry(e.meta, e.id)
 	}
 	b.admitToCache(e)
 	q.puts.Add(1)
+	return ticket, nil
+}
+
+// storePutLocked appends the put of e at pos to the store and sets e.loc. The memory
+// store keeps nothing, so it is not called at all: with many queues, filling q.rec
+// would cost a cache miss per put.
+func (b *Broker) storePutLocked(
+	q *Queue, e *entry, pos int64, front bool,
+) (storage.Ticket, error) {
+	if !b.durable {
+		return 0, nil
+	}
+	op := storage.OpPut
+	if front {
+		op = storage.OpPutFront
+	}
+	q.rec = storage.Record{Op: op, Queue: q.name, ID: e.id, Pos: pos, Payload: e.payload}
+	loc, ticket, err := b.store.Append(&q.rec)
+	q.rec.Payload = nil
+	if err != nil {
+		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
+	}
+	e.loc = loc
 	return ticket, nil
 }
 
@@ -496,10 +506,13 @@ func (b *Broker) takeLocked(q *Queue, back bool) delivery {
 // recordTakeLocked records that e's message left q for good, and ends its state
 // record if it has one.
 func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
-	q.rec = storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
-	_, ticket, err := b.store.Append(&q.rec)
-	if err != nil {
-		return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
+	var ticket storage.Ticket
+	if b.durable { // the memory store keeps nothing, see storePutLocked
+		q.rec = storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
+		var err error
+		if _, ticket, err = b.store.Append(&q.rec); err != nil {
+			return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
+		}
 	}
 	b.cancelExpiry(e.meta)
 	if e.meta != nil && e.meta.stateID != 0 {

@@ -64,7 +64,7 @@ func (b *Broker) dropExpiredEndLocked(q *Queue, back bool) {
 	if back {
 		i = n - 1
 	}
-	if m := q.ready.at(i).meta; m != nil && !m.expiresAt.IsZero() {
+	if m := q.ready.metaAt(i); m != nil && !m.expiresAt.IsZero() {
 		b.dropExpiredLocked(q, back, time.Now())
 	}
 }
