@@ -167,9 +167,21 @@ type transaction struct {
 // txControl names the commands that run at once even inside MULTI.
 var txControl = map[string]bool{"exec": true, "discard": true, "multi": true, "quit": true}
 
+// queue keeps cmd and a copy of its arguments, which point into the connection's
+// read buffer, for EXEC.
 func (t *transaction) queue(cmd *command, args [][]byte) {
+	size := 0
+	for _, a := range args {
+		size += len(a)
+	}
+	data := make([]byte, 0, size)
+	kept := make([][]byte, len(args))
+	for i, a := range args {
+		data = append(data, a...)
+		kept[i] = data[len(data)-len(a) : len(data) : len(data)]
+	}
 	t.cmds = append(t.cmds, cmd)
-	t.args = append(t.args, args)
+	t.args = append(t.args, kept)
 }
 
 func (t *transaction) fail() {

@@ -8,8 +8,8 @@ import (
 	"sync/atomic"
 )
 
-// Limits on one request, after Redis' (C24). Without them redcon's reader grows its
-// buffer for as long as a client keeps sending one request.
+// Limits on one request, after Redis' (C24). Without them the connection's reader
+// (like redcon's) grows its buffer for as long as a client keeps sending one request.
 const (
 	// maxMultibulk is the most elements one request may have.
 	maxMultibulk = 1024 * 1024
@@ -23,13 +23,14 @@ const (
 	// DefaultMaxRequestBytes is Config.MaxRequestBytes when left zero.
 	DefaultMaxRequestBytes = 64 << 20
 
-	// bigRequest is the request size after which the connection gets a fresh
-	// redcon reader, which would otherwise keep a buffer that large for good.
+	// bigRequest is the request size after which the connection's reader gets a
+	// fresh buffer, and would otherwise keep one that large for good.
 	bigRequest = 64 << 10
 )
 
-// errFreshReader ends a ReadCommands call at a point where redcon's reader holds no
-// byte (see guard.Read): the reader loop then replaces it with a new one.
+// errFreshReader ends a read at a point where the reader above the guard holds no
+// byte of a request (see guard.Read): it then replaces its buffer (reader.fill), or
+// redcon's reader with a new one.
 var errFreshReader = errors.New("resp: fresh reader wanted")
 
 // protocolError is a request that breaks RESP's framing or one of the limits. The
@@ -76,12 +77,13 @@ const (
 	stateBulkLF                     // expecting the '\n' after an element
 )
 
-// guard sits between a connection and redcon's reader. It follows the request
-// framing in the bytes that pass through, without copying them, and fails the read
-// as soon as a request breaks a limit, so that no one request makes the reader hold
-// more than the limits allow. It also refuses the framing errors redcon would refuse
-// (with redcon's text), so that it never loses track of the framing; the bytes before
-// an error are passed first and the error comes with the next read.
+// guard sits between a connection and its reader (reader.go; redcon's reader in the
+// fuzz test that checks the two agree). It follows the request framing in the bytes
+// that pass through, without copying them, and fails the read as soon as a request
+// breaks a limit, so that no one request makes the reader hold more than the limits
+// allow. It also refuses the framing errors redcon would refuse (with redcon's
+// text), so that it never loses track of the framing; the bytes before an error are
+// passed first and the error comes with the next read.
 type guard struct {
 	r   io.Reader
 	lim limits
@@ -110,8 +112,8 @@ func (g *guard) Read(p []byte) (int, error) {
 	if g.err != nil {
 		return 0, g.err
 	}
-	// redcon asks for bytes only when it holds no whole request, and its bufio only
-	// when empty: between requests, neither holds a byte and the reader can go.
+	// The reader asks for bytes only when it holds no whole request (redcon's bufio
+	// also only when empty): between requests it holds no byte and can start afresh.
 	if g.big && g.state == stateIdle {
 		g.big = false
 		return 0, errFreshReader

@@ -44,7 +44,7 @@ func readAll(r io.Reader) ([]string, error) {
 	for {
 		cmds, err := rd.ReadCommands()
 		if errors.Is(err, errFreshReader) {
-			rd = redcon.NewReader(r) // as readLoop does
+			rd = redcon.NewReader(r) // as serveCommands does
 			continue
 		}
 		if err != nil {

@@ -269,7 +269,8 @@ func (c *conn) parseWait(arg []byte) (time.Duration, bool) {
 }
 
 // blocking runs fn, which may wait, after sending the replies gathered so far, and
-// counts the connection as blocked meanwhile.
+// counts the connection as blocked meanwhile. A watcher reads on while fn waits, so
+// that the client going ends the wait (C01).
 func (c *conn) blocking(wait time.Duration, fn func()) {
 	if wait == 0 {
 		fn()
@@ -278,6 +279,8 @@ func (c *conn) blocking(wait time.Duration, fn func()) {
 	c.flush()
 	c.s.blocked.Add(1)
 	defer c.s.blocked.Add(-1)
+	stop := c.src.watch()
+	defer stop()
 	fn()
 }
 

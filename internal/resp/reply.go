@@ -7,7 +7,7 @@ import (
 	"github.com/tidwall/redcon"
 )
 
-// The reply writers append to c.out; the executor writes it out when it has no
+// The reply writers append to c.out; the connection writes it out when it has no
 // command left to run. RESP3 types (null, map, set, verbatim string) are written by
 // hand after HELLO 3 and fall back to their RESP2 shapes before it.
 

@@ -7,16 +7,18 @@
 // queue names and obey broker.ValidateKey; a key exists while its queue holds a
 // message, as a Redis list exists while it is not empty.
 //
-// Each connection runs two goroutines: a reader that parses commands (with
-// github.com/tidwall/redcon's reader) and notices when the client goes, and an
-// executor that runs them in order and writes the replies. A blocking command waits
-// in the executor, under a context that ends when the client disconnects.
+// Each connection runs on one goroutine: it reads what the client sent, parses the
+// commands in place (reader.go; inline commands with github.com/tidwall/redcon),
+// runs them in order and writes all their replies at once before it reads again, so
+// that a pipeline costs one read and one write. A blocking command waits under a
+// context that ends when the client disconnects, which a watcher goroutine notices
+// by reading on while it waits.
 //
 // A guard between the connection and redcon's reader (limit.go) bounds each request:
 // its element count, each bulk string, its total bytes and an inline line. A request
 // over a limit gets Redis' "-ERR Protocol error: ..." and its connection closes. A
-// client that does not read its replies stops its executor and then its reader, and
-// is dropped after Config.WriteTimeout. Config.IdleTimeout closes a connection that
+// client that does not read its replies stops its connection, which reads nothing
+// more, and is dropped after Config.WriteTimeout. Config.IdleTimeout closes a connection that
 // completes no command for that long (a blocked one is not idle), and Config.MaxConns
 // refuses connections past a limit.
 package resp

@@ -1,0 +1,149 @@
+package resp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// readAllReader reads commands from r with the connection's reader until it fails,
+// and returns each command's arguments joined by '|' and the error that ended it.
+func readAllReader(r io.Reader) ([]string, error) {
+	rd := newReader(r)
+	var got []string
+	for {
+		args, err := rd.next()
+		if err != nil {
+			return got, err
+		}
+		if args == nil {
+			if err := rd.fill(); err != nil {
+				return got, err
+			}
+			continue
+		}
+		quoted := make([]string, len(args))
+		for i, a := range args {
+			quoted[i] = strconv.Quote(string(a))
+		}
+		got = append(got, strings.Join(quoted, "|"))
+	}
+}
+
+// readAllRedcon is readAll that turns a panic of redcon's into an error.
+func readAllRedcon(r io.Reader) (cmds []string, err error, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			err, panicked = fmt.Errorf("redcon panicked: %v", p), true
+		}
+	}()
+	cmds, err = readAll(r)
+	return cmds, err, false
+}
+
+// checkReaderAgreement reads data split by seed with the connection's reader and
+// with redcon's, without a guard and with one: both must end the same way, and
+// ours may only answer more of the commands before a protocol error (redcon drops
+// those it parsed in the same read as the error).
+func checkReaderAgreement(t *testing.T, data []byte, seed int64) {
+	for _, guarded := range []bool{false, true} {
+		src := func() io.Reader {
+			if guarded {
+				return newGuard(newChunkReader(data, seed), fuzzLimits)
+			}
+			return newChunkReader(data, seed)
+		}
+		ours, oerr := readAllReader(src())
+		theirs, terr, panicked := readAllRedcon(src())
+		if panicked {
+			continue // an index overflow in redcon that ours must (and did) survive
+		}
+		if oerr.Error() != terr.Error() {
+			t.Fatalf("guard %v: our reader ended with %q, redcon's with %q", guarded, oerr,
+				terr)
+		}
+		if errors.Is(terr, io.EOF) && !slices.Equal(ours, theirs) {
+			t.Fatalf("guard %v: our commands %q, redcon's %q", guarded, ours, theirs)
+		}
+		if len(theirs) > len(ours) || !slices.Equal(ours[:len(theirs)], theirs) {
+			t.Fatalf("guard %v: our commands %q do not start with redcon's %q", guarded,
+				ours, theirs)
+		}
+	}
+}
+
+func FuzzReaderAgreesWithRedcon(f *testing.F) {
+	for _, s := range []string{
+		"*1\r\n$4\r\nPING\r\n",
+		"*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$3\r\na b\r\n*2\r\n$4\r\nLPOP\r\n$1\r\nk\r\n",
+		"PING\r\nrpush k \"a b\" 'c'\r\n\r\n\n   \r\n",
+		"*2\r\n$3\r\nGET\r\n$-0\r\n\r\n*+1\r\n$+2\r\nok\r\n",
+		"*1\r\n$2\r\nokx\n",
+		"*0\r\n",
+		"*-1\r\n",
+		"*1\r\n:1\r\n",
+		"*1\r\n$\r\n",
+		"*\r\n",
+		"*1\n",
+		"*1\r\n$1\r\nx\r\n*9\r\n",
+		"*1\r\n$9223372036854775807\r\nx\r\n",
+		"*1\r\n$0\r\n\r\n*2\r\n$32\r\n" + strings.Repeat("v", 32) + "\r\n$0\r\n\r\n",
+		"SET \"unbalanced\r\n",
+		"echo \"a\\nb\" '\\t'\r\n",
+	} {
+		f.Add([]byte(s), int64(len(s)))
+	}
+	f.Fuzz(checkReaderAgreement)
+}
+
+// TestReaderSplitsAnywhere feeds a pipeline through readers that split it
+// everywhere: the commands come out whole and the same.
+func TestReaderSplitsAnywhere(t *testing.T) {
+	const data = "*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n" +
+		"PING\r\n  \r\n" + "*2\r\n$4\r\nLPOP\r\n$1\r\nk\r\n" + "echo 'x y'\n"
+	want := []string{`"RPUSH"|"k"|"a\r\nb"`, `"PING"`, `"LPOP"|"k"`, `"echo"|"x y"`}
+	for name, r := range map[string]io.Reader{
+		"Whole":   strings.NewReader(data),
+		"OneByte": iotest.OneByteReader(strings.NewReader(data)),
+		"Half":    iotest.HalfReader(strings.NewReader(data)),
+		"DataErr": iotest.DataErrReader(strings.NewReader(data)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := readAllReader(r)
+			if !errors.Is(err, io.EOF) || !slices.Equal(got, want) {
+				t.Fatalf("read %q, %v; want %q, EOF", got, err, want)
+			}
+		})
+	}
+}
+
+// TestReaderAllocatesNothingPerCommand: parsing a pipeline of array commands
+// allocates nothing once the buffer is there.
+func TestReaderAllocatesNothingPerCommand(t *testing.T) {
+	var round []byte
+	for range 16 {
+		round = append(round, "*3\r\n$5\r\nLPUSH\r\n$5\r\nbench\r\n$3\r\nxxx\r\n"...)
+	}
+	rd := newReader(nil)
+	rd.buf = make([]byte, readBufSize)
+	allocs := testing.AllocsPerRun(100, func() {
+		rd.start, rd.end = 0, copy(rd.buf, round)
+		for n := 0; ; n++ {
+			args, err := rd.next()
+			if err != nil || (args == nil) != (n == 16) {
+				t.Fatalf("command %d = %q, %v", n, args, err)
+			}
+			if args == nil {
+				return
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per pipeline of 16 commands, want 0", allocs)
+	}
+}
