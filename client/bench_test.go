@@ -58,3 +58,41 @@ func BenchmarkClientPutGetParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkClientPipeline sends rounds of 64 puts, then 64 gets, each round through a
+// Pipeline: one op is one put and one get.
+func BenchmarkClientPipeline(b *testing.B) {
+	const depth = 64
+	srv := testutil.StartServer(b)
+	c := dialTest(b, srv.Addr)
+	ctx := context.Background()
+	data := make([]byte, benchMessage)
+	p := c.Pipeline()
+	gets := make([]*Result[Message], depth)
+
+	b.SetBytes(benchMessage)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if i%depth != 0 {
+			continue // each round does depth ops
+		}
+		p.Reset()
+		for range depth {
+			p.Put("bench", data)
+		}
+		if err := p.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for j := range gets {
+			gets[j] = p.Get("bench")
+		}
+		if err := p.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for _, g := range gets {
+			if err := g.Err(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -266,6 +266,9 @@ func (p *Pipeline) failAll(ctx context.Context, calls []*call) error {
 
 // cutShort reports whether err ended the connection, or the call's wait.
 func cutShort(err error) bool {
+	if err == nil {
+		return false // before e below, which escapes
+	}
 	var e *Error
 	return errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrClosed) ||
 		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
