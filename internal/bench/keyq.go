@@ -1,25 +1,26 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/keyq/keyq/client"
 )
 
 // KeyqDriver drives a keyq server through the public Go client, one client.Client
-// per worker. A depth above one is reached by that many goroutines sharing the
-// client, which pipelines their requests on the connection. With a batch size above
-// one each request is a PUTBATCH or GETBATCH; with MixPutReserveAck consumers
-// reserve messages and ack each one.
+// per worker. A round of more than one request (a depth above one) goes through a
+// client.Pipeline: written at once, its replies read together, as go-redis sends a
+// pipeline. With a batch size above one each request is a PUTBATCH or GETBATCH;
+// with MixPutReserveAck consumers reserve messages and then ack them all in one
+// more round.
 type KeyqDriver struct {
 	Addr string // host:port of the server
 
-	depth, batch int    // from the run's Config
-	mix          string // from the run's Config
+	batch int    // from the run's Config
+	mix   string // from the run's Config
 }
 
 // Name implements Driver.
@@ -28,7 +29,7 @@ func (d *KeyqDriver) Name() string { return "keyq" }
 // Configure implements Configurer: keyq runs every depth, batch size and mix that
 // Validate accepts.
 func (d *KeyqDriver) Configure(cfg Config) error {
-	d.depth, d.batch, d.mix = cfg.Depth, cfg.Batch, cfg.Mix
+	d.batch, d.mix = cfg.Batch, cfg.Mix
 	return nil
 }
 
@@ -41,87 +42,55 @@ func (d *KeyqDriver) Dial(ctx context.Context) (Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial keyq %s: %w", d.Addr, err)
 	}
-	kc := &keyqConn{c: c, batch: max(d.batch, 1), reserve: d.mix == MixPutReserveAck}
-	if d.depth > 1 {
-		kc.startHelpers(d.depth)
-	}
-	return kc, nil
+	return &keyqConn{c: c, p: c.Pipeline(), batch: max(d.batch, 1),
+		reserve: d.mix == MixPutReserveAck}, nil
 }
 
-// keyqConn is one client plus, for pipelining, helper goroutines that each carry one
-// request at a time, so that a round of n requests has n in flight.
+// keyqConn is one client and the pipeline its rounds go through.
 type keyqConn struct {
 	c       *client.Client
+	p       *client.Pipeline
 	batch   int
 	reserve bool
-
-	requests chan func() keyqResult
-	results  chan keyqResult
-	helpers  sync.WaitGroup
+	queues  [1]string // the queue list of a GETBATCH or RESERVE, reused
 }
 
-// keyqResult is what one request gave: the messages it took, if any.
-type keyqResult struct {
-	msgs [][]byte
-	err  error
-}
-
-func (kc *keyqConn) startHelpers(n int) {
-	kc.requests = make(chan func() keyqResult, n)
-	kc.results = make(chan keyqResult, n)
-	for range n {
-		kc.helpers.Go(kc.help)
-	}
-}
-
-// help runs requests until Close closes the channel and waits for it.
-func (kc *keyqConn) help() {
-	for req := range kc.requests {
-		kc.results <- req()
-	}
-}
-
-// do runs reqs, concurrently when there are helpers, and returns the messages they
-// took and the first error.
-func (kc *keyqConn) do(reqs []func() keyqResult) ([][]byte, error) {
-	var out [][]byte
-	var first error
-	collect := func(r keyqResult) {
-		out = append(out, r.msgs...)
-		if r.err != nil && first == nil {
-			first = r.err
-		}
-	}
-	if kc.requests == nil || len(reqs) == 1 {
-		for _, req := range reqs {
-			collect(req())
-		}
-		return out, first
-	}
-	for _, req := range reqs {
-		kc.requests <- req
-	}
-	for range reqs {
-		collect(<-kc.results)
-	}
-	return out, first
-}
-
-// Put implements Conn: one request per message, or per Batch messages.
+// Put implements Conn: one request per message, or per Batch messages, all in one
+// round.
 func (kc *keyqConn) Put(ctx context.Context, queue string, msgs [][]byte) error {
-	reqs := make([]func() keyqResult, 0, (len(msgs)+kc.batch-1)/kc.batch)
+	if len(msgs) <= kc.batch {
+		return kc.putOne(ctx, queue, msgs)
+	}
+	kc.p.Reset()
+	var ones []*client.Result[uint64]
+	var batches []*client.Result[[]uint64]
 	for len(msgs) > 0 {
 		chunk := msgs[:min(kc.batch, len(msgs))]
 		msgs = msgs[len(chunk):]
-		reqs = append(reqs, func() keyqResult {
-			return keyqResult{err: kc.put(ctx, queue, chunk)}
-		})
+		if len(chunk) == 1 {
+			ones = append(ones, kc.p.Put(queue, chunk[0]))
+		} else {
+			batches = append(batches, kc.p.PutBatch(queue, chunk))
+		}
 	}
-	_, err := kc.do(reqs)
-	return err
+	if err := kc.p.Exec(ctx); err != nil {
+		return err
+	}
+	for _, r := range ones {
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	for _, r := range batches {
+		if err := r.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (kc *keyqConn) put(ctx context.Context, queue string, msgs [][]byte) error {
+// putOne puts msgs in one request, without a pipeline.
+func (kc *keyqConn) putOne(ctx context.Context, queue string, msgs [][]byte) error {
 	if len(msgs) == 1 {
 		_, err := kc.c.Put(ctx, queue, msgs[0])
 		return err
@@ -130,80 +99,124 @@ func (kc *keyqConn) put(ctx context.Context, queue string, msgs [][]byte) error 
 	return err
 }
 
-// Get implements Conn. It sends one request per Batch messages of n; the first
-// waits up to wait on the server, the others return at once when the queue is
-// empty, so a short queue is not held up by requests that find nothing.
+// Get implements Conn. It sends one request per Batch messages of n, in one round;
+// the first waits up to wait on the server, the others return at once when the
+// queue is empty, so a short queue is not held up by requests that find nothing.
 func (kc *keyqConn) Get(ctx context.Context, queue string, n int, wait time.Duration) (
 	[][]byte, error) {
-	reqs := make([]func() keyqResult, 0, (n+kc.batch-1)/kc.batch)
+	kc.queues[0] = queue
+	if kc.reserve {
+		return kc.reserveAndAck(ctx, n, wait)
+	}
+	if n <= kc.batch {
+		return kc.getOne(ctx, n, wait)
+	}
+
+	kc.p.Reset()
+	var ones []*client.Result[client.Message]
+	var batches []*client.Result[[]client.Message]
 	for i := 0; i < n; i += kc.batch {
 		max, w := min(kc.batch, n-i), time.Duration(0)
 		if i == 0 {
 			w = wait
 		}
-		reqs = append(reqs, func() keyqResult { return kc.take(ctx, queue, max, w) })
+		if max == 1 {
+			ones = append(ones, kc.p.Get(queue, client.Wait(w)))
+		} else {
+			batches = append(batches, kc.p.GetBatch(kc.queues[:], max, w))
+		}
 	}
-	return kc.do(reqs)
+	if err := kc.p.Exec(ctx); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	var first error
+	for _, r := range ones {
+		m, err := r.Result()
+		out, first = appendTaken(out, first, err, m)
+	}
+	for _, r := range batches {
+		ms, err := r.Result()
+		out, first = appendTaken(out, first, err, ms...)
+	}
+	return out, first
 }
 
-// take runs one GET, GETBATCH or RESERVE and, for the last, acks what it leased.
-func (kc *keyqConn) take(ctx context.Context, queue string, max int, wait time.Duration) (
-	r keyqResult) {
-	defer func() {
-		if errors.Is(r.err, client.ErrEmpty) {
-			r.err = nil
-		}
-	}()
-	if kc.reserve {
-		return kc.reserveAndAck(ctx, queue, max, wait)
-	}
-	if max == 1 {
-		msg, err := kc.c.Get(ctx, queue, client.Wait(wait))
-		if err != nil {
-			return keyqResult{err: err}
-		}
-		return keyqResult{msgs: [][]byte{msg.Data}}
-	}
-	msgs, err := kc.c.GetBatch(ctx, []string{queue}, max, wait)
-	r.err = err
-	for _, m := range msgs {
-		r.msgs = append(r.msgs, m.Data)
-	}
-	return r
-}
-
-// reserveAndAck leases up to max messages and acks them, all acks in flight at once.
-func (kc *keyqConn) reserveAndAck(ctx context.Context, queue string, max int,
-	wait time.Duration) keyqResult {
-	ds, err := kc.c.Reserve(ctx, []string{queue}, client.ReserveOptions{Max: max, Wait: wait})
+// appendTaken adds the data of msgs, which a request took unless err, to out, and
+// keeps the first error that is not ErrEmpty.
+func appendTaken(out [][]byte, first, err error, msgs ...client.Message) ([][]byte, error) {
 	if err != nil {
-		return keyqResult{err: err}
+		if first == nil && !errors.Is(err, client.ErrEmpty) {
+			first = err
+		}
+		return out, first
 	}
-	errs := make([]error, len(ds))
-	var acks sync.WaitGroup
-	for i, d := range ds {
-		acks.Go(func() { errs[i] = kc.c.Ack(ctx, d.DeliveryID) })
+	for _, m := range msgs {
+		out = append(out, m.Data)
 	}
-	acks.Wait()
+	return out, first
+}
 
-	var r keyqResult
-	for i, d := range ds {
-		if errs[i] != nil {
+// getOne takes up to n messages in one request, without a pipeline.
+func (kc *keyqConn) getOne(ctx context.Context, n int, wait time.Duration) ([][]byte,
+	error) {
+	if n == 1 {
+		msg, err := kc.c.Get(ctx, kc.queues[0], client.Wait(wait))
+		return appendTaken(nil, nil, err, msg)
+	}
+	msgs, err := kc.c.GetBatch(ctx, kc.queues[:], n, wait)
+	return appendTaken(nil, nil, err, msgs...)
+}
+
+// reserveAndAck leases up to n messages, Batch per request, in one round, then acks
+// every one in a second round.
+func (kc *keyqConn) reserveAndAck(ctx context.Context, n int, wait time.Duration) (
+	[][]byte, error) {
+	kc.p.Reset()
+	var reserves []*client.Result[[]client.Delivery]
+	for i := 0; i < n; i += kc.batch {
+		w := time.Duration(0)
+		if i == 0 {
+			w = wait
+		}
+		reserves = append(reserves, kc.p.Reserve(kc.queues[:],
+			client.ReserveOptions{Max: min(kc.batch, n-i), Wait: w}))
+	}
+	if err := kc.p.Exec(ctx); err != nil {
+		return nil, err
+	}
+
+	var first error
+	var taken []client.Delivery
+	for _, r := range reserves {
+		ds, err := r.Result()
+		taken = append(taken, ds...)
+		_, first = appendTaken(nil, first, err)
+	}
+	if len(taken) == 0 {
+		return nil, first
+	}
+	acks := make([]*client.Result[struct{}], len(taken))
+	for i, d := range taken {
+		acks[i] = kc.p.Ack(d.DeliveryID)
+	}
+	if err := kc.p.Exec(ctx); err != nil {
+		return nil, err
+	}
+	var out [][]byte
+	for i, d := range taken {
+		if err := acks[i].Err(); err != nil {
 			// The message will be delivered again; counting it here would hide that.
-			r.err = fmt.Errorf("ack delivery %d: %w", d.DeliveryID, errs[i])
+			first = cmp.Or(first, fmt.Errorf("ack delivery %d: %w", d.DeliveryID, err))
 			continue
 		}
-		r.msgs = append(r.msgs, d.Data)
+		out = append(out, d.Data)
 	}
-	return r
+	return out, first
 }
 
 // Close implements Conn.
 func (kc *keyqConn) Close() error {
-	if kc.requests != nil {
-		close(kc.requests)
-		kc.helpers.Wait()
-	}
 	if err := kc.c.Close(); err != nil {
 		return fmt.Errorf("close keyq client: %w", err)
 	}
