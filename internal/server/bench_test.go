@@ -125,3 +125,37 @@ func BenchmarkServerPipelinedDurablePut(b *testing.B) {
 	}
 	drain(b, c, sent-recvd)
 }
+
+// BenchmarkServerPipelinedDurable measures PUT then GET on one connection, 64 in
+// flight, on a write-ahead log that fsyncs every change; ns/op is per request.
+func BenchmarkServerPipelinedDurable(b *testing.B) {
+	const depth = 64
+	l, err := wal.Open(b.TempDir(), wal.Options{Fsync: wal.FsyncAlways})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := testutil.StartServer(b, testutil.WithBroker(func(cfg *broker.Config) {
+		cfg.Store = l
+	}))
+	c := testutil.Dial(b, s.Addr)
+	putBody := testutil.KeyBody(b, "bench", benchMessage)
+	getBody := testutil.KeyBody(b, "bench", nil)
+
+	b.SetBytes(int64(len(benchMessage)))
+	b.ReportAllocs()
+	sent, recvd := 0, 0
+	for b.Loop() {
+		op, body := proto.OpPut, putBody
+		if sent%2 == 1 {
+			op, body = proto.OpGet, getBody
+		}
+		if err := c.Send(op, uint32(sent), body); err != nil {
+			b.Fatal(err)
+		}
+		sent++
+		if sent-recvd >= depth {
+			recvd += drain(b, c, depth/2)
+		}
+	}
+	drain(b, c, sent-recvd)
+}
