@@ -428,9 +428,11 @@ func (b *Broker) storePutLocked(
 	if front {
 		op = storage.OpPutFront
 	}
-	q.rec = storage.Record{Op: op, Queue: q.name, ID: e.id, Pos: pos, Payload: e.payload}
-	loc, ticket, err := b.store.Append(&q.rec)
-	q.rec.Payload = nil
+	rec := q.recordLocked(storage.Record{
+		Op: op, Queue: q.name, ID: e.id, Pos: pos, Payload: e.payload,
+	})
+	loc, ticket, err := b.store.Append(rec)
+	rec.Payload = nil
 	if err != nil {
 		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
 	}
@@ -508,9 +510,11 @@ func (b *Broker) takeLocked(q *Queue, back bool) delivery {
 func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 	var ticket storage.Ticket
 	if b.durable { // the memory store keeps nothing, see storePutLocked
-		q.rec = storage.Record{Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc}
+		rec := q.recordLocked(storage.Record{
+			Op: storage.OpTake, Queue: q.name, ID: e.id, Ref: e.loc,
+		})
 		var err error
-		if _, ticket, err = b.store.Append(&q.rec); err != nil {
+		if _, ticket, err = b.store.Append(rec); err != nil {
 			return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
 		}
 	}

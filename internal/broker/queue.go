@@ -48,8 +48,9 @@ type Queue struct {
 
 	// rec is the record handed to Store.Append under mu; one per queue rather than
 	// one per call, since a pointer passed through the interface would escape and
-	// cost an allocation per operation.
-	rec storage.Record
+	// cost an allocation per operation. Made by the first durable append (see
+	// recordLocked): the memory store needs none.
+	rec *storage.Record
 
 	// Leases and deferred messages live outside ready (in the broker's lease table
 	// and timer heap); the queue counts them so that it is not dropped under them.
@@ -67,6 +68,15 @@ type Queue struct {
 }
 
 func newQueue(name string) *Queue { return &Queue{name: name} }
+
+// recordLocked returns q's record for Store.Append, set to r.
+func (q *Queue) recordLocked(r storage.Record) *storage.Record {
+	if q.rec == nil {
+		q.rec = new(storage.Record)
+	}
+	*q.rec = r
+	return q.rec
+}
 
 // nextPosLocked returns the position of a put at the head (front) or at the tail.
 func (q *Queue) nextPosLocked(front bool) int64 {

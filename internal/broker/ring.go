@@ -29,7 +29,13 @@ type storeRef struct {
 	set  bool // the entry has a stored part; its size need not be len(payload)
 }
 
-// minRing is the smallest buffer a ring keeps once it has held an entry.
+// ringInline is how many entries a ring holds in itself, before its first heap
+// buffer: a queue that never holds more costs no buffer, and its entries share the
+// queue's cache lines.
+const ringInline = 2
+
+// minRing is the smallest heap buffer a ring keeps once it has outgrown its inline
+// slots; it never goes back to them.
 const minRing = 8
 
 // ring is a double-ended queue of entries in a circular buffer whose length is a power
@@ -39,11 +45,14 @@ const minRing = 8
 // Each entry lives in buf; its stored part, if it has one, lives at the same index in
 // side, which stays nil until an entry needs it. In memory mode no entry does, so a
 // queued message costs a slot and nothing more.
+//
+// A ring must not be copied once used: buf may point into its own inline slots.
 type ring struct {
-	buf  []slot
-	side []storeRef // nil, or as long as buf
-	head int        // index of the first entry
-	n    int        // number of entries
+	buf    []slot
+	side   []storeRef // nil, or as long as buf
+	head   int        // index of the first entry
+	n      int        // number of entries
+	inline [ringInline]slot
 }
 
 func (r *ring) len() int { return r.n }
@@ -170,7 +179,11 @@ func (r *ring) metaAt(i int) *meta { return r.buf[r.mask(r.head+i)].meta }
 func (r *ring) idAt(i int) uint64 { return r.buf[r.mask(r.head+i)].id }
 
 func (r *ring) growIfFull() {
-	if r.n < len(r.buf) {
+	switch {
+	case r.n < len(r.buf):
+		return
+	case r.buf == nil:
+		r.buf = r.inline[:]
 		return
 	}
 	r.resize(max(minRing, 2*len(r.buf)))
@@ -188,11 +201,15 @@ func (r *ring) shrinkIfSparse() {
 
 // resize copies the entries, in order, to the start of new buffers of size n.
 func (r *ring) resize(n int) {
+	wasInline := len(r.buf) == ringInline && &r.buf[0] == &r.inline[0]
 	r.buf = resized(r.buf, r.head, r.n, n)
 	if r.side != nil {
 		r.side = resized(r.side, r.head, r.n, n)
 	}
 	r.head = 0
+	if wasInline {
+		r.inline = [ringInline]slot{} // its entries moved: drop them for the GC
+	}
 }
 
 // resized returns a new buffer of size n holding the count elements of the circular
