@@ -101,6 +101,21 @@ func (f *faultFile) Truncate(size int64) error {
 }
 
 func (f *faultFile) Sync() error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.file.Sync()
+}
+
+func (f *faultFile) Datasync() error {
+	if err := f.fault(); err != nil {
+		return err
+	}
+	return f.file.Datasync()
+}
+
+// fault counts a sync and applies the injected delay and error.
+func (f *faultFile) fault() error {
 	f.fs.mu.Lock()
 	f.fs.syncs++
 	err, delay := f.fs.syncErr, f.fs.syncDelay
@@ -108,10 +123,7 @@ func (f *faultFile) Sync() error {
 	if delay > 0 {
 		time.Sleep(delay) // an fsync that takes as long as a slow disk's
 	}
-	if err != nil {
-		return err
-	}
-	return f.file.Sync()
+	return err
 }
 
 var errInjected = errors.New("injected I/O error")

@@ -14,6 +14,10 @@ type file interface {
 	io.ReaderAt
 	io.WriterAt
 	Sync() error
+	// Datasync flushes the file's data and the metadata needed to read it back
+	// (its size and block map), as fdatasync(2); unlike Sync it may leave the
+	// file's times behind. It is what makes a record durable.
+	Datasync() error
 	Truncate(size int64) error
 	// Allocate reserves disk space for the first size bytes, so that writes inside
 	// them cannot fail for lack of space. It is a no-op where unsupported.

@@ -36,17 +36,19 @@ type Log struct {
 	nextID    uint64 // from recovery: past every ID the log has seen
 	appended  storage.Ticket
 	synced    storage.Ticket
-	roundDone chan struct{} // closed when the current sync round ends
-	err       error         // sticky: the first write or sync failure
-	closed    bool          // Close has begun
-	stopped   bool          // Close has made everything durable and closed the files
-	full      bool          // a write or roll failed for lack of space; none succeeded since
-	fullRoll  bool          // it was a roll: only a roll shows the space is back
-	rollAfter time.Time     // while full, puts that need a new segment fail until then
-	diskBytes int64         // sum of the segments' sizes
-	liveBytes int64         // frame bytes of live puts
-	scratch   []byte        // encoding buffer
-	logLater  []func()      // log calls to make once mu is released
+	roundDone chan struct{}  // closed when the current sync round ends
+	syncing   storage.Ticket // what the round in progress covers (synced when none)
+	group     groupState     // the syncer's sizing of each round; see sync.go
+	err       error          // sticky: the first write or sync failure
+	closed    bool           // Close has begun
+	stopped   bool           // Close has made everything durable and closed the files
+	full      bool           // a write or roll failed for lack of space; none succeeded since
+	fullRoll  bool           // it was a roll: only a roll shows the space is back
+	rollAfter time.Time      // while full, puts that need a new segment fail until then
+	diskBytes int64          // sum of the segments' sizes
+	liveBytes int64          // frame bytes of live puts
+	scratch   []byte         // encoding buffer
+	logLater  []func()       // log calls to make once mu is released
 
 	syncKick    chan struct{}
 	compactKick chan struct{}
@@ -99,6 +101,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		firstOf:     make(map[storage.Location]storage.Location),
 		roundDone:   make(chan struct{}),
 		syncKick:    make(chan struct{}, 1),
+		group:       groupState{full: make(chan struct{}, 1)},
 		compactKick: make(chan struct{}, 1),
 		done:        make(chan struct{}),
 	}
@@ -265,7 +268,7 @@ func (l *Log) Close() error {
 	var err error
 	if l.err == nil && l.appended > l.synced {
 		sg := l.activeLocked()
-		if serr := sg.f.Sync(); serr != nil {
+		if serr := sg.f.Datasync(); serr != nil {
 			err = l.failLocked(fmt.Errorf("sync segment %d: %w", sg.id, serr))
 		} else {
 			l.synced = l.appended

@@ -12,10 +12,44 @@ import (
 // covers every record appended before it began, so all the waiters that arrived
 // during the previous round share the next fsync (group commit): at high
 // concurrency there are far fewer fsyncs than records.
+//
+// A round started the moment the previous one ends would cover only the waiters
+// that arrived while that one ran: the waiters it just released have not appended
+// their next records yet. W busy writers then settle into two cohorts of W/2 taking
+// turns, each record waits for two fsyncs and each fsync covers half the writers
+// (BenchmarkLogAppendWait showed exactly W/2 records per fsync). So the group is
+// sized by load: the syncer counts the waiters each round released, and before the
+// next fsync it waits until as many waiters have joined as were active (those
+// released plus those already waiting), for at most half an average fsync. One
+// writer, or waiters that do not come back, cost at most that bound; waiters that
+// do come back make one cohort, which waits for one fsync.
+
+// groupState is the syncer's sizing of each round, guarded by Log.mu.
+type groupState struct {
+	joined int           // waiters for the next round so far
+	active int           // waiters the last round released plus those joined by its end
+	want   int           // while the syncer gathers: joined needed to start; else 0
+	full   chan struct{} // signalled when joined reaches want
+	fsync  time.Duration // moving average of the syncer's fsyncs
+}
+
+// joinLocked counts a waiter for the next round and ends the syncer's gathering
+// once the group is whole.
+func (g *groupState) joinLocked() {
+	g.joined++
+	if g.want > 0 && g.joined >= g.want {
+		g.want = 0
+		select {
+		case g.full <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // waitSynced blocks until every record up to t is fsynced, ctx ends or the log
 // fails. It asks the syncer for a round if none covers t.
 func (l *Log) waitSynced(ctx context.Context, t storage.Ticket) error {
+	joined := false
 	for {
 		l.mu.Lock()
 		if t <= l.synced {
@@ -29,6 +63,10 @@ func (l *Log) waitSynced(ctx context.Context, t storage.Ticket) error {
 				err = storage.ErrClosed
 			}
 			return err
+		}
+		if !joined && t > l.syncing { // not covered by the round in progress
+			joined = true
+			l.group.joinLocked()
 		}
 		done := l.roundDone
 		l.mu.Unlock()
@@ -52,6 +90,8 @@ func (l *Log) syncLoop() {
 		defer t.Stop()
 		tick = t.C
 	}
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
 
 	for {
 		select {
@@ -60,15 +100,18 @@ func (l *Log) syncLoop() {
 		case <-l.syncKick:
 		case <-tick:
 		}
-		l.syncRound()
+		l.syncRound(gather)
 	}
 }
 
 // syncRound fsyncs the active segment if anything was appended since the last
 // round, then wakes every waiter. Records in older segments were fsynced when their
 // segment rolled.
-func (l *Log) syncRound() {
+func (l *Log) syncRound(gather *time.Timer) {
 	l.mu.Lock()
+	if l.appended > l.synced && l.err == nil && l.opts.Fsync == FsyncAlways {
+		l.gatherLocked(gather)
+	}
 	target, sg, done := l.appended, l.activeLocked(), l.roundDone
 	if target <= l.synced || l.err != nil {
 		l.roundDone = make(chan struct{})
@@ -76,10 +119,15 @@ func (l *Log) syncRound() {
 		close(done)
 		return
 	}
+	covered := l.group.joined
+	l.group.joined = 0
+	l.syncing = target
 	sg.io.RLock() // under mu, so the segment cannot be closed in between
 	l.mu.Unlock()
 
+	start := time.Now()
 	err := l.syncFile(sg.f)
+	took := time.Since(start)
 	sg.io.RUnlock()
 	l.syncs.Add(1)
 
@@ -89,16 +137,49 @@ func (l *Log) syncRound() {
 	} else if target > l.synced {
 		l.synced = target
 	}
+	l.syncing = l.synced
+	g := &l.group
+	g.active = covered + g.joined
+	if g.fsync == 0 {
+		g.fsync = took
+	}
+	g.fsync += (took - g.fsync) / 8
 	l.roundDone = make(chan struct{})
 	l.unlock()
 	close(done)
 }
 
-// syncFile fsyncs f, a segment's file, and reports how long it took to
+// gatherLocked waits, with mu released meanwhile, until as many waiters have
+// joined the next round as the last round found active, or half an average fsync
+// has passed, or the log closes.
+func (l *Log) gatherLocked(timer *time.Timer) {
+	g := &l.group
+	wait := g.fsync / 2
+	if g.joined >= g.active || wait <= 0 {
+		return
+	}
+	g.want = g.active
+	select {
+	case <-g.full: // a signal left from an earlier gathering
+	default:
+	}
+	l.mu.Unlock()
+	timer.Reset(wait)
+	select {
+	case <-g.full:
+	case <-timer.C:
+	case <-l.done:
+	}
+	timer.Stop()
+	l.mu.Lock()
+	g.want = 0
+}
+
+// syncFile makes f's records durable (fdatasync) and reports how long it took to
 // Options.OnFsync.
 func (l *Log) syncFile(f file) error {
 	start := time.Now()
-	err := f.Sync()
+	err := f.Datasync()
 	if l.opts.OnFsync != nil {
 		l.opts.OnFsync(time.Since(start), err)
 	}
