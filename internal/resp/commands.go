@@ -43,7 +43,7 @@ func init() {
 func (c *conn) execute(args [][]byte) {
 	start := c.startTime()
 	c.replyAt = len(c.out)
-	cmd := lookupCommand(args[0])
+	cmd := c.lookup(args[0])
 	if cmd == nil {
 		c.unknownCommand(args)
 		c.tx.fail()
@@ -67,6 +67,19 @@ func (c *conn) execute(args [][]byte) {
 // maxCommandName bounds the names lookupCommand lowers on the stack; no served
 // command's name is longer.
 const maxCommandName = 32
+
+// lookup is lookupCommand that remembers the last name looked up as sent, since a
+// pipeline tends to repeat one command.
+func (c *conn) lookup(name []byte) *command {
+	if c.lastCmd != nil && string(name) == string(c.lastName[:c.lastNameLen]) {
+		return c.lastCmd
+	}
+	cmd := lookupCommand(name)
+	if cmd != nil {
+		c.lastCmd, c.lastNameLen = cmd, copy(c.lastName[:], name)
+	}
+	return cmd
+}
 
 // lookupCommand finds the command named name in any case, without allocating: the
 // map lookup of a converted []byte does not copy, and a name not already lower case

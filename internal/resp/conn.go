@@ -58,6 +58,15 @@ type conn struct {
 	quit    bool
 	lastKey string // the key of the last list command, see key
 
+	// The last command looked up and its name as sent, see lookup.
+	lastCmd     *command
+	lastName    [maxCommandName]byte
+	lastNameLen int
+
+	// clock is when the last command ended, which is when the next one in the same
+	// pipeline starts (see startTime); zero when the connection reads or writes.
+	clock time.Time
+
 	tx     *transaction // non-nil between MULTI and EXEC or DISCARD
 	inExec bool         // running EXEC's commands: blocking commands do not block
 
@@ -143,6 +152,7 @@ func (c *conn) serveCommands() (err error) {
 		}
 		if args == nil {
 			if running {
+				c.clock = time.Time{}
 				c.markActive() // a blocking command that waited long is not idleness
 				c.busy.Store(false)
 				running = false
@@ -203,6 +213,7 @@ func (c *conn) flush() {
 		out = out[n:]
 	}
 	c.replyAt = 0 // the reply of the command running, if any, starts afresh
+	c.clock = time.Time{}
 	if cap(c.out) > 4*flushAt {
 		c.out = nil // give back the memory of one huge reply
 	} else {

@@ -219,6 +219,9 @@ func (g *guard) startLine(s guardState) {
 // header consumes the bytes of a "*N" or "$L" line at the start of b, up to and
 // including its '\n'.
 func (g *guard) header(b []byte) (int, error) {
+	if n, err, ok := g.plainHeader(b); ok {
+		return n, err
+	}
 	for i, c := range b {
 		if err := g.headerByte(c); err != nil {
 			return i, err
@@ -229,6 +232,46 @@ func (g *guard) header(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// plainHeader consumes, at the start of b, a whole header line of plain digits
+// within every limit, which is what clients send, at once; it returns what header
+// would. For anything else it reports false and header goes byte by byte.
+func (g *guard) plainHeader(b []byte) (int, error, bool) {
+	if g.num.length != 0 {
+		return 0, nil, false // the line began in an earlier read
+	}
+	var v int64
+	i := 0
+	for ; i < len(b) && i < maxPlainHeader && '0' <= b[i] && b[i] <= '9'; i++ {
+		v = v*10 + int64(b[i]-'0')
+	}
+	if i == 0 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' {
+		return 0, nil, false
+	}
+	nl := i + 1
+	limit := g.lim.bulk
+	if g.state == stateCount {
+		limit = g.lim.elements
+	}
+	// The checks headerByte makes at each byte, passed at the last one.
+	if v > limit || int64(nl) > g.lim.line || g.size+int64(nl)+1 > g.lim.request {
+		return 0, nil, false
+	}
+	g.size += int64(nl) + 1
+	var err error
+	if g.state == stateCount {
+		err = g.countDone(v, true)
+	} else {
+		err = g.bulkLenDone(v, true)
+	}
+	if err != nil {
+		return nl, err, true // the '\n' is not passed, as in header
+	}
+	return nl + 1, nil, true
+}
+
+// maxPlainHeader is the most digits plainHeader takes: their value fits an int64.
+const maxPlainHeader = 18
 
 // headerByte consumes one byte of a "*N" or "$L" line.
 func (g *guard) headerByte(c byte) error {

@@ -27,10 +27,15 @@ type Observer interface {
 var errReplied = errors.New("resp: error reply")
 
 // startTime returns the time a command starts, or the zero time when no one
-// observes commands, to spare the clock read.
+// observes commands, to spare the clock read. Within a pipeline a command starts
+// when the one before it ended, so that one clock read serves both; its time then
+// includes parsing it.
 func (c *conn) startTime() time.Time {
 	if c.s.observer == nil {
 		return time.Time{}
+	}
+	if !c.clock.IsZero() {
+		return c.clock
 	}
 	return time.Now()
 }
@@ -50,5 +55,7 @@ func (c *conn) observe(op string, start time.Time) {
 			err = broker.ErrEmpty
 		}
 	}
-	c.s.observer.ObserveRequest(Door, op, time.Since(start), err)
+	now := time.Now()
+	c.clock = now
+	c.s.observer.ObserveRequest(Door, op, now.Sub(start), err)
 }
