@@ -87,7 +87,7 @@ type Broker struct {
 	defaultLease time.Duration
 
 	mu     sync.RWMutex // protects queues; exclusive only to add or drop a queue
-	queues map[string]*Queue
+	queues table
 
 	nextID atomic.Uint64
 
@@ -128,7 +128,7 @@ func New(cfg Config) (*Broker, error) {
 		store:        cfg.Store,
 		log:          cfg.Logger,
 		defaultLease: cfg.DefaultLease,
-		queues:       make(map[string]*Queue),
+		queues:       newTable(),
 		timers:       newTimers(),
 		cacheLimit:   cfg.CacheBytes,
 		started:      time.Now(),
@@ -296,7 +296,7 @@ func (b *Broker) checkGet(queues []string, wait time.Duration) error {
 // check Queue.dead under its lock and look again.
 func (b *Broker) lookup(name string, create bool) *Queue {
 	b.mu.RLock()
-	q := b.queues[name]
+	q := b.queues.get(name)
 	b.mu.RUnlock()
 	if q != nil || !create {
 		return q
@@ -304,9 +304,9 @@ func (b *Broker) lookup(name string, create bool) *Queue {
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if q = b.queues[name]; q == nil {
+	if q = b.queues.get(name); q == nil {
 		q = newQueue(name)
-		b.queues[name] = q
+		b.queues.add(q)
 		// Whatever created it may fail or find nothing to do (a refused put, a move
 		// from an empty queue): the sweeper looks at every new queue, so one left
 		// idle never stays in the table.

@@ -15,6 +15,7 @@ type Queue struct {
 	// of the struct (which is 64-byte aligned while it stays within 384 bytes): with
 	// many queues, each operation meets a queue that is not in the CPU's cache.
 
+	name         string     // read by table lookups without mu
 	mu           sync.Mutex // protects the fields below but the atomic ones
 	ready        ring
 	dead         bool   // dropped from the table: callers holding it must look again
@@ -38,7 +39,6 @@ type Queue struct {
 	deferred atomic.Int64
 
 	waiters waitList
-	name    string
 
 	// The rest is for head puts, leases, settings, holds, the sweeper and stats.
 

@@ -85,7 +85,7 @@ func (b *Broker) recover() error {
 	}
 
 	if b.durable {
-		b.log.Info("recovered queues", "queues", len(b.queues), "messages", messages,
+		b.log.Info("recovered queues", "queues", b.queues.len(), "messages", messages,
 			"bytes", size, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
@@ -196,7 +196,7 @@ func (b *Broker) rebuild(name string, rq *replayQueue, now time.Time) (*Queue, e
 		q.headPos = slices.MinFunc(all, byPos).pos
 		q.tailPos = slices.MaxFunc(all, byPos).pos + 1
 	}
-	b.queues[name] = q
+	b.queues.add(q)
 	if err := b.returnLeasedLocked(q, leased); err != nil {
 		return nil, err
 	}

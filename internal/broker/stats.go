@@ -68,10 +68,8 @@ func (b *Broker) Stats(limit int) Stats {
 	s.Gets = b.retiredGets.Load()
 	s.Acks = b.retiredAcks.Load()
 	s.Nacks = b.retiredNacks.Load()
-	queues := make([]*Queue, 0, len(b.queues))
-	for _, q := range b.queues {
-		queues = append(queues, q)
-	}
+	queues := make([]*Queue, 0, b.queues.len())
+	b.queues.all(func(q *Queue) { queues = append(queues, q) })
 	b.mu.RUnlock()
 
 	slices.SortFunc(queues, func(x, y *Queue) int { return strings.Compare(x.name, y.name) })
@@ -100,10 +98,8 @@ func (b *Broker) Stats(limit int) Stats {
 // QueueNames returns the names of the queues in the table, sorted.
 func (b *Broker) QueueNames() []string {
 	b.mu.RLock()
-	names := make([]string, 0, len(b.queues))
-	for name := range b.queues {
-		names = append(names, name)
-	}
+	names := make([]string, 0, b.queues.len())
+	b.queues.all(func(q *Queue) { names = append(names, q.name) })
 	b.mu.RUnlock()
 
 	slices.Sort(names)

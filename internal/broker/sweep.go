@@ -99,7 +99,7 @@ func (b *Broker) sweepOneLocked(q *Queue) int {
 		return sweepAgain
 	}
 
-	delete(b.queues, q.name)
+	b.queues.remove(q)
 	q.dead = true
 	q.sweepPending = false
 	b.retiredPuts.Add(q.puts.Load())
