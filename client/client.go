@@ -41,8 +41,9 @@ type Client struct {
 	mu      sync.Mutex // protects the fields below
 	pending callTable  // calls waiting for a reply
 	wbuf    []byte     // frames queued for the writer, in the order sent
+	spare   []byte     // a written buffer, to swap for wbuf
 	unsent  []*call    // the calls whose frames are in wbuf, in order
-	writing bool       // the writer has been woken and has not found wbuf empty since
+	writing bool       // a caller or the writer goroutine will write wbuf
 	err     error      // why the connection is dead; set once, never cleared
 }
 

@@ -91,9 +91,10 @@ var opNames = func() (names [256]string) {
 // cl with putCall. Otherwise it returns the error (an *Error for an error status)
 // and cl is no longer the caller's.
 func (c *Client) roundTrip(ctx context.Context, cl *call) error {
+	op := opName(cl.op) // cl may be recycled before the errors below are made
 	if err := ctx.Err(); err != nil {
 		putCall(cl)
-		return fmt.Errorf("keyq %s: %w", opName(cl.op), err)
+		return fmt.Errorf("keyq %s: %w", op, err)
 	}
 	if err := c.send(cl); err != nil {
 		putCall(cl)
@@ -111,17 +112,16 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 		if c.forget(cl) {
 			putCall(cl) // nobody else refers to it
 		}
-		return fmt.Errorf("keyq %s: %w", opName(cl.op), ctx.Err())
+		return fmt.Errorf("keyq %s: %w", op, ctx.Err())
 	}
 }
 
-// send registers cl and queues its frame for the writer, unless the connection is
-// dead.
+// send registers cl and queues its frame, unless the connection is dead, then
+// writes the queue itself if no write is in progress.
 func (c *Client) send(cl *call) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-
 	if c.err != nil {
+		c.mu.Unlock()
 		return c.err
 	}
 	c.pending.add(cl)
@@ -129,8 +129,46 @@ func (c *Client) send(cl *call) error {
 	cl.start = len(c.wbuf)
 	c.wbuf = append(c.wbuf, cl.frame...)
 	c.queuedLocked(cl)
-	c.wakeWriterLocked()
+	c.flushLocked()
 	return nil
+}
+
+// directWriteMax is the most bytes a caller writes itself, rather than leaving them
+// to the writer goroutine: few enough to fit the socket's buffer at once, so that
+// the caller does not block in the write.
+const directWriteMax = 16 << 10
+
+// flushLocked gets c.wbuf written and unlocks c.mu. When no write is in progress
+// and the queue is small, the caller writes it itself, as net/rpc does, which
+// spares waking the writer goroutine for each call; otherwise the writer does.
+func (c *Client) flushLocked() {
+	if c.writing {
+		c.mu.Unlock()
+		return
+	}
+	c.writing = true
+	if len(c.wbuf) > directWriteMax {
+		c.wake <- struct{}{} // buffered, and empty while writing was false
+		c.mu.Unlock()
+		return
+	}
+	buf := c.takeUnsentLocked()
+	c.mu.Unlock()
+
+	_, err := c.conn.Write(buf)
+	c.mu.Lock()
+	c.keepSpareLocked(buf)
+	switch {
+	case err != nil:
+		c.mu.Unlock()
+		c.fail(fmt.Errorf("write requests: %w", err))
+		return
+	case len(c.wbuf) > 0 && c.err == nil:
+		c.wake <- struct{}{} // more came meanwhile: the writer goroutine takes over
+	default:
+		c.writing = false
+	}
+	c.mu.Unlock()
 }
 
 // queuedLocked records that cl's frame, at cl.start to cl.end, waits in c.wbuf.
@@ -138,14 +176,6 @@ func (c *Client) queuedLocked(cl *call) {
 	cl.end = cl.start + frameLen(c.wbuf[cl.start:])
 	cl.queued = true
 	c.unsent = append(c.unsent, cl)
-}
-
-// wakeWriterLocked makes sure the writer goroutine will write c.wbuf.
-func (c *Client) wakeWriterLocked() {
-	if !c.writing {
-		c.writing = true
-		c.wake <- struct{}{} // buffered, and empty while writing is false
-	}
 }
 
 // forget drops a call whose caller has gone: a request not yet written is never
@@ -181,11 +211,10 @@ func (c *Client) unqueueLocked(cl *call) {
 	cl.queued = false
 }
 
-// writeLoop writes what callers queued in c.wbuf, in the order queued. Callers append
-// while a write is in progress, so a burst of calls from many goroutines, or a
-// pipeline's round, leaves in one write.
+// writeLoop writes what callers queued in c.wbuf when they leave it to it, in the
+// order queued. Callers append while a write is in progress, so a burst of calls
+// from many goroutines, or a pipeline's round, leaves in one write.
 func (c *Client) writeLoop() {
-	var spare []byte
 	for {
 		select {
 		case <-c.wake:
@@ -193,25 +222,25 @@ func (c *Client) writeLoop() {
 			return
 		}
 		for {
-			buf, ok := c.takeUnsent(spare)
+			buf, ok := c.takeUnsent()
 			if !ok {
 				break
 			}
-			if _, err := c.conn.Write(buf); err != nil {
+			_, err := c.conn.Write(buf)
+			c.mu.Lock()
+			c.keepSpareLocked(buf)
+			c.mu.Unlock()
+			if err != nil {
 				c.fail(fmt.Errorf("write requests: %w", err))
 				return
-			}
-			spare = buf[:0]
-			if cap(spare) > keepBuffer {
-				spare = nil
 			}
 		}
 	}
 }
 
-// takeUnsent swaps the queued frames out of c.wbuf for spare and marks their calls
-// sent. It reports false, and that the writer is idle, once nothing is queued.
-func (c *Client) takeUnsent(spare []byte) ([]byte, bool) {
+// takeUnsent takes the queued frames, or reports false, and that the writer is
+// idle, once nothing is queued.
+func (c *Client) takeUnsent() ([]byte, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
@@ -219,14 +248,27 @@ func (c *Client) takeUnsent(spare []byte) ([]byte, bool) {
 		c.writing = false
 		return nil, false
 	}
+	return c.takeUnsentLocked(), true
+}
+
+// takeUnsentLocked swaps the queued frames out of c.wbuf and marks their calls
+// sent.
+func (c *Client) takeUnsentLocked() []byte {
 	buf := c.wbuf
-	c.wbuf = spare
+	c.wbuf, c.spare = c.spare, nil
 	for _, cl := range c.unsent {
 		cl.queued = false
 	}
 	clear(c.unsent)
 	c.unsent = c.unsent[:0]
-	return buf, true
+	return buf
+}
+
+// keepSpareLocked keeps buf, written, for the next swap.
+func (c *Client) keepSpareLocked(buf []byte) {
+	if c.spare == nil && cap(buf) <= keepBuffer && c.err == nil {
+		c.spare = buf[:0]
+	}
 }
 
 // readLoop reads replies and hands each to the call with its request id, until the

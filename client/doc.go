@@ -50,14 +50,22 @@
 // # Concurrency
 //
 // A Client may be shared by any number of goroutines. Their requests are pipelined:
-// a writer goroutine sends them in the order they were made, coalescing those that
-// wait into one write, and a reader goroutine hands each reply to its caller by
+// each call appends its request to the connection's write buffer, in the order the
+// calls were made, and writes the buffer itself when no write is in progress (a
+// writer goroutine takes over the writes that queue up meanwhile, so a burst of
+// calls leaves in few writes); a reader goroutine hands each reply to its caller by
 // request id. One Client per process is usually enough: a call that waits for a
 // message holds up no other call, since the server answers it whenever it is done.
+//
+// To send many requests at once without a goroutine each, queue them on a Pipeline
+// (Client.Pipeline) and call its Exec: the round leaves in one write and its replies
+// are read together, each into its typed Result.
 //
 // Every call takes a context. A call whose context ends returns at once with the
 // context's error; a request not yet written is then never sent, and the late reply
 // of one already sent is discarded (see Get for what that means for a message).
+// The one wait a context does not cut short is a call's own write of a few KiB of
+// requests, which returns at once unless the server has stopped reading.
 //
 // # Errors
 //

@@ -299,13 +299,12 @@ func (p *Pipeline) answeredLocked() {
 	}
 }
 
-// sendPipeline registers p's calls and queues p.buf, their frames, for the writer
-// in one piece, unless the connection is dead.
+// sendPipeline registers p's calls and queues p.buf, their frames, in one piece,
+// unless the connection is dead, and gets them written.
 func (c *Client) sendPipeline(p *Pipeline, calls []*call) error {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-
 	if c.err != nil {
+		c.mu.Unlock()
 		return c.err
 	}
 	select {
@@ -323,7 +322,7 @@ func (c *Client) sendPipeline(p *Pipeline, calls []*call) error {
 	for _, cl := range calls {
 		c.queuedLocked(cl)
 	}
-	c.wakeWriterLocked()
+	c.flushLocked()
 	return nil
 }
 
