@@ -153,6 +153,10 @@ func (g *guard) step(b []byte) (int, error) {
 		g.size = 0
 		if b[0] == '*' {
 			g.startLine(stateCount)
+			if len(b) > 1 {
+				n, err := g.header(b[1:])
+				return 1 + n, err
+			}
 			return 1, nil
 		}
 		g.state = stateInline
@@ -166,8 +170,18 @@ func (g *guard) step(b []byte) (int, error) {
 			return 0, &protocolError{text: "expected '$', got '" + string(rune(b[0])) + "'"}
 		}
 		g.startLine(stateBulkLen)
+		if len(b) > 1 { // the common case: the line at hand
+			n, err := g.header(b[1:])
+			return 1 + n, err
+		}
 		return 1, nil
 	case stateBulkData:
+		if end := g.left; int64(len(b)) >= end+2 && b[end] == '\r' && b[end+1] == '\n' {
+			// The common case: the rest of the element and its CRLF at hand.
+			g.left = 0
+			g.elementDone()
+			return int(end) + 2, nil
+		}
 		n := int(min(int64(len(b)), g.left))
 		g.left -= int64(n)
 		if g.left == 0 {
