@@ -13,11 +13,12 @@
 //
 // # Writing
 //
-// Append writes the record with one write(2) under Log.mu and returns a ticket; the
-// record is then in the operating system, safe from a process crash. Wait returns
-// once the record is as durable as the fsync policy promises: with FsyncAlways, a
-// single syncer goroutine fsyncs the active segment once per batch of waiters (group
-// commit). A segment is fsynced when the log moves on to the next one, so only the
+// Append encodes the record under Log.mu and returns a ticket. With FsyncInterval
+// and FsyncNever it also writes it with one write(2), so the record is in the
+// operating system, safe from a process crash, when Append returns. With
+// FsyncAlways it joins the records pending for the syncer, a single goroutine that
+// writes all of them with one write(2) and fsyncs the active segment once per
+// group of waiters (group commit); Wait returns once the record's group is on disk. A segment is fsynced when the log moves on to the next one, so only the
 // newest segment can end in a torn record after a crash.
 //
 // # Recovery
@@ -41,6 +42,6 @@
 //
 // The broker's locks come before Log.mu. A segment's io lock is taken after Log.mu
 // (or without it) and guards the file against being closed during a read or fsync
-// done outside Log.mu. No disk wait happens under Log.mu except the write of one
-// record and the fsyncs of a segment roll.
+// done outside Log.mu. No disk wait happens under Log.mu except writes (of one
+// record, or of the syncer's pending group) and the fsyncs of a segment roll.
 package wal

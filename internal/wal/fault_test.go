@@ -21,6 +21,7 @@ type faultFS struct {
 	syncErr    error
 	syncDelay  time.Duration
 	syncs      int
+	writes     int // WriteAt calls
 }
 
 func (fs *faultFS) setFull(full bool) {
@@ -61,15 +62,15 @@ type faultFile struct {
 	allocated int64
 }
 
-func (f *faultFile) Allocate(size int64) error {
+func (f *faultFile) Allocate(size int64) (bool, error) {
 	if f.fs.isFull() {
-		return syscall.ENOSPC
+		return false, syscall.ENOSPC
 	}
 	f.fs.mu.Lock()
 	noAllocate := f.fs.noAllocate
 	f.fs.mu.Unlock()
 	if noAllocate {
-		return nil
+		return false, nil
 	}
 	f.mu.Lock()
 	f.allocated = max(f.allocated, size)
@@ -78,6 +79,9 @@ func (f *faultFile) Allocate(size int64) error {
 }
 
 func (f *faultFile) WriteAt(p []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	f.fs.writes++
+	f.fs.mu.Unlock()
 	f.mu.Lock()
 	end := off + int64(len(p))
 	room := end <= f.allocated

@@ -20,8 +20,9 @@ type file interface {
 	Datasync() error
 	Truncate(size int64) error
 	// Allocate reserves disk space for the first size bytes, so that writes inside
-	// them cannot fail for lack of space. It is a no-op where unsupported.
-	Allocate(size int64) error
+	// them cannot fail for lack of space, and reports whether it did: where the
+	// file system cannot, it does nothing and returns false.
+	Allocate(size int64) (bool, error)
 	// Size returns the file's length in bytes.
 	Size() (int64, error)
 	Close() error
@@ -96,13 +97,13 @@ func (osFS) Lock(dir string) (io.Closer, error) {
 	return f, nil
 }
 
-func (f osFile) Allocate(size int64) error {
+func (f osFile) Allocate(size int64) (bool, error) {
 	err := allocate(f.File, size)
 	if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, syscall.EOPNOTSUPP) ||
 		errors.Is(err, syscall.ENOSYS) {
-		return nil // writes may then fail for lack of space; Append handles it
+		return false, nil // writes may then fail for lack of space; Append handles it
 	}
-	return err
+	return err == nil, err
 }
 
 func (f osFile) Size() (int64, error) {

@@ -48,7 +48,11 @@ type Log struct {
 	diskBytes int64          // sum of the segments' sizes
 	liveBytes int64          // frame bytes of live puts
 	scratch   []byte         // encoding buffer
-	logLater  []func()       // log calls to make once mu is released
+	// pending holds records appended to the active segment but not yet written,
+	// from file offset pendingOff on; see appendLocked.
+	pending    []byte
+	pendingOff int64
+	logLater   []func() // log calls to make once mu is released
 
 	syncKick    chan struct{}
 	compactKick chan struct{}
@@ -181,6 +185,12 @@ func (l *Log) ReadPayload(loc storage.Location) ([]byte, error) {
 		return nil, fmt.Errorf("read payload: no put at segment %d offset %d",
 			cur.Segment, cur.Offset)
 	}
+	if sg == l.activeLocked() && cur.Offset+int64(size) > l.pendingOff {
+		if err := l.flushLocked(); err != nil {
+			l.unlock()
+			return nil, err
+		}
+	}
 	sg.io.RLock()
 	l.mu.Unlock()
 	defer sg.io.RUnlock()
@@ -207,6 +217,10 @@ func (l *Log) Replay(fn func(rec *storage.Record, loc storage.Location) error) (
 	if l.closed {
 		l.mu.Unlock()
 		return 0, storage.ErrClosed
+	}
+	if err := l.flushLocked(); err != nil {
+		l.unlock()
+		return 0, err
 	}
 	type segmentPuts struct {
 		sg   *segment
@@ -268,7 +282,9 @@ func (l *Log) Close() error {
 	var err error
 	if l.err == nil && l.appended > l.synced {
 		sg := l.activeLocked()
-		if serr := sg.f.Datasync(); serr != nil {
+		if ferr := l.flushLocked(); ferr != nil {
+			err = ferr
+		} else if serr := sg.f.Datasync(); serr != nil {
 			err = l.failLocked(fmt.Errorf("sync segment %d: %w", sg.id, serr))
 		} else {
 			l.synced = l.appended
@@ -362,9 +378,21 @@ func (l *Log) appendPutLocked(rec *storage.Record, first storage.Location) (stor
 	return loc, nil
 }
 
-// appendLocked writes one frame at the end of the active segment, rolling to a new
+// maxPendingBytes is how much appended data waits for the syncer's write before
+// an append writes it out itself.
+const maxPendingBytes = 256 << 10
+
+// appendLocked adds one frame at the end of the active segment, rolling to a new
 // segment first if it does not fit. Puts may use the segment up to its take
 // reserve, takes to its end.
+//
+// With FsyncAlways and a preallocated segment, the frame joins l.pending, and the
+// syncer writes every pending frame with one write(2) right before its fsync: a
+// record is only promised once it is fsynced, and a group of records costs one
+// write instead of one each. A write there cannot fail for lack of space (the
+// space is reserved), so any failure is sticky. Otherwise, the frame is written at
+// once, so that Wait can return as soon as it does and a full disk fails this
+// append alone.
 func (l *Log) appendLocked(frame []byte, put bool) (storage.Location, error) {
 	if int64(len(frame)) > l.opts.SegmentBytes-l.reserve-segmentHeader {
 		return storage.Location{}, fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(frame))
@@ -382,7 +410,21 @@ func (l *Log) appendLocked(frame []byte, put bool) (storage.Location, error) {
 	}
 
 	off := sg.size
-	if _, err := sg.f.WriteAt(frame, off); err != nil {
+	if l.opts.Fsync == FsyncAlways && sg.prealloc {
+		if len(l.pending) == 0 {
+			l.pendingOff = off
+			select { // a round writes it even if nobody waits for it
+			case l.syncKick <- struct{}{}:
+			default:
+			}
+		}
+		l.pending = append(l.pending, frame...)
+		if len(l.pending) >= maxPendingBytes {
+			if err := l.flushLocked(); err != nil {
+				return storage.Location{}, err
+			}
+		}
+	} else if _, err := sg.f.WriteAt(frame, off); err != nil {
 		return storage.Location{}, l.writeFailedLocked(sg, off, err)
 	}
 	sg.size += int64(len(frame))
@@ -390,6 +432,25 @@ func (l *Log) appendLocked(frame []byte, put bool) (storage.Location, error) {
 	l.appended++
 	l.records.Add(1)
 	return storage.Location{Segment: sg.id, Offset: off}, nil
+}
+
+// flushLocked writes the pending frames to the active segment with one write(2).
+// A failure is sticky.
+func (l *Log) flushLocked() error {
+	if len(l.pending) == 0 {
+		return nil
+	}
+	sg := l.activeLocked()
+	if _, err := sg.f.WriteAt(l.pending, l.pendingOff); err != nil {
+		return l.failLocked(fmt.Errorf("write segment %d at offset %d: %w",
+			sg.id, l.pendingOff, err))
+	}
+	l.pendingOff += int64(len(l.pending))
+	l.pending = l.pending[:0]
+	if cap(l.pending) > 4*maxPendingBytes {
+		l.pending = nil // after a burst of large records
+	}
+	return nil
 }
 
 // writeFailedLocked handles a failed write at off in sg. Lack of space is not
@@ -429,6 +490,9 @@ func (l *Log) rollLocked() error {
 		return fmt.Errorf("%w: no room for a new segment", storage.ErrDiskFull)
 	}
 	old := l.activeLocked()
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
 	if err := l.syncFile(old.f); err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %d: %w", old.id, err))
 	}
@@ -466,7 +530,8 @@ func (l *Log) createSegment(id, nextID uint64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", id, err)
 	}
-	if err := l.initSegment(f, id, nextID); err != nil {
+	prealloc, err := l.initSegment(f, id, nextID)
+	if err != nil {
 		f.Close()
 		if rerr := l.fs.Remove(sg.path); rerr != nil {
 			l.logLater = append(l.logLater, func() {
@@ -475,24 +540,27 @@ func (l *Log) createSegment(id, nextID uint64) (*segment, error) {
 		}
 		return nil, fmt.Errorf("create segment %d: %w", id, err)
 	}
-	sg.f, sg.nextID, sg.size = f, nextID, segmentHeader
+	sg.f, sg.nextID, sg.size, sg.prealloc = f, nextID, segmentHeader, prealloc
 	return sg, nil
 }
 
-func (l *Log) initSegment(f file, id, nextID uint64) error {
-	if err := f.Allocate(l.opts.SegmentBytes); err != nil {
-		return fmt.Errorf("allocate %d bytes: %w", l.opts.SegmentBytes, err)
+// initSegment preallocates a new segment file and makes its header durable. It
+// reports whether the space is reserved.
+func (l *Log) initSegment(f file, id, nextID uint64) (bool, error) {
+	prealloc, err := f.Allocate(l.opts.SegmentBytes)
+	if err != nil {
+		return false, fmt.Errorf("allocate %d bytes: %w", l.opts.SegmentBytes, err)
 	}
 	if _, err := f.WriteAt(encodeSegmentHeader(id, nextID), 0); err != nil {
-		return fmt.Errorf("write header: %w", err)
+		return false, fmt.Errorf("write header: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync: %w", err)
+		return false, fmt.Errorf("sync: %w", err)
 	}
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
+		return false, fmt.Errorf("sync directory: %w", err)
 	}
-	return nil
+	return prealloc, nil
 }
 
 // takeLocked accounts for a take of the put first stored at ref. A take whose put

@@ -91,8 +91,16 @@ func TestLogSegmentRollExactBoundary(t *testing.T) {
 // TestLogReaderRightBehindWriter reads every payload back as soon as its put is
 // appended, while the writer keeps going and segments roll.
 func TestLogReaderRightBehindWriter(t *testing.T) {
+	// With fsync always the records wait in memory for the syncer's write, and a
+	// read of one of them writes them out first.
+	for _, fsync := range []FsyncPolicy{FsyncNever, FsyncAlways} {
+		t.Run(fsync.String(), func(t *testing.T) { testReaderBehindWriter(t, fsync) })
+	}
+}
+
+func testReaderBehindWriter(t *testing.T, fsync FsyncPolicy) {
 	opts, _ := testOptions(t, 16<<10)
-	opts.Fsync = FsyncNever
+	opts.Fsync = fsync
 	l := mustOpen(t, t.TempDir(), opts)
 	defer l.Close()
 
@@ -123,6 +131,48 @@ func TestLogReaderRightBehindWriter(t *testing.T) {
 	if n := l.Stats().Segments; n < 10 {
 		t.Fatalf("segments = %d, want the writer to have rolled many", n)
 	}
+}
+
+// TestLogGroupWritesOnce: with fsync always, records appended while no round runs
+// reach the file in one write(2) per sync round, not one each, and read back whole
+// after a restart.
+func TestLogGroupWritesOnce(t *testing.T) {
+	fs := &faultFS{syncDelay: 2 * time.Millisecond}
+	opts, _ := testOptions(t, 1<<20)
+	opts.fs = fs
+	dir := t.TempDir()
+	l := mustOpen(t, dir, opts)
+
+	fs.mu.Lock()
+	fs.writes = 0
+	fs.mu.Unlock()
+	syncs := l.Stats().Syncs
+	const n = 200
+	var last storage.Ticket
+	for id := uint64(1); id <= n; id++ {
+		_, ticket, err := l.Append(putRec("q", id, int64(id), payloadFor(id, 64)))
+		if err != nil {
+			t.Fatalf("append %d: %v", id, err)
+		}
+		last = ticket
+	}
+	if err := l.Wait(context.Background(), last); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	syncs = l.Stats().Syncs - syncs
+	fs.mu.Lock()
+	writes := fs.writes
+	fs.mu.Unlock()
+	if writes == 0 || writes > int(syncs) || writes > n/10 {
+		t.Fatalf("%d writes and %d fsyncs for %d records, want one write per fsync",
+			writes, syncs, n)
+	}
+	t.Logf("%d records: %d writes, %d fsyncs", n, writes, syncs)
+
+	l.crash() // everything was waited for: all of it is on disk
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	checkReplay(t, l, idsUpTo(n), 64)
 }
 
 // TestLogGroupCommitSharesFsyncs has 64 producers put and wait at once: with fsync

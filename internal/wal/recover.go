@@ -98,6 +98,7 @@ func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte,
 	}
 	sg.f = f
 	data, buf, err := readAll(f, buf)
+	sg.prealloc = int64(len(data)) >= l.opts.SegmentBytes
 	if err != nil {
 		f.Close()
 		return nil, buf, fmt.Errorf("read %s: %w", sg.path, err)
@@ -116,6 +117,13 @@ func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte,
 
 	if err := l.scanSegment(sg, data, newest); err != nil {
 		return nil, buf, err
+	}
+	if newest && !sg.prealloc { // cut short by repair, or made with a smaller size
+		ok, err := f.Allocate(l.opts.SegmentBytes)
+		if err != nil && !isNoSpace(err) {
+			return nil, buf, fmt.Errorf("allocate %s: %w", sg.path, err)
+		}
+		sg.prealloc = ok
 	}
 	l.diskBytes += sg.size
 	return sg, buf, nil
@@ -170,9 +178,11 @@ func (l *Log) cutTail(sg *segment, off int64) error {
 	if err := sg.f.Truncate(off); err != nil {
 		return fmt.Errorf("cut torn record from %s at %d: %w", sg.path, off, err)
 	}
-	if err := sg.f.Allocate(l.opts.SegmentBytes); err != nil && !isNoSpace(err) {
+	ok, err := sg.f.Allocate(l.opts.SegmentBytes)
+	if err != nil && !isNoSpace(err) {
 		return fmt.Errorf("allocate %s: %w", sg.path, err)
 	}
+	sg.prealloc = ok
 	if err := sg.f.Sync(); err != nil {
 		return fmt.Errorf("sync %s: %w", sg.path, err)
 	}

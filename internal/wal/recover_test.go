@@ -281,6 +281,52 @@ func TestRepairKeepsGoodRecords(t *testing.T) {
 	checkReplay(t, l, want, 100)
 }
 
+// TestRepairTornTailBeforeZerosC20: a record torn at the end of a preallocated
+// segment, followed by its zeros, is dropped by repair as torn bytes (not the zeros
+// after them), and the log then opens with the segment preallocated again and
+// appends where the torn record was.
+func TestRepairTornTailBeforeZerosC20(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	locs := writeLog(t, dir, opts, 10, 100)
+	last := locs[len(locs)-1]
+	frame := int64(len(appendPut(nil, putRec("q", 10, 10, payloadFor(10, 100)),
+		storage.Location{})))
+	path := segmentPath(dir, last.Segment)
+	data, _ := os.ReadFile(path)
+	clear(data[last.Offset+frame/2 : last.Offset+frame]) // half of it reached the disk
+	os.WriteFile(path, data, 0o644)
+
+	lb := &logBuffer{}
+	report, err := Repair(dir, testLogger(lb))
+	if err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	torn := lastNonZero(data, last.Offset) - last.Offset
+	if len(report.Dropped) != 1 || report.Dropped[0].Offset != last.Offset ||
+		report.Dropped[0].Bytes != torn || report.Dropped[0].File != path {
+		t.Fatalf("repair dropped %+v, want the %d torn bytes at %d of %s",
+			report.Dropped, torn, last.Offset, path)
+	}
+
+	l := mustOpen(t, dir, opts)
+	checkReplay(t, l, idsUpTo(9), 100)
+	if st, err := os.Stat(path); err != nil || st.Size() != opts.SegmentBytes {
+		t.Fatalf("newest segment after open: %v, %v; want %d bytes", st.Size(), err,
+			opts.SegmentBytes)
+	}
+	if loc := mustPut(t, l, putRec("q", 11, 11, payloadFor(11, 100))); loc != last {
+		t.Fatalf("put after repair at %+v, want %+v", loc, last)
+	}
+	l.crash()
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	puts, _ := mustReplay(t, l)
+	if len(puts) != 10 || puts[9].rec.ID != 11 {
+		t.Fatalf("replayed %d puts, want 9 old and put 11", len(puts))
+	}
+}
+
 // TestRecoverPositionsFromContentsC21: after crashes without a final fsync or any
 // saved write position, the log finds its end from the records themselves and
 // appends after them, never over them.

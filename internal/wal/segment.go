@@ -88,7 +88,8 @@ type segment struct {
 	f  file
 
 	// Guarded by Log.mu.
-	size      int64     // end of the last record
+	size      int64     // end of the last record, written or pending
+	prealloc  bool      // the file holds SegmentBytes of reserved space
 	puts      []putRef  // every put record in the segment, by offset
 	live      int       // puts not yet taken nor moved forward
 	liveBytes int64     // their frame bytes

@@ -104,8 +104,8 @@ func (l *Log) syncLoop() {
 	}
 }
 
-// syncRound fsyncs the active segment if anything was appended since the last
-// round, then wakes every waiter. Records in older segments were fsynced when their
+// syncRound writes the pending records and fsyncs the active segment if anything
+// was appended since the last round, then wakes every waiter. Records in older segments were fsynced when their
 // segment rolled.
 func (l *Log) syncRound(gather *time.Timer) {
 	l.mu.Lock()
@@ -113,9 +113,12 @@ func (l *Log) syncRound(gather *time.Timer) {
 		l.gatherLocked(gather)
 	}
 	target, sg, done := l.appended, l.activeLocked(), l.roundDone
+	if target > l.synced && l.err == nil {
+		l.flushLocked() // on failure l.err is set
+	}
 	if target <= l.synced || l.err != nil {
 		l.roundDone = make(chan struct{})
-		l.mu.Unlock()
+		l.unlock()
 		close(done)
 		return
 	}
