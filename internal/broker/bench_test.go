@@ -3,12 +3,14 @@ package broker
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 )
 
-// BenchmarkPutGetAtDepth measures one put and one get on a queue that already holds
-// depth messages: the cost must not grow with the backlog. -bench.deep adds 1e7.
+// BenchmarkPutGetAtDepth measures one put, one get and a release on a queue that
+// already holds depth messages of 100 bytes: the cost must not grow with the backlog.
+// -bench.deep adds depth=1e7, which takes about 2 GB and ten seconds to fill.
 func BenchmarkPutGetAtDepth(b *testing.B) {
 	depths := []int{1e3, 1e6}
 	if *benchDeep {
@@ -25,6 +27,7 @@ func BenchmarkPutGetAtDepth(b *testing.B) {
 			b.SetBytes(int64(len(payload)))
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			for b.Loop() {
 				if _, err := br.Put(ctx, "q", payload); err != nil {
 					b.Fatal(err)
@@ -35,6 +38,7 @@ func BenchmarkPutGetAtDepth(b *testing.B) {
 				}
 				m.Release()
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -51,6 +55,7 @@ func BenchmarkPutGetParallel(b *testing.B) {
 			var next atomic.Int64
 			b.SetBytes(int64(len(payload)))
 			b.ReportAllocs()
+			cpu := startCPU()
 			b.RunParallel(func(pb *testing.PB) {
 				queue := "shared"
 				if !shared {
@@ -67,12 +72,17 @@ func BenchmarkPutGetParallel(b *testing.B) {
 					m.Release()
 				}
 			})
+			cpu.report(b)
 		})
 	}
 }
 
-// BenchmarkPutGetManyQueues spreads put+get pairs over n queues that all hold a few
-// messages, to show the cost stays flat as the table grows.
+// BenchmarkPutGetManyQueues spreads put+get pairs over n queues, to show the cost
+// stays flat as the table grows. Each queue holds one message of 100 bytes; each op
+// puts one on a queue, gets one from it and releases it. The queues take turns in a
+// shuffled order, the same every round, so that consecutive ops meet queues that lie
+// anywhere in memory (created in name order, they would lie in a row and the CPU's
+// prefetcher would hide the cost of reaching them).
 func BenchmarkPutGetManyQueues(b *testing.B) {
 	for _, n := range []int{1, 1e3, 1e5} {
 		b.Run(fmt.Sprintf("queues=%d", n), func(b *testing.B) {
@@ -84,9 +94,13 @@ func BenchmarkPutGetManyQueues(b *testing.B) {
 				names[i] = fmt.Sprintf("queue-%d", i)
 				br.Put(ctx, names[i], payload)
 			}
+			rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) {
+				names[i], names[j] = names[j], names[i]
+			})
 			b.ReportAllocs()
 			b.ResetTimer()
 			i := 0
+			cpu := startCPU()
 			for b.Loop() {
 				q := names[i%n]
 				i++
@@ -99,6 +113,7 @@ func BenchmarkPutGetManyQueues(b *testing.B) {
 				}
 				m.Release()
 			}
+			cpu.report(b)
 		})
 	}
 }
