@@ -49,9 +49,10 @@ type conn struct {
 	in  *guard  // the requests' framing and limits, over src
 	rd  *reader // the commands, over in
 
-	out      []byte
-	replyAt  int   // where the reply of the command running starts in out
-	writeErr error // sticky: once a write fails the connection ends
+	out           []byte
+	replyAt       int       // where the reply of the command running starts in out
+	writeErr      error     // sticky: once a write fails the connection ends
+	writeDeadline time.Time // set on nc, see armWriteDeadline
 
 	proto   int    // 2 or 3
 	name    string // CLIENT SETNAME
@@ -153,7 +154,9 @@ func (c *conn) serveCommands() (err error) {
 		if args == nil {
 			if running {
 				c.clock = time.Time{}
-				c.markActive() // a blocking command that waited long is not idleness
+				if c.idle != nil {
+					c.markActive() // a blocking command that waited long is not idleness
+				}
 				c.busy.Store(false)
 				running = false
 			}
@@ -206,7 +209,7 @@ func isProtocolError(err error) bool {
 func (c *conn) flush() {
 	for out := c.out; len(out) > 0 && c.writeErr == nil; {
 		n := min(len(out), writeChunk)
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.writeTimeout))
+		c.armWriteDeadline()
 		if _, err := c.nc.Write(out[:n]); err != nil {
 			c.writeFailed(err)
 		}
@@ -219,6 +222,19 @@ func (c *conn) flush() {
 	} else {
 		c.out = c.out[:0]
 	}
+}
+
+// armWriteDeadline gives the next write WriteTimeout to make progress: it moves
+// the deadline a quarter beyond that when less than WriteTimeout is left, so that
+// most flushes spare the poller's timer update. A write thus has between
+// WriteTimeout and a quarter more.
+func (c *conn) armWriteDeadline() {
+	now := time.Now()
+	if c.writeDeadline.Sub(now) >= c.s.writeTimeout {
+		return
+	}
+	c.writeDeadline = now.Add(c.s.writeTimeout + c.s.writeTimeout/4)
+	c.nc.SetWriteDeadline(c.writeDeadline)
 }
 
 func (c *conn) writeFailed(err error) {

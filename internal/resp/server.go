@@ -63,8 +63,9 @@ type Config struct {
 	// 0 means DefaultMaxRequestBytes.
 	MaxRequestBytes int
 
-	// WriteTimeout drops a connection whose replies make no progress for that long
-	// (a client that pipelines and never reads). 0 means DefaultWriteTimeout.
+	// WriteTimeout drops a connection whose replies make no progress for that long,
+	// or up to a quarter longer (a client that pipelines and never reads). 0 means
+	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
 	// IdleTimeout closes a connection that completes no command for that long: an
