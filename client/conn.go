@@ -27,7 +27,8 @@ type call struct {
 	// The reply, written by the reader goroutine (or by fail) before the call is
 	// answered.
 	status proto.Status
-	body   []byte // a copy of the reply's body; reused unless taken by takeBody
+	body   []byte // a copy of the reply's body: buf, or its own for takeBody
+	buf    []byte // reused for the bodies that no decoder hands out
 	err    error
 	done   chan struct{} // buffered: signalled once when a plain call is answered
 
@@ -57,22 +58,32 @@ func putCall(cl *call) {
 	if cap(cl.frame) > keepBuffer {
 		cl.frame = nil
 	}
-	if cap(cl.body) > keepBuffer {
-		cl.body = nil
+	if cap(cl.buf) > keepBuffer {
+		cl.buf = nil
 	}
-	cl.err, cl.queue, cl.count, cl.status = nil, "", 0, 0
+	cl.body, cl.err, cl.queue, cl.count, cl.status = nil, nil, "", 0, 0
 	callPool.Put(cl)
 }
 
-// takeBody hands the reply's body to the caller. A body small enough for the call to
-// keep its buffer is copied; a larger one is handed over.
+// takeBody hands the reply's body to the caller, who then owns it.
 func (cl *call) takeBody() []byte {
-	b := cl.body
-	if cap(b) <= keepBuffer {
-		return append(make([]byte, 0, len(b)), b...)
+	if !handsOutBody(cl.op) {
+		return append([]byte{}, cl.body...) // cl.buf is reused
 	}
+	b := cl.body
 	cl.body = nil
 	return b
+}
+
+// handsOutBody reports whether replies to op are handed to the caller (as a
+// message, a document) and so need a buffer of their own.
+func handsOutBody(op proto.Op) bool {
+	switch op {
+	case proto.OpGet, proto.OpGetBatch, proto.OpReserve, proto.OpStats,
+		proto.OpQueueSet, proto.OpQueueShow:
+		return true
+	}
+	return false
 }
 
 // opName names an operation in errors: "put", "get".
@@ -334,7 +345,12 @@ func (c *Client) answer(cl *call, f proto.Frame) error {
 	st := f.Status()
 	cl.status = st
 	if !st.IsError() {
-		cl.body = append(cl.body[:0], f.Body...)
+		if handsOutBody(cl.op) {
+			cl.body = append(make([]byte, 0, len(f.Body)), f.Body...)
+		} else {
+			cl.buf = append(cl.buf[:0], f.Body...)
+			cl.body = cl.buf
+		}
 		return nil
 	}
 	e := &Error{Op: opName(cl.op), Code: Code(st), Text: string(f.Body), Fatal: st.Fatal()}

@@ -203,12 +203,13 @@ func (p *Pipeline) queue(op proto.Op, r resultSetter, start int, err error) *cal
 		r.fail(err)
 		return nil
 	}
-	cl := p.callSlab.take()
-	body := cl.body // the reply buffer of an earlier round, reused
-	if cap(body) > keepBuffer {
-		body = nil
+	cl := p.callSlab.take() // as an earlier round left it: its buf is reused
+	if cap(cl.buf) > keepBuffer {
+		cl.buf = nil
 	}
-	*cl = call{op: op, start: start, end: len(p.buf), body: body[:0], pipe: p, result: r}
+	cl.op, cl.start, cl.end, cl.queued = op, start, len(p.buf), false
+	cl.status, cl.body, cl.err = 0, nil, nil
+	cl.pipe, cl.result, cl.queue, cl.count = p, r, "", 0
 	p.calls = append(p.calls, cl)
 	return cl
 }
