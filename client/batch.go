@@ -52,8 +52,11 @@ func (c *Client) GetBatch(
 	return do(c, ctx, cl, decodeMessages)
 }
 
+// messageOf makes a Message of it. Payloads of one reply share its body, so each is
+// capped at its own length: appending to one never writes over the next.
 func messageOf(it proto.Item) Message {
-	m := Message{Queue: it.Queue, ID: it.ID, Data: it.Payload}
+	n := len(it.Payload)
+	m := Message{Queue: it.Queue, ID: it.ID, Data: it.Payload[:n:n]}
 	if dl := it.DeadLetter; dl != nil {
 		m.DeadLetter = &DeadLetter{Queue: dl.Queue, ID: dl.ID, Count: int(dl.Count),
 			Reason: dl.Reason}

@@ -270,6 +270,13 @@ func TestClientBatches(t *testing.T) {
 			t.Fatalf("message %d = %+v", i, m)
 		}
 	}
+	// The messages of one reply share its buffer: appending to one is the caller's
+	// business and must not write over the next.
+	room := cap(got[1].Data) - len(got[1].Data)
+	_ = append(got[1].Data, bytes.Repeat([]byte("X"), room)...)
+	if string(got[2].Data) != "c" {
+		t.Fatalf("appending to message 1 changed message 2 to %q", got[2].Data)
+	}
 	got, err = c.GetBatch(ctx, []string{"b", "a2"}, 0, 0)
 	if err != nil || len(got) != 1 || got[0].Queue != "a2" {
 		t.Fatalf("get batch = %+v, %v", got, err)
