@@ -259,24 +259,12 @@ func (b *Broker) lockLease(deliveryID uint64, now time.Time) (*lease, error) {
 // the delivery is unknown, already acked or nacked, or its lease ran out; the
 // message's next delivery is then none of its business.
 func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
-	l, err := b.lockLease(deliveryID, time.Now())
-	if err != nil {
-		return err
-	}
-	q := l.q
-	ticket, err := b.recordTakeLocked(q, l.e)
-	if err == nil {
-		b.endLeaseLocked(l)
-		b.releaseCache(l.e)
-		b.noteIfIdleLocked(q)
-		q.acks.Add(1)
-	}
-	q.mu.Unlock()
+	ticket, err := b.AckAppend(deliveryID)
 	if err != nil {
 		return err
 	}
 	if err := b.store.Wait(ctx, ticket); err != nil {
-		return fmt.Errorf("ack %d on queue %q: %w", deliveryID, q.name, err)
+		return fmt.Errorf("ack %d: %w", deliveryID, err)
 	}
 	return nil
 }
@@ -285,19 +273,12 @@ func (b *Broker) Ack(ctx context.Context, deliveryID uint64) error {
 // the returned messages there in message order, at once (delay 0) or once delay
 // has passed, and returns once that is recorded. Errors as for Ack.
 func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error {
-	if err := checkDuration("delay", delay); err != nil {
-		return err
-	}
-	now := time.Now()
-	l, err := b.lockLease(deliveryID, now)
+	ticket, err := b.NackAppend(deliveryID, delay)
 	if err != nil {
 		return err
 	}
-	ticket := b.requeueLeaseLocked(l, now, delay)
-	l.q.nacks.Add(1)
-	l.q.mu.Unlock()
 	if err := b.store.Wait(ctx, ticket); err != nil {
-		return fmt.Errorf("nack %d on queue %q: %w", deliveryID, l.q.name, err)
+		return fmt.Errorf("nack %d: %w", deliveryID, err)
 	}
 	return nil
 }
