@@ -15,8 +15,8 @@ import (
 // so the connection reads nothing more meanwhile: no refusal, only back-pressure.
 const maxDurableWaits = 1024
 
-// On a durable store a request that changes the log (PUT, PUTBATCH, and a GET,
-// GETBATCH or RESERVE that found a message) is split in two: the reader makes the
+// On a durable store a request that changes the log (PUT, PUTBATCH, ACK, NACK, and
+// a GET, GETBATCH or RESERVE that found a message) is split in two: the reader makes the
 // change and appends its records, so that the requests of one connection reach the
 // log in the order they came, and queues the reply-to-be for the connection's
 // durable waiter (durableLoop), one goroutine that waits for the highest ticket
@@ -30,6 +30,7 @@ type pendingKind uint8
 
 const (
 	pendingPut       pendingKind = iota // a put appended: reply once durable
+	pendingSettle                       // an ACK or NACK appended (rp.num: the delivery)
 	pendingTake                         // a GET: FinishTake
 	pendingTakeBatch                    // a GETBATCH: FinishTakeBatch
 	pendingReserve                      // a RESERVE: FinishReserve
@@ -106,6 +107,11 @@ func (c *conn) durableLoop() {
 	}
 }
 
+// isTake reports whether p holds messages taken for its reply.
+func (p *pending) isTake() bool {
+	return p.kind == pendingTake || p.kind == pendingTakeBatch || p.kind == pendingReserve
+}
+
 // ending reports whether the connection is ending: its waits were ended, or its
 // writer stopped, so that no reply can go out.
 func (c *conn) ending() bool {
@@ -155,13 +161,13 @@ func (c *conn) endDurable(batch []pending) {
 	}
 	err := c.s.broker.WaitDurable(c.ctx, lastTicket(batch))
 	for i := len(batch) - 1; i >= 0; i-- {
-		if batch[i].kind != pendingPut {
+		if batch[i].isTake() {
 			c.s.broker.AbandonTake(batch[i].take)
 		}
 	}
 	for i := range batch {
 		p := &batch[i]
-		if p.kind != pendingPut {
+		if p.isTake() {
 			p.kind = pendingAbandoned
 		}
 		c.finishDurable(p, err)
@@ -191,6 +197,10 @@ func (c *conn) finishDurable(p *pending, err error) {
 	case pendingPut:
 		if err != nil {
 			rp.failErr(fmt.Errorf("%s not acknowledged: %w", rp.op, err))
+		}
+	case pendingSettle:
+		if err != nil {
+			rp.failErr(fmt.Errorf("%s %d: %w", rp.op, rp.num, err))
 		}
 	case pendingAbandoned:
 		if context.Cause(c.waitCtx) != errShutdown {

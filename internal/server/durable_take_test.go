@@ -1,13 +1,17 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/storage"
 	"github.com/keyq/keyq/internal/testutil"
+	"github.com/keyq/keyq/internal/wal"
 )
 
 // sendGets pipelines n GETs of key (with a wait of waitMS milliseconds if not 0),
@@ -169,4 +173,105 @@ func batchBody(t *testing.T, key string, max uint32) []byte {
 	}
 	b, _ = proto.AppendOptions(b, proto.U32Option(proto.OptGetMax, max))
 	return b
+}
+
+// switchStore is a durable log whose Wait blocks while the test holds it.
+type switchStore struct {
+	*wal.Log
+	mu   sync.Mutex
+	gate chan struct{} // nil: open
+}
+
+func (s *switchStore) hold() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *switchStore) release() {
+	s.mu.Lock()
+	close(s.gate)
+	s.gate = nil
+	s.mu.Unlock()
+}
+
+func (s *switchStore) Wait(ctx context.Context, t storage.Ticket) error {
+	s.mu.Lock()
+	gate := s.gate
+	s.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Log.Wait(ctx, t)
+}
+
+// TestServerPipelinedDurableAcksShareFsync leases eight messages, then holds the
+// log's Wait while four ACKs and four NACKs are pipelined with a PING behind them:
+// the PING is answered first (the acks wait off the reader), then the eight in
+// order once the log moves, sharing fsyncs; the nacked messages are back.
+func TestServerPipelinedDurableAcksShareFsync(t *testing.T) {
+	const n = 8
+	l, err := wal.Open(t.TempDir(), wal.Options{Fsync: wal.FsyncAlways})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &switchStore{Log: l}
+	s := testutil.StartServer(t, testutil.WithBroker(func(cfg *broker.Config) {
+		cfg.Store = store
+	}))
+	c := testutil.Dial(t, s.Addr)
+	for i := range n {
+		put(t, c, uint32(i), "q", fmt.Appendf(nil, "msg-%d", i))
+	}
+	its := items(t, c.Do(proto.OpReserve, n, reserveBody(t, []string{"q"},
+		proto.U32Option(proto.OptGetMax, n))), true)
+	if len(its) != n {
+		t.Fatalf("%d items leased, want %d", len(its), n)
+	}
+
+	ch := replies(c)
+	store.hold()
+	syncs := store.Stats().Syncs
+	for i, it := range its {
+		op := proto.OpAck
+		if i%2 == 1 {
+			op = proto.OpNack
+		}
+		if err := c.Send(op, uint32(100+i), idBody(it.DeliveryID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Send(proto.OpPing, 200, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if f := next(t, ch, 10*time.Second); f.ID != 200 {
+		t.Fatalf("first reply is to %s id %d, want the PING", f.Op, f.ID)
+	}
+	store.release()
+	for i := range n {
+		f := next(t, ch, 10*time.Second)
+		want(t, f, proto.StatusOK, "")
+		if f.ID != uint32(100+i) {
+			t.Fatalf("reply to %s id %d, want id %d next", f.Op, f.ID, 100+i)
+		}
+	}
+	if got := store.Stats().Syncs - syncs; got >= n {
+		t.Fatalf("%d fsyncs for %d pipelined acks and nacks, want them shared", got, n)
+	}
+	if err := c.Send(proto.OpLen, 300, testutil.Key(t, "q")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := u64(t, next(t, ch, 10*time.Second)); got != n/2 {
+		t.Fatalf("len %d after the nacks, want %d", got, n/2)
+	}
 }

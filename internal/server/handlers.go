@@ -53,9 +53,9 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	case proto.OpReserve:
 		wait, later = c.handleReserve(&rp, &d)
 	case proto.OpAck:
-		c.handleAck(&rp, &d)
+		later = c.handleAck(&rp, &d)
 	case proto.OpNack:
-		c.handleNack(&rp, &d)
+		later = c.handleNack(&rp, &d)
 	case proto.OpTouch:
 		c.handleTouch(&rp, &d)
 	case proto.OpPutBatch:

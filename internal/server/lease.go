@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/storage"
 )
 
 // reserveRequest is a decoded RESERVE.
@@ -150,28 +151,56 @@ func (c *conn) releaseLeases() {
 	}
 }
 
-func (c *conn) handleAck(rp *reply, d *proto.Body) {
-	id, err := deliveryRequest(proto.OpAck, d, 0)
-	if err == nil {
-		err = c.s.broker.Ack(c.ctx, id.id)
-	}
+// handleAck ends a delivery; on a durable store it reports true when the reply is
+// left to the durable waiter.
+func (c *conn) handleAck(rp *reply, d *proto.Body) (later bool) {
+	req, err := deliveryRequest(proto.OpAck, d, 0)
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
+	}
+	if c.durableRoom() {
+		ticket, err := c.s.broker.AckAppend(req.id)
+		return c.settleDurable(rp, req.id, ticket, err)
+	}
+	if err := c.s.broker.Ack(c.ctx, req.id); err != nil {
+		rp.failErr(err)
+		return false
 	}
 	rp.status = proto.StatusOK
+	return false
 }
 
-func (c *conn) handleNack(rp *reply, d *proto.Body) {
+// handleNack returns a delivery's message, as handleAck ends it.
+func (c *conn) handleNack(rp *reply, d *proto.Body) (later bool) {
 	req, err := deliveryRequest(proto.OpNack, d, proto.OptNackDelay)
-	if err == nil {
-		err = c.s.broker.Nack(c.ctx, req.id, req.duration)
-	}
 	if err != nil {
 		rp.failErr(err)
-		return
+		return false
+	}
+	if c.durableRoom() {
+		ticket, err := c.s.broker.NackAppend(req.id, req.duration)
+		return c.settleDurable(rp, req.id, ticket, err)
+	}
+	if err := c.s.broker.Nack(c.ctx, req.id, req.duration); err != nil {
+		rp.failErr(err)
+		return false
 	}
 	rp.status = proto.StatusOK
+	return false
+}
+
+// settleDurable queues the reply to an ACK or NACK of delivery id, appended with
+// ticket or refused with err, for the durable waiter; it reports false, with rp
+// failed, when the append was refused.
+func (c *conn) settleDurable(rp *reply, id uint64, ticket storage.Ticket, err error) bool {
+	if err != nil {
+		rp.failErr(err)
+		return false
+	}
+	rp.status, rp.num = proto.StatusOK, id
+	c.waitDurable(pending{kind: pendingSettle, rp: *rp, ticket: ticket})
+	return true
 }
 
 func (c *conn) handleTouch(rp *reply, d *proto.Body) {
