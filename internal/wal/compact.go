@@ -177,6 +177,12 @@ func (l *Log) dropFront(sg *segment) bool {
 		return false
 	}
 	l.segments = slices.Delete(l.segments, 0, 1)
+	if err := l.writeRangeLocked(); err != nil { // before the file goes
+		l.segments = slices.Insert(l.segments, 0, sg)
+		l.mu.Unlock()
+		l.log.Error("delete segment", "segment", sg.id, "err", err)
+		return false
+	}
 	l.mu.Unlock()
 
 	// Readers and the syncer hold sg.io while they use the file; wait for them.

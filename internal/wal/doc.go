@@ -9,7 +9,8 @@
 // back to back: one per put (queue, message ID, position, payload), one per take
 // (the message ID and the Location of its put), each framed with its length and a
 // CRC-32C. record.go and segment.go give the exact layout. A LOCK file keeps a second
-// process out of the directory.
+// process out of the directory, and a RANGE file records the oldest and the newest
+// segment, so that a segment file deleted from either end is noticed (range.go).
 //
 // # Writing
 //

@@ -22,8 +22,9 @@ type Log struct {
 	opts    Options
 	fs      fileSystem
 	log     *slog.Logger
-	lock    io.Closer // the data directory's lock
-	reserve int64     // bytes at the end of each segment kept for takes
+	lock    io.Closer  // the data directory's lock
+	rng     *rangeFile // the RANGE file; written under mu
+	reserve int64      // bytes at the end of each segment kept for takes
 
 	mu       sync.Mutex // protects the fields below; taken after the broker's locks
 	segments []*segment // oldest first; the last one is active
@@ -304,6 +305,11 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeFiles() {
+	if l.rng != nil {
+		if err := l.rng.f.Close(); err != nil {
+			l.log.Warn("close segment range file", "err", err)
+		}
+	}
 	for _, sg := range l.segments {
 		sg.io.Lock()
 		if err := sg.f.Close(); err != nil {
@@ -508,10 +514,21 @@ func (l *Log) rollLocked() error {
 	}
 	l.segments = append(l.segments, sg)
 	l.diskBytes += sg.size
+	if err := l.writeRangeLocked(); err != nil {
+		return l.failLocked(err)
+	}
 	if l.full {
 		l.spaceBackLocked()
 	}
 	return nil
+}
+
+// writeRangeLocked records the current oldest and newest segments in the RANGE
+// file.
+func (l *Log) writeRangeLocked() error {
+	active := l.activeLocked()
+	return l.rng.write(segmentRange{first: l.segments[0].id, last: active.id,
+		nextID: active.nextID, segmentBytes: l.opts.SegmentBytes})
 }
 
 func (l *Log) spaceBackLocked() {

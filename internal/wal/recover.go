@@ -22,6 +22,10 @@ func (l *Log) recover() error {
 	if err := checkContiguous(l.dir, ids); err != nil {
 		return err
 	}
+	rng, hasRange, err := readRange(l.fs, l.dir)
+	if err != nil {
+		return err
+	}
 
 	var buf []byte
 	var scanned int64
@@ -37,6 +41,15 @@ func (l *Log) recover() error {
 		}
 	}
 
+	if hasRange {
+		loaded := make([]uint64, len(l.segments))
+		for i, sg := range l.segments {
+			loaded[i] = sg.id
+		}
+		if err := checkRange(l.dir, loaded, rng); err != nil {
+			return err
+		}
+	}
 	if len(l.segments) == 0 {
 		next := uint64(1)
 		if len(ids) > 0 {
@@ -50,6 +63,12 @@ func (l *Log) recover() error {
 		l.diskBytes += sg.size
 	}
 	l.nextID = max(l.nextID, l.maxID+1, l.activeLocked().nextID)
+	if l.rng, err = openRangeFile(l.fs, l.dir, rng.seq); err != nil {
+		return err
+	}
+	if err := l.writeRangeLocked(); err != nil {
+		return err
+	}
 
 	l.log.Info("log opened", "dir", l.dir, "segments", len(l.segments), "bytes", scanned,
 		"live_bytes", l.liveBytes, "took", time.Since(start).Round(time.Millisecond))

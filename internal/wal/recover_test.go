@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -27,8 +28,6 @@ func writeLog(t *testing.T, dir string, opts Options, n int, size int) []storage
 	}
 	return locs
 }
-
-func segmentPath(dir string, id uint64) string { return filepath.Join(dir, segmentName(id)) }
 
 // checkReplay opens dir and checks that it replays exactly the puts with the given
 // IDs, in order, with their payloads.
@@ -389,6 +388,7 @@ func TestRecoverIDsNeverGoBackC23(t *testing.T) {
 	for _, id := range ids {
 		os.Remove(segmentPath(dir2, id))
 	}
+	os.Remove(filepath.Join(dir2, rangeName)) // a log from before the RANGE file
 	h := encodeSegmentHeader(ids[len(ids)-1]+1, n+1)
 	os.WriteFile(segmentPath(dir2, ids[len(ids)-1]+1), h, 0o644)
 	l = mustOpen(t, dir2, opts)
@@ -442,4 +442,107 @@ func TestRecoverRefusesMissingSegment(t *testing.T) {
 	if loc := mustPut(t, l, putRec("q", 61, 61, payloadFor(61, 1000))); loc.Segment <= gone {
 		t.Fatalf("new put went to segment %d, not after the repaired ones", loc.Segment)
 	}
+}
+
+// TestRecoverRefusesMissingEndSegments: with the oldest or the newest segment file
+// deleted, the log refuses to open, naming the missing file, where it used to open
+// without those messages (and, with the newest gone, could hand out its IDs again).
+// Repair reports the loss; the log then opens with the rest, and its next ID is past
+// every ID handed out before.
+func TestRecoverRefusesMissingEndSegments(t *testing.T) {
+	for _, end := range []string{"oldest", "newest", "every"} {
+		t.Run(end, func(t *testing.T) {
+			dir := t.TempDir()
+			opts, _ := testOptions(t, 4096)
+			const n = 60
+			locs := writeLog(t, dir, opts, n, 1000)
+			first, last := locs[0].Segment, locs[len(locs)-1].Segment
+			gone := map[string][]uint64{"oldest": {first}, "newest": {last},
+				"every": nil}[end]
+			if end == "every" {
+				for id := first; id <= last; id++ {
+					gone = append(gone, id)
+				}
+			}
+			for _, id := range gone {
+				if err := os.Remove(segmentPath(dir, id)); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			_, err := Open(dir, opts)
+			var ce *CorruptError
+			want := segmentPath(dir, gone[0])
+			if end == "every" {
+				want = segmentPath(dir, last)
+			}
+			if !errors.As(err, &ce) || ce.File != want ||
+				!strings.Contains(err.Error(), "segment file missing") {
+				t.Fatalf("open: err = %v, want a missing %s segment naming %s", err, end, want)
+			}
+
+			report, err := Repair(dir, nil)
+			if err != nil {
+				t.Fatalf("repair: %v", err)
+			}
+			missing := 0
+			for _, d := range report.Dropped {
+				if d.Missing {
+					missing++
+				}
+			}
+			if missing != len(gone) {
+				t.Fatalf("repair reported %+v, want %d missing files", report.Dropped,
+					len(gone))
+			}
+			l := mustOpen(t, dir, opts)
+			defer l.Close()
+			puts, next := mustReplay(t, l)
+			for _, p := range puts {
+				if slices.Contains(gone, locs[p.rec.ID-1].Segment) {
+					t.Fatalf("replayed put %d from a deleted segment", p.rec.ID)
+				}
+			}
+			if next <= n {
+				t.Fatalf("next ID after repair = %d, want past %d", next, n)
+			}
+		})
+	}
+}
+
+// TestRecoverRangeSurvivesATornSlot: the RANGE file keeps two slots, so damage to
+// the newest one falls back to the other; with both damaged the log refuses to
+// open, and repair rewrites it.
+func TestRecoverRangeSurvivesATornSlot(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	writeLog(t, dir, opts, 30, 500)
+	path := filepath.Join(dir, rangeName)
+	rng, ok, err := readRange(osFS{}, dir)
+	if err != nil || !ok || rng.first != 1 {
+		t.Fatalf("range after writing: %+v, %v, %v", rng, ok, err)
+	}
+
+	data, _ := os.ReadFile(path)
+	newest := int(rng.seq%2) * rangeSlotSpan
+	data[newest+20] ^= 0xff
+	os.WriteFile(path, data, 0o644)
+	l := mustOpen(t, dir, opts)
+	checkReplay(t, l, idsUpTo(30), 500)
+	l.Close()
+
+	data, _ = os.ReadFile(path)
+	data[20] ^= 0xff
+	data[rangeSlotSpan+20] ^= 0xff
+	os.WriteFile(path, data, 0o644)
+	var ce *CorruptError
+	if _, err := Open(dir, opts); !errors.As(err, &ce) || ce.File != path {
+		t.Fatalf("open with both slots damaged: err = %v, want one naming %s", err, path)
+	}
+	if _, err := Repair(dir, nil); err != nil {
+		t.Fatalf("repair: %v", err)
+	}
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	checkReplay(t, l, idsUpTo(30), 500)
 }

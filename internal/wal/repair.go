@@ -1,9 +1,11 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 )
 
 // RepairReport says what Repair found and dropped.
@@ -52,13 +54,29 @@ func repair(dir string, logger *slog.Logger, fs fileSystem) (RepairReport, error
 	if err != nil {
 		return r.report, err
 	}
+	rng, hasRange, rerr := readRange(fs, dir)
+	var ce *CorruptError
+	if errors.As(rerr, &ce) {
+		r.drop(ce.File, 0, 2*rangeSlotSpan, ce.Reason)
+	} else if rerr != nil {
+		return r.report, rerr
+	}
 	for _, id := range ids {
 		if err := r.segment(id); err != nil {
 			return r.report, err
 		}
 	}
+	if hasRange {
+		if err := r.checkRange(rng); err != nil {
+			return r.report, err
+		}
+	}
 	if err := r.fillGaps(); err != nil {
 		return r.report, err
+	}
+	// Open writes the range afresh from the segments now there.
+	if err := fs.Remove(filepath.Join(dir, rangeName)); err != nil && !os.IsNotExist(err) {
+		return r.report, fmt.Errorf("remove %s: %w", rangeName, err)
 	}
 	if err := fs.SyncDir(dir); err != nil {
 		return r.report, fmt.Errorf("sync %s: %w", dir, err)
@@ -122,6 +140,39 @@ func (r *repairer) segment(id uint64) error {
 	return nil
 }
 
+// checkRange reports the segments the RANGE file says the log held that are gone
+// from its ends, and writes an empty segment in place of each (fillGaps fills any
+// gap left before a missing newest one). The newest one's next message ID is past
+// every ID the lost segments can have handed out, so that none is handed out twice.
+func (r *repairer) checkRange(rng segmentRange) error {
+	ids, err := listSegments(r.fs, r.dir)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 || ids[len(ids)-1] < rng.last {
+		sg := newSegment(r.dir, rng.last, nil)
+		skip := maxIDsPerSegment(rng.segmentBytes)
+		r.drop(sg.path, 0, 0, fmt.Sprintf("newest segment file missing: the records it "+
+			"held are lost; message IDs skip %d ahead so none is handed out twice", skip))
+		r.report.Dropped[len(r.report.Dropped)-1].Missing = true
+		if err := r.writeEmptySegment(sg, max(rng.nextID, r.nextID)+skip); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			ids = []uint64{rng.last}
+		}
+	}
+	for id := rng.first; id < ids[0]; id++ {
+		sg := newSegment(r.dir, id, nil)
+		r.drop(sg.path, 0, 0, "oldest segment file missing: the records it held are lost")
+		r.report.Dropped[len(r.report.Dropped)-1].Missing = true
+		if err := r.writeEmptySegment(sg, max(r.nextID, 1)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // fillGaps writes an empty segment for every id missing between the oldest and the
 // newest segment (a file deleted by hand, or one repair removed), so the log opens
 // again. What the missing files held is lost, and reported.
@@ -135,7 +186,7 @@ func (r *repairer) fillGaps() error {
 			sg := newSegment(r.dir, id, nil)
 			r.drop(sg.path, 0, 0, "segment file missing: the records it held are lost")
 			r.report.Dropped[len(r.report.Dropped)-1].Missing = true
-			if err := r.writeEmptySegment(sg); err != nil {
+			if err := r.writeEmptySegment(sg, max(r.nextID, 1)); err != nil {
 				return err
 			}
 		}
@@ -143,13 +194,13 @@ func (r *repairer) fillGaps() error {
 	return nil
 }
 
-func (r *repairer) writeEmptySegment(sg *segment) error {
+func (r *repairer) writeEmptySegment(sg *segment, nextID uint64) error {
 	f, err := r.fs.OpenFile(sg.path, true)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", sg.path, err)
 	}
 	defer f.Close()
-	if _, err := f.WriteAt(encodeSegmentHeader(sg.id, max(r.nextID, 1)), 0); err != nil {
+	if _, err := f.WriteAt(encodeSegmentHeader(sg.id, nextID), 0); err != nil {
 		return fmt.Errorf("write header of %s: %w", sg.path, err)
 	}
 	if err := f.Sync(); err != nil {
