@@ -134,7 +134,7 @@ func (c *conn) popOne(key string, from broker.End) {
 	case err != nil:
 		c.writeBrokerError(err)
 	default:
-		c.writeBulk(msg.Payload)
+		c.writeMessage(&msg)
 	}
 }
 
@@ -164,11 +164,19 @@ func (c *conn) popCount(key string, count int, from broker.End) {
 	}
 }
 
+// writeMessages writes msgs as an array of bulk strings, see writeMessage.
 func (c *conn) writeMessages(msgs []broker.Message) {
 	c.writeArray(len(msgs))
-	for _, m := range msgs {
-		c.writeBulk(m.Payload)
+	for i := range msgs {
+		c.writeMessage(&msgs[i])
 	}
+}
+
+// writeMessage writes m's payload as a bulk string, copying it into the replies,
+// and gives its buffer back to the broker for a later put (Message.Release).
+func (c *conn) writeMessage(m *broker.Message) {
+	c.writeBulk(m.Payload)
+	m.Release()
 }
 
 func handleLLen(c *conn, args [][]byte) {
@@ -192,7 +200,7 @@ func handleLIndex(c *conn, args [][]byte) {
 	case err != nil:
 		c.writeBrokerError(err)
 	default:
-		c.writeBulk(m.Payload)
+		c.writeMessage(&m)
 	}
 }
 
@@ -312,7 +320,7 @@ func blockingPopHandler(from broker.End) func(*conn, [][]byte) {
 		default:
 			c.writeArray(2)
 			c.writeBulkString(m.Queue)
-			c.writeBulk(m.Payload)
+			c.writeMessage(&m)
 		}
 	}
 }
@@ -446,6 +454,6 @@ func (c *conn) move(src, dst []byte, from, to broker.End, wait time.Duration) {
 	case err != nil:
 		c.writeBrokerError(err)
 	default:
-		c.writeBulk(m.Payload)
+		c.writeMessage(&m)
 	}
 }
