@@ -275,9 +275,13 @@ func (c *Client) takeUnsentLocked() []byte {
 	return buf
 }
 
+// keepWriteBuffer is the largest written buffer a Client keeps for the next swap:
+// room for a pipeline's round of 64 messages of 4 KiB (with frames) and more.
+const keepWriteBuffer = 1 << 20
+
 // keepSpareLocked keeps buf, written, for the next swap.
 func (c *Client) keepSpareLocked(buf []byte) {
-	if c.spare == nil && cap(buf) <= keepBuffer && c.err == nil {
+	if c.spare == nil && cap(buf) <= keepWriteBuffer && c.err == nil {
 		c.spare = buf[:0]
 	}
 }

@@ -319,7 +319,12 @@ func (c *Client) sendPipeline(p *Pipeline, calls []*call) error {
 		setFrameID(p.buf[cl.start:], cl.id)
 		cl.start += base
 	}
-	c.wbuf = append(c.wbuf, p.buf...)
+	if base == 0 {
+		// Nothing else queued: hand p.buf over rather than copy it.
+		c.wbuf, p.buf = p.buf, c.wbuf
+	} else {
+		c.wbuf = append(c.wbuf, p.buf...)
+	}
 	for _, cl := range calls {
 		c.queuedLocked(cl)
 	}
