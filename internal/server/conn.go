@@ -30,7 +30,9 @@ const lingerTimeout = 500 * time.Millisecond
 var errStopping = errors.New("server: connection stopped reading")
 
 // conn is one client connection. Its reader goroutine (serve, readLoop) decodes and
-// executes requests; its writer goroutine (writeLoop) owns bw and writes the replies.
+// executes requests; its writer goroutine (writeLoop) writes the replies others
+// queue. The reader writes its own replies itself while nothing is queued (see
+// reply); wmu serializes the two.
 type conn struct {
 	s      *Server
 	nc     net.Conn
@@ -58,7 +60,8 @@ type conn struct {
 	ownerMu sync.Mutex    // protects owner
 	owner   *broker.Owner // binds the connection's leases; nil until the first
 
-	// Owned by the writer.
+	// Guarded by wmu: the writer's, and the reader's while nothing is queued.
+	wmu sync.Mutex
 	bw  *bufio.Writer
 	fw  *proto.Writer
 	num [8]byte // scratch for a reply's u64; on the stack it would escape
@@ -246,15 +249,15 @@ func (c *conn) readLoop() (fatal bool) {
 			}
 		}
 		if later {
-			// A reply the writer holds back because this request had already come
-			// would otherwise wait as long as this request does.
-			if !c.fr.FrameBuffered() && !c.send(flushReply) {
+			// A reply held back because this request had already come would
+			// otherwise wait as long as this request does.
+			if !c.fr.FrameBuffered() && !c.flushHeld() {
 				return false
 			}
 			continue
 		}
 		rp.more = c.fr.FrameBuffered()
-		if !c.send(rp) {
+		if !c.reply(rp) {
 			return false
 		}
 		if rp.status.Fatal() {
@@ -324,6 +327,49 @@ func (c *conn) send(rp reply) bool {
 	}
 }
 
+// reply sends rp, a reply of the reader's: written at once, on the reader, when
+// no reply is queued for the writer (so that it cannot overtake one), else queued
+// as send does. Writing it here spares the handoff to the writer goroutine and
+// back. It returns false if the connection can no longer be written to.
+func (c *conn) reply(rp reply) bool {
+	if c.queued.Load() != 0 {
+		return c.send(rp)
+	}
+	c.wmu.Lock()
+	if c.queued.Load() != 0 {
+		c.wmu.Unlock()
+		return c.send(rp)
+	}
+	c.observeReply(&rp, true)
+	err := c.write(rp)
+	if err == nil && !rp.more {
+		err = c.flush()
+	}
+	c.wmu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}
+
+// flushHeld flushes what the reader wrote or queued without a flush because more
+// requests were coming: at once when nothing is queued, else through the writer.
+func (c *conn) flushHeld() bool {
+	c.wmu.Lock()
+	if c.queued.Load() != 0 {
+		c.wmu.Unlock()
+		return c.send(flushReply)
+	}
+	err := c.flush()
+	c.wmu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}
+
 // writeLoop writes the queued replies in order, flushing when the outbox is empty and
 // the reader holds no further request, and ends when the outbox closes or a write
 // fails; a failed write closes the connection, which ends the reader too.
@@ -337,37 +383,45 @@ func (c *conn) writeLoop() {
 	}()
 
 	for rp := range c.outbox {
-		if rp.flush {
-			if err := c.flushIfIdle(); err != nil {
-				c.writeFailed(err)
-				return
-			}
-			continue
-		}
-		if err := c.write(rp); err != nil {
+		c.wmu.Lock()
+		err := c.writeQueued(rp)
+		c.wmu.Unlock()
+		if err != nil {
 			c.writeFailed(err)
 			return
 		}
-		size := int64(rp.size())
-		if c.queued.Load() == size {
-			c.markDone() // the last reply queued: the idle clock starts now
-		}
-		c.queued.Add(-size)
-		select {
-		case c.drained <- struct{}{}:
-		default:
-		}
-
-		if !rp.more && len(c.outbox) == 0 {
-			if err := c.flush(); err != nil {
-				c.writeFailed(err)
-				return
-			}
-		}
 	}
-	if err := c.flush(); err != nil {
+	c.wmu.Lock()
+	err := c.flush()
+	c.wmu.Unlock()
+	if err != nil {
 		c.writeFailed(err)
 	}
+}
+
+// writeQueued writes rp, taken from the outbox, and flushes unless more replies are
+// coming. Called with wmu held; the reply stops counting as queued once written, so
+// that the reader, which looks at queued under wmu, never writes ahead of it.
+func (c *conn) writeQueued(rp reply) error {
+	if rp.flush {
+		return c.flushIfIdle()
+	}
+	if err := c.write(rp); err != nil {
+		return err
+	}
+	size := int64(rp.size())
+	if c.queued.Load() == size {
+		c.markDone() // the last reply queued: the idle clock starts now
+	}
+	c.queued.Add(-size)
+	select {
+	case c.drained <- struct{}{}:
+	default:
+	}
+	if !rp.more && len(c.outbox) == 0 {
+		return c.flush()
+	}
+	return nil
 }
 
 func (c *conn) write(rp reply) error {
