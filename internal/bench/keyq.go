@@ -53,6 +53,10 @@ type keyqConn struct {
 	batch   int
 	reserve bool
 	queues  [1]string // the queue list of a GETBATCH or RESERVE, reused
+
+	// The results of the round in progress, kept to reuse their slices.
+	puts []*client.Result[uint64]
+	gets []*client.Result[client.Message]
 }
 
 // Put implements Conn: one request per message, or per Batch messages, all in one
@@ -62,7 +66,7 @@ func (kc *keyqConn) Put(ctx context.Context, queue string, msgs [][]byte) error 
 		return kc.putOne(ctx, queue, msgs)
 	}
 	kc.p.Reset()
-	var ones []*client.Result[uint64]
+	ones := kc.puts[:0]
 	var batches []*client.Result[[]uint64]
 	for len(msgs) > 0 {
 		chunk := msgs[:min(kc.batch, len(msgs))]
@@ -73,6 +77,7 @@ func (kc *keyqConn) Put(ctx context.Context, queue string, msgs [][]byte) error 
 			batches = append(batches, kc.p.PutBatch(queue, chunk))
 		}
 	}
+	kc.puts = ones
 	if err := kc.p.Exec(ctx); err != nil {
 		return err
 	}
@@ -113,23 +118,27 @@ func (kc *keyqConn) Get(ctx context.Context, queue string, n int, wait time.Dura
 	}
 
 	kc.p.Reset()
-	var ones []*client.Result[client.Message]
+	ones := kc.gets[:0]
 	var batches []*client.Result[[]client.Message]
 	for i := 0; i < n; i += kc.batch {
 		max, w := min(kc.batch, n-i), time.Duration(0)
 		if i == 0 {
 			w = wait
 		}
-		if max == 1 {
+		switch {
+		case max == 1 && w > 0:
 			ones = append(ones, kc.p.Get(queue, client.Wait(w)))
-		} else {
+		case max == 1:
+			ones = append(ones, kc.p.Get(queue)) // no option: nothing to allocate
+		default:
 			batches = append(batches, kc.p.GetBatch(kc.queues[:], max, w))
 		}
 	}
+	kc.gets = ones
 	if err := kc.p.Exec(ctx); err != nil {
 		return nil, err
 	}
-	var out [][]byte
+	out := make([][]byte, 0, n)
 	var first error
 	for _, r := range ones {
 		m, err := r.Result()
