@@ -178,6 +178,9 @@ func (c *conn) getBatchReply(
 		}
 	}
 	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], false)
+	for i := range msgs {
+		msgs[i].Release() // copied into the body, or put back
+	}
 }
 
 // payloadBudget returns the payload bytes that n messages from queues may take so

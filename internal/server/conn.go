@@ -428,11 +428,16 @@ func (c *conn) write(rp reply) error {
 	if rp.size() > c.bw.Available() {
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	}
+	var err error
 	if rp.hasNum {
 		num := proto.AppendU64(c.num[:0], rp.num)
-		return c.fw.WriteReply(rp.op, rp.status, rp.id, num, rp.body)
+		err = c.fw.WriteReply(rp.op, rp.status, rp.id, num, rp.body)
+	} else {
+		err = c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
 	}
-	return c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
+	// The payload is copied out (or written out) by now: its buffer may serve a put.
+	rp.msg.Release()
+	return err
 }
 
 // flushIfIdle flushes unless more replies are already queued (they will flush).

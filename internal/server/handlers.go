@@ -172,6 +172,7 @@ func getReply(rp *reply, msg broker.Message, err error) {
 		return
 	}
 	rp.ok(msg.ID, msg.Payload)
+	rp.msg = msg
 }
 
 // waitOption decodes a wait in milliseconds, cut to the server's max wait.

@@ -127,6 +127,9 @@ func (c *conn) reserveReply(
 		}
 	}
 	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], true)
+	for i := range ds {
+		ds[i].Release() // copied into the body, or given back
+	}
 }
 
 // leaseOwner returns the Owner that binds this connection's leases, made on first

@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
 )
 
@@ -18,8 +19,9 @@ type reply struct {
 	num    uint64 // a message id or a count, written first when hasNum is set
 	hasNum bool
 	body   []byte
-	more   bool // a further request is already received: the writer need not flush
-	flush  bool // no frame: only asks the writer to flush what it holds
+	msg    broker.Message // whose Payload body is: released once the reply is written
+	more   bool           // a further request is already received: the writer need not flush
+	flush  bool           // no frame: only asks the writer to flush what it holds
 
 	start  time.Time // when its request was read, for the Observer; zero: not observed
 	waited bool      // its request went off to wait for a message
