@@ -3,8 +3,11 @@ package broker
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/keyq/keyq/internal/wal"
 )
 
 func TestPayloadClassFitsAndRoundsTrip(t *testing.T) {
@@ -160,5 +163,49 @@ func TestPayloadPutGetReleaseAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("put+get+release of 100 bytes: %v allocations, want 0", allocs)
+	}
+}
+
+// TestPayloadReusedBufferLeavesTheLogIntact: the log copies a payload as it appends
+// it, so reusing the buffer of a message taken and released never changes what the
+// log holds for later messages.
+func TestPayloadReusedBufferLeavesTheLogIntact(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newTestBroker(t, Config{Store: l})
+	var want []string
+	for i := range 50 {
+		p := bytes.Repeat([]byte{'a' + byte(i%26)}, 100)
+		mustPut(t, b, "q", p)
+		if i%2 == 1 {
+			want = append(want, string(p))
+			continue
+		}
+		m, err := b.PopBack(context.Background(), "q") // the message just put
+		if err != nil || !bytes.Equal(m.Payload, p) {
+			t.Fatalf("pop back: %v, %.4q", err, m.Payload)
+		}
+		m.Release() // its buffer is free for the next put
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err = wal.Open(dir, wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = newTestBroker(t, Config{Store: l})
+	var got []string
+	for range len(want) {
+		m := mustGet(t, b, "q")
+		got = append(got, string(m.Payload))
+		m.Release()
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("after a restart the queue holds %q, want %q", got[:3], want[:3])
 	}
 }
