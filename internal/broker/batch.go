@@ -192,7 +192,7 @@ func (b *Broker) GetBatchWithin(
 func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var ds []delivery
+	ds := make([]delivery, 0, min(n, q.ready.len()))
 	for len(ds) < n && !q.dead {
 		b.dropExpiredEndLocked(q, false)
 		if q.ready.len() == 0 {

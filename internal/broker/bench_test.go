@@ -117,3 +117,30 @@ func BenchmarkPutGetManyQueues(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGetBatch puts 64 messages of 100 bytes one by one, takes them with one
+// GetBatch and releases them; allocs/op is per batch of 64.
+func BenchmarkGetBatch(b *testing.B) {
+	const n = 64
+	br := newTestBroker(b, Config{})
+	ctx := context.Background()
+	payload := make([]byte, 100)
+	b.SetBytes(n * int64(len(payload)))
+	b.ReportAllocs()
+	cpu := startCPU()
+	for b.Loop() {
+		for range n {
+			if _, err := br.Put(ctx, "q", payload); err != nil {
+				b.Fatal(err)
+			}
+		}
+		msgs, err := br.GetBatch(ctx, []string{"q"}, n, 0)
+		if err != nil || len(msgs) != n {
+			b.Fatalf("get batch: %d messages, %v", len(msgs), err)
+		}
+		for i := range msgs {
+			msgs[i].Release()
+		}
+	}
+	cpu.report(b)
+}

@@ -38,9 +38,15 @@ const ringInline = 2
 // slots; it never goes back to them.
 const minRing = 8
 
+// keepRing is the largest buffer a ring keeps however few entries it holds: a queue
+// that batches or pipelines of up to 64 messages fill and drain keeps its buffer
+// instead of halving it on the way down and doubling it again on the way up. It costs
+// at most 2.5 KB per queue, until the sweeper drops the queue once idle.
+const keepRing = 64
+
 // ring is a double-ended queue of entries in a circular buffer whose length is a power
-// of two. It doubles when full and halves when a quarter full, so put and take are O(1)
-// amortized and a drained queue gives its memory back.
+// of two. It doubles when full and, above keepRing, halves when a quarter full, so put
+// and take are O(1) amortized and a drained queue gives most of its memory back.
 //
 // Each entry lives in buf; its stored part, if it has one, lives at the same index in
 // side, which stays nil until an entry needs it. In memory mode no entry does, so a
@@ -189,13 +195,13 @@ func (r *ring) growIfFull() {
 	r.resize(max(minRing, 2*len(r.buf)))
 }
 
-// shrinkIfSparse halves the buffer when it is at most a quarter full, down to minRing.
-// A small buffer is kept even when empty, so a queue that a producer and a consumer
-// keep near empty does not allocate per message; an idle queue leaves the table and
-// takes its buffer with it.
+// shrinkIfSparse halves the buffer when it is at most a quarter full, down to
+// keepRing. A buffer of keepRing or less is kept even when empty, so a queue that
+// producers and consumers keep near empty does not allocate per message or per batch;
+// an idle queue leaves the table and takes its buffer with it.
 func (r *ring) shrinkIfSparse() {
-	if len(r.buf) > minRing && r.n <= len(r.buf)/4 {
-		r.resize(max(minRing, len(r.buf)/2))
+	if len(r.buf) > keepRing && r.n <= len(r.buf)/4 {
+		r.resize(max(keepRing, len(r.buf)/2))
 	}
 }
 

@@ -32,8 +32,8 @@ func TestRingShrinksAsItDrains(t *testing.T) {
 	for range 1<<16 - 1 {
 		r.popFront()
 	}
-	if len(r.buf) > minRing {
-		t.Fatalf("buffer after draining = %d entries, want at most %d", len(r.buf), minRing)
+	if len(r.buf) > keepRing {
+		t.Fatalf("buffer after draining = %d entries, want at most %d", len(r.buf), keepRing)
 	}
 	if got := r.popFront().id; got != 1<<16-1 {
 		t.Fatalf("last = %d, want %d", got, 1<<16-1)
@@ -146,4 +146,25 @@ func TestRingKeepsStoredParts(t *testing.T) {
 func sameEntry(a, b entry) bool {
 	return a.id == b.id && a.size == b.size && a.loc == b.loc && string(a.payload) ==
 		string(b.payload) && (a.payload == nil) == (b.payload == nil)
+}
+
+// TestRingKeepsSmallBufferWhenDrained: a queue filled and drained by batches of up to
+// keepRing messages keeps its buffer instead of shrinking and growing it each time.
+func TestRingKeepsSmallBufferWhenDrained(t *testing.T) {
+	var r ring
+	for i := range keepRing {
+		r.pushBack(entry{id: uint64(i)})
+	}
+	buf := &r.buf[0]
+	for range 3 {
+		for r.len() > 0 {
+			r.popFront()
+		}
+		for i := range keepRing {
+			r.pushBack(entry{id: uint64(i)})
+		}
+		if &r.buf[0] != buf {
+			t.Fatal("draining and refilling the ring replaced its buffer")
+		}
+	}
 }
