@@ -117,6 +117,9 @@ type Ticket uint64
 type Store interface {
 	// Append adds rec to the log after every record appended before it and returns
 	// where the record was put and a ticket to wait on. It does not wait for disk.
+	// rec and rec.Payload are lent for the call only: the broker reuses a payload's
+	// buffer for another message once it has been taken, so a Store copies what it
+	// keeps (to its write buffer or the file) before Append returns.
 	Append(rec *Record) (Location, Ticket, error)
 
 	// Wait blocks until the record behind t is durable (per the fsync policy), ctx
