@@ -138,21 +138,25 @@ func BenchmarkRecovery(b *testing.B) {
 }
 
 // BenchmarkLogAppendWait measures the log alone under fsync always: W writers each
-// append a 100-byte put and wait for it, as the server's connections do. An op is
-// one acknowledged record. It reports how many records each fsync covered and where
+// append a 100-byte put (or a batch of them) and wait for it, as the server's
+// connections do. An op is one acknowledged record. It reports how many records each fsync covered and where
 // a record's time goes: its append (lock and write), its wait for the syncer, and
 // the mean fsync.
 //
 //	go test -run '^$' -bench LogAppendWait -benchtime 2s ./internal/wal/
 func BenchmarkLogAppendWait(b *testing.B) {
-	for _, writers := range []int{1, 16, 64} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) {
-			benchAppendWait(b, writers)
-		})
+	cases := []struct{ writers, batch int }{{1, 1}, {16, 1}, {64, 1}, {8, 64}}
+	for _, c := range cases {
+		name := fmt.Sprintf("writers=%d", c.writers)
+		if c.batch > 1 {
+			name += fmt.Sprintf("/batch=%d", c.batch)
+		}
+		b.Run(name, func(b *testing.B) { benchAppendWait(b, c.writers, c.batch) })
 	}
 }
 
-func benchAppendWait(b *testing.B, writers int) {
+// benchAppendWait has each writer append batch records and wait for the last.
+func benchAppendWait(b *testing.B, writers, batch int) {
 	var fsyncs fsyncRecorder
 	l := mustOpen(b, b.TempDir(), Options{Fsync: FsyncAlways, OnFsync: fsyncs.observe})
 	defer l.Close()
@@ -170,10 +174,14 @@ func benchAppendWait(b *testing.B, writers int) {
 		queue := fmt.Sprintf("q%d", w)
 		wg.Go(func() {
 			var app, wait time.Duration
-			for i := range n {
-				rec := putRec(queue, uint64(w*b.N+i+1), int64(i), payload)
+			for i := 0; i < n; i += batch {
+				var ticket storage.Ticket
+				var err error
 				t0 := time.Now()
-				_, ticket, err := l.Append(rec)
+				for j := i; j < min(n, i+batch) && err == nil; j++ {
+					rec := putRec(queue, uint64(w*b.N+j+1), int64(j), payload)
+					_, ticket, err = l.Append(rec)
+				}
 				t1 := time.Now()
 				if err == nil {
 					err = l.Wait(context.Background(), ticket)
@@ -183,7 +191,7 @@ func benchAppendWait(b *testing.B, writers int) {
 					return
 				}
 				app += t1.Sub(t0)
-				wait += time.Since(t1)
+				wait += time.Since(t1) * time.Duration(min(batch, n-i))
 			}
 			appendNs.Add(int64(app))
 			waitNs.Add(int64(wait))

@@ -53,8 +53,13 @@ type Log struct {
 	// from file offset pendingOff on; see appendLocked.
 	pending    []byte
 	pendingOff int64
-	logLater   []func() // log calls to make once mu is released
+	// zeroing is the range of the active segment the syncer is writing zeros to
+	// outside mu (zero when none), while it holds zeroMu; see zeroAhead.
+	zeroing  [2]int64
+	logLater []func() // log calls to make once mu is released
 
+	zeroMu      sync.Mutex // held while zeros are written; taken after mu
+	zeroBuf     []byte     // the syncer's zeros
 	syncKick    chan struct{}
 	compactKick chan struct{}
 	done        chan struct{} // closed by Close to stop the goroutines
@@ -447,6 +452,12 @@ func (l *Log) flushLocked() error {
 		return nil
 	}
 	sg := l.activeLocked()
+	if end := l.pendingOff + int64(len(l.pending)); l.zeroing[1] > l.pendingOff &&
+		end > l.zeroing[0] {
+		l.zeroMu.Lock() // the syncer's zeros must land before these records
+		l.zeroMu.Unlock()
+	}
+	sg.zeroed = max(sg.zeroed, l.pendingOff+int64(len(l.pending)))
 	if _, err := sg.f.WriteAt(l.pending, l.pendingOff); err != nil {
 		return l.failLocked(fmt.Errorf("write segment %d at offset %d: %w",
 			sg.id, l.pendingOff, err))
@@ -558,6 +569,7 @@ func (l *Log) createSegment(id, nextID uint64) (*segment, error) {
 		return nil, fmt.Errorf("create segment %d: %w", id, err)
 	}
 	sg.f, sg.nextID, sg.size, sg.prealloc = f, nextID, segmentHeader, prealloc
+	sg.zeroed = segmentHeader
 	return sg, nil
 }
 

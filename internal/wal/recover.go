@@ -188,6 +188,7 @@ func (l *Log) scanSegment(sg *segment, data []byte, newest bool) error {
 		break
 	}
 	sg.size = off
+	sg.zeroed = off // what lies past the records is not known to be written
 	return nil
 }
 

@@ -90,6 +90,7 @@ type segment struct {
 	// Guarded by Log.mu.
 	size      int64     // end of the last record, written or pending
 	prealloc  bool      // the file holds SegmentBytes of reserved space
+	zeroed    int64     // below this, every block was written (records or zeros)
 	puts      []putRef  // every put record in the segment, by offset
 	live      int       // puts not yet taken nor moved forward
 	liveBytes int64     // their frame bytes

@@ -150,6 +150,60 @@ func (l *Log) syncRound(gather *time.Timer) {
 	l.roundDone = make(chan struct{})
 	l.unlock()
 	close(done)
+	l.zeroAhead(sg)
+}
+
+// zeroAheadBytes is how far ahead of the last record the syncer keeps the active
+// segment's blocks written with zeros, in chunks of up to zeroChunkBytes (at most
+// half and a quarter of a segment).
+const (
+	zeroAheadBytes = 2 << 20
+	zeroChunkBytes = 1 << 20
+)
+
+// zeroAhead writes zeros to the next blocks of sg, the active segment, when the
+// records come within zeroAheadBytes of the blocks written so far. A preallocated
+// block that was never written is "unwritten" to the file system (ext4, XFS):
+// the first record in it makes fdatasync also write the file's block map, an
+// extra disk write that grows with the group (measured: a 65 KB group's fdatasync
+// took 207 us into fallocated blocks and 143 us into zeroed ones). Writing zeros
+// ahead moves that cost out of the waiters' fsyncs, to one per chunk, which the
+// next round's fsync carries. The zeros are written outside Log.mu, after the
+// round's waiters are woken, under zeroMu: a flush reaching into the range waits
+// for them, so zeros never land on records.
+func (l *Log) zeroAhead(sg *segment) {
+	if l.opts.Fsync != FsyncAlways {
+		return
+	}
+	l.mu.Lock()
+	seg := l.opts.SegmentBytes
+	end := min(seg, sg.size+min(zeroAheadBytes, seg/2))
+	if !sg.prealloc || sg != l.activeLocked() || l.err != nil || sg.zeroed >= end {
+		l.mu.Unlock()
+		return
+	}
+	from := sg.zeroed
+	to := min(seg, from+min(zeroChunkBytes, seg/4))
+	l.zeroMu.Lock()
+	l.zeroing = [2]int64{from, to}
+	sg.io.RLock()
+	l.mu.Unlock()
+
+	if len(l.zeroBuf) < int(to-from) {
+		l.zeroBuf = make([]byte, zeroChunkBytes)
+	}
+	_, err := sg.f.WriteAt(l.zeroBuf[:to-from], from)
+	sg.io.RUnlock()
+	l.zeroMu.Unlock() // before mu: a flush may be waiting for it under mu
+
+	l.mu.Lock()
+	l.zeroing = [2]int64{}
+	if err != nil {
+		l.failLocked(fmt.Errorf("write zeros to segment %d at offset %d: %w", sg.id, from, err))
+	} else {
+		sg.zeroed = max(sg.zeroed, to)
+	}
+	l.unlock()
 }
 
 // gatherLocked waits, with mu released meanwhile, until as many waiters have
