@@ -44,7 +44,8 @@ type Delivery struct {
 func (b *Broker) NewOwner() *Owner { return &Owner{} }
 
 // ReleaseOwner returns every lease of o still outstanding to the head of its queue,
-// as if it had run out (in put order, see insertReturnedLocked), and makes o refuse new leases. It may be called again.
+// as if it had run out (in put order, see insertReturnedLocked), and makes o refuse
+// new leases. It may be called again.
 func (b *Broker) ReleaseOwner(o *Owner) {
 	o.mu.Lock()
 	o.released = true
