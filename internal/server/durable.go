@@ -96,11 +96,11 @@ func (c *conn) durableLoop() {
 		batch = append(batch[:0], p)
 		batch = c.moreDurable(batch)
 		err := c.s.broker.WaitDurable(c.ctx, lastTicket(batch))
-		if c.ending() {
-			c.endDurable(batch)
-			return
-		}
 		for i := range batch {
+			if batch[i].isTake() && c.ending() {
+				c.endDurable(batch[i:])
+				return
+			}
 			c.finishDurable(&batch[i], err)
 			batch[i] = pending{}
 		}
@@ -208,15 +208,17 @@ func (c *conn) finishDurable(p *pending, err error) {
 			return
 		}
 		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
+	// A take is finished with the connection's context: the wait is over (err), and
+	// those left when the client goes are given back by endDurable instead.
 	case pendingTake:
-		msg, err := c.s.broker.FinishTake(c.waitCtx, p.take)
+		msg, err := c.s.broker.FinishTake(c.ctx, p.take)
 		getReply(rp, msg, err)
 	case pendingTakeBatch:
-		msgs, err := c.s.broker.FinishTakeBatch(c.waitCtx, p.take)
-		c.getBatchReply(c.waitCtx, rp, msgs, err)
+		msgs, err := c.s.broker.FinishTakeBatch(c.ctx, p.take)
+		c.getBatchReply(c.ctx, rp, msgs, err)
 	case pendingReserve:
-		ds, err := c.s.broker.FinishReserve(c.waitCtx, p.take)
-		c.reserveReply(c.waitCtx, rp, ds, err)
+		ds, err := c.s.broker.FinishReserve(c.ctx, p.take)
+		c.reserveReply(c.ctx, rp, ds, err)
 	}
 	c.send(*rp)
 }
