@@ -44,7 +44,10 @@ type Client struct {
 	spare   []byte     // a written buffer, to swap for wbuf
 	unsent  []*call    // the calls whose frames are in wbuf, in order
 	writing bool       // a caller or the writer goroutine will write wbuf
-	err     error      // why the connection is dead; set once, never cleared
+	// writeDeadline is the connection's write deadline as last set; only the one
+	// who holds writing (a caller or the writer goroutine) reads or sets it.
+	writeDeadline time.Time
+	err           error // why the connection is dead; set once, never cleared
 }
 
 // Message is a message taken from a queue.

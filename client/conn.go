@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/keyq/keyq/internal/proto"
 )
@@ -107,7 +109,7 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 		putCall(cl)
 		return fmt.Errorf("keyq %s: %w", op, err)
 	}
-	if err := c.send(cl); err != nil {
+	if err := c.send(ctx, cl); err != nil {
 		putCall(cl)
 		return err
 	}
@@ -129,7 +131,7 @@ func (c *Client) roundTrip(ctx context.Context, cl *call) error {
 
 // send registers cl and queues its frame, unless the connection is dead, then
 // writes the queue itself if no write is in progress.
-func (c *Client) send(cl *call) error {
+func (c *Client) send(ctx context.Context, cl *call) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -140,7 +142,7 @@ func (c *Client) send(cl *call) error {
 	cl.start = len(c.wbuf)
 	c.wbuf = append(c.wbuf, cl.frame...)
 	c.queuedLocked(cl)
-	c.flushLocked()
+	c.flushLocked(ctx)
 	return nil
 }
 
@@ -152,13 +154,19 @@ const directWriteMax = 16 << 10
 // flushLocked gets c.wbuf written and unlocks c.mu. When no write is in progress
 // and the queue is small, the caller writes it itself, as net/rpc does, which
 // spares waking the writer goroutine for each call; otherwise the writer does.
-func (c *Client) flushLocked() {
+//
+// The caller's own write ends when ctx does, so that a server that stopped reading
+// cannot hold a caller past its context: a ctx with a deadline bounds the write, and
+// one that can end without a deadline leaves the write to the writer goroutine.
+// Whatever a cut-short write left unsent goes to the writer, ahead of the rest.
+func (c *Client) flushLocked(ctx context.Context) {
 	if c.writing {
 		c.mu.Unlock()
 		return
 	}
 	c.writing = true
-	if len(c.wbuf) > directWriteMax {
+	deadline, bounded := ctx.Deadline()
+	if len(c.wbuf) > directWriteMax || (ctx.Done() != nil && !bounded) {
 		c.wake <- struct{}{} // buffered, and empty while writing was false
 		c.mu.Unlock()
 		return
@@ -166,20 +174,48 @@ func (c *Client) flushLocked() {
 	buf := c.takeUnsentLocked()
 	c.mu.Unlock()
 
-	_, err := c.conn.Write(buf)
+	c.setWriteDeadline(deadline)
+	n, err := c.conn.Write(buf)
 	c.mu.Lock()
-	c.keepSpareLocked(buf)
 	switch {
+	case err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.err == nil:
+		c.requeueUnwrittenLocked(buf[n:])
+		c.wake <- struct{}{} // the writer goes on without the caller's deadline
 	case err != nil:
+		c.keepSpareLocked(buf)
 		c.mu.Unlock()
 		c.fail(fmt.Errorf("write requests: %w", err))
 		return
 	case len(c.wbuf) > 0 && c.err == nil:
+		c.keepSpareLocked(buf)
 		c.wake <- struct{}{} // more came meanwhile: the writer goroutine takes over
 	default:
+		c.keepSpareLocked(buf)
 		c.writing = false
 	}
 	c.mu.Unlock()
+}
+
+// setWriteDeadline moves the connection's write deadline to d (zero: none) unless it
+// is there already. Only the one who holds c.writing calls it.
+func (c *Client) setWriteDeadline(d time.Time) {
+	if !d.Equal(c.writeDeadline) {
+		c.conn.SetWriteDeadline(d)
+		c.writeDeadline = d
+	}
+}
+
+// requeueUnwrittenLocked puts the bytes a cut-short write left, the tail of frames
+// already marked sent, back at the front of c.wbuf for the writer.
+func (c *Client) requeueUnwrittenLocked(rest []byte) {
+	if len(rest) == 0 {
+		return
+	}
+	c.wbuf = append(append(make([]byte, 0, len(rest)+len(c.wbuf)), rest...), c.wbuf...)
+	for _, cl := range c.unsent {
+		cl.start += len(rest)
+		cl.end += len(rest)
+	}
 }
 
 // queuedLocked records that cl's frame, at cl.start to cl.end, waits in c.wbuf.
@@ -237,6 +273,7 @@ func (c *Client) writeLoop() {
 			if !ok {
 				break
 			}
+			c.setWriteDeadline(time.Time{}) // a caller's deadline is not the writer's
 			_, err := c.conn.Write(buf)
 			c.mu.Lock()
 			c.keepSpareLocked(buf)

@@ -64,8 +64,8 @@
 // Every call takes a context. A call whose context ends returns at once with the
 // context's error; a request not yet written is then never sent, and the late reply
 // of one already sent is discarded (see Get for what that means for a message).
-// The one wait a context does not cut short is a call's own write of a few KiB of
-// requests, which returns at once unless the server has stopped reading.
+// That holds too when the server has stopped reading: a call writes its request
+// itself only within its context's deadline, and leaves the rest to the writer.
 //
 // # Errors
 //

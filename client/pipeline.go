@@ -235,7 +235,7 @@ func (p *Pipeline) Exec(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return p.failAll(ctx, calls)
 	}
-	if err := p.c.sendPipeline(p, calls); err != nil {
+	if err := p.c.sendPipeline(ctx, p, calls); err != nil {
 		for _, cl := range calls {
 			cl.result.fail(err)
 		}
@@ -302,7 +302,7 @@ func (p *Pipeline) answeredLocked() {
 
 // sendPipeline registers p's calls and queues p.buf, their frames, in one piece,
 // unless the connection is dead, and gets them written.
-func (c *Client) sendPipeline(p *Pipeline, calls []*call) error {
+func (c *Client) sendPipeline(ctx context.Context, p *Pipeline, calls []*call) error {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -328,7 +328,7 @@ func (c *Client) sendPipeline(p *Pipeline, calls []*call) error {
 	for _, cl := range calls {
 		c.queuedLocked(cl)
 	}
-	c.flushLocked()
+	c.flushLocked(ctx)
 	return nil
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyq/keyq/internal/proto"
 	"github.com/keyq/keyq/internal/testutil"
@@ -409,5 +411,41 @@ func pingFirst(t *testing.T, c *Client, fc *fakeConn) {
 	fc.reply(t, proto.OpPing, proto.StatusOK, req.ID, req.Body)
 	if err := <-done; err != nil {
 		t.Fatalf("ping: %v", err)
+	}
+}
+
+// TestClientCallsEndWithContextWhenServerStopsReading: a server that stops reading
+// fills the socket's buffers; a call that then writes its own request must still
+// return when its context ends, with a deadline or with a cancel, and never hang.
+func TestClientCallsEndWithContextWhenServerStopsReading(t *testing.T) {
+	for _, bounded := range []bool{true, false} {
+		fs := startFake(t, fakeHello())
+		c := dialTest(t, fs.addr())
+		fc := fs.accept(t) // handshake done; it reads nothing more
+		// Small socket buffers, so that the first request of 12 KiB already fills
+		// them and its write blocks.
+		fc.conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+		c.conn.(*net.TCPConn).SetWriteBuffer(4 << 10)
+
+		payload := make([]byte, 12<<10) // under directWriteMax: written by the caller
+		for i := range 5 {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			if !bounded {
+				ctx, cancel = context.WithCancel(context.Background())
+				time.AfterFunc(50*time.Millisecond, cancel)
+			}
+			done := make(chan error, 1)
+			go func() { _, err := c.Put(ctx, "jobs", payload); done <- err }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+					t.Fatalf("put %d: err = %v, want the context's", i, err)
+				}
+			case <-time.After(testTimeout):
+				t.Fatalf("put %d (deadline %v) still blocked after %v: the server stopped "+
+					"reading and the call ignores its context", i, bounded, testTimeout)
+			}
+			cancel()
+		}
 	}
 }
