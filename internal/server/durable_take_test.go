@@ -275,3 +275,47 @@ func TestServerPipelinedDurableAcksShareFsync(t *testing.T) {
 		t.Fatalf("len %d after the nacks, want %d", got, n/2)
 	}
 }
+
+// TestServerDurableGetsAtShutdownGoBack shuts the server down while pipelined GETs
+// wait for the log: the puts before them are acknowledged once durable, the GETs
+// are answered ShuttingDown, and their messages are back in the queue, in order.
+func TestServerDurableGetsAtShutdownGoBack(t *testing.T) {
+	store := newGatedStore(t, t.TempDir())
+	s := testutil.StartServer(t, testutil.WithBroker(func(cfg *broker.Config) {
+		cfg.Store = store
+	}))
+	c := testutil.Dial(t, s.Addr)
+	ch := replies(c)
+	sendPuts(t, c, "q", 2)
+	sendGets(t, c, "q", 2, 2, 0)
+	sendGets(t, c, "other", 4, 1, 60_000) // ends when the shutdown ends the waits
+	testutil.WaitFor(t, 10*time.Second, func() bool {
+		return store.takes.Load() == 2 && s.Broker.Stats(0).Waiting == 1
+	})
+
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- s.Server.Shutdown(ctx)
+	}()
+	testutil.WaitFor(t, 10*time.Second, func() bool { return s.Broker.Stats(0).Waiting == 0 })
+	store.open()
+	for id, f := range recvAll(t, ch, 5) {
+		switch {
+		case id < 2:
+			want(t, f, proto.StatusOK, "")
+		default:
+			want(t, f, proto.StatusShuttingDown, "")
+		}
+	}
+	if err := <-shut; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for i, wantMsg := range []string{"msg-0", "msg-1"} {
+		m, err := s.Broker.Get(context.Background(), "q", 0)
+		if err != nil || string(m.Payload) != wantMsg {
+			t.Fatalf("get %d after the shutdown = %q, %v; want %s", i, m.Payload, err, wantMsg)
+		}
+	}
+}
