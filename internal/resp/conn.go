@@ -93,7 +93,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	}
 	c.src.c = c
 	c.in = newGuard(&c.src, s.limits)
-	c.rd = newReader(c.in)
+	c.rd = newGuardedReader(c.in)
 	return c
 }
 

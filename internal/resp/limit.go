@@ -99,6 +99,10 @@ type guard struct {
 	err error // sticky: once set, every read returns it
 	big bool  // a request over lim.fresh passed since the last errFreshReader
 
+	// complete counts the requests whose last byte has passed, so that the reader
+	// need not parse a request again before more of it came (see reader.next).
+	complete int64
+
 	passed atomic.Int64 // bytes passed on, read by CLIENT INFO and tests
 }
 
@@ -221,6 +225,7 @@ func (g *guard) inline(b []byte) (int, error) {
 		return 0, errInlineTooLong
 	}
 	g.state = stateIdle
+	g.complete++
 	return end + 1, nil
 }
 
@@ -344,6 +349,7 @@ func (g *guard) elementDone() {
 	if g.elems == 0 {
 		g.state = stateIdle
 		g.big = g.big || g.size > g.lim.fresh
+		g.complete++
 	}
 }
 

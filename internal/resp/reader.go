@@ -32,10 +32,23 @@ type reader struct {
 	end   int      //
 	args  [][]byte // the last command's arguments, reused for the next
 	err   error    // a read error that came with bytes, returned by the next fill
+
+	// With g, the guard rd is, a request found incomplete is parsed again only
+	// once the guard has seen a request end since (g.complete > waiting), so that
+	// one large request sent in many pieces is not parsed anew after each piece.
+	g       *guard
+	waiting int64 // g.complete when next last found the buffer's request incomplete
+	parses  int   // requests parsed whole or in part, for tests
 }
 
+// newReader returns a reader of the commands in rd.
 func newReader(rd io.Reader) *reader {
 	return &reader{rd: rd}
+}
+
+// newGuardedReader returns a reader of the commands that pass g.
+func newGuardedReader(g *guard) *reader {
+	return &reader{rd: g, g: g, waiting: -1}
 }
 
 // next returns the next command whose bytes have all been read, or nil when there
@@ -43,17 +56,27 @@ func newReader(rd io.Reader) *reader {
 // next call to fill, and a command that keeps one longer copies it.
 func (r *reader) next() ([][]byte, error) {
 	for r.start < r.end {
+		if r.g != nil && r.g.complete == r.waiting {
+			return nil, nil // still incomplete: no request ended since
+		}
 		b := r.buf[r.start:r.end]
 		var args [][]byte
 		var n int
 		var err error
+		r.parses++
 		if b[0] == '*' {
 			args, n, err = r.parseArray(b)
 		} else {
 			args, n, err = parseInline(b)
 		}
-		if err != nil || n == 0 {
+		if err != nil {
 			return nil, err
+		}
+		if n == 0 {
+			if r.g != nil {
+				r.waiting = r.g.complete
+			}
+			return nil, nil
 		}
 		r.start += n
 		if args != nil {
