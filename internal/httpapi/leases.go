@@ -47,6 +47,7 @@ func (s *Server) handleReserve(w http.ResponseWriter, r *http.Request) {
 		h.Set(LeaseExpiresHeader, d.Deadline.UTC().Format(time.RFC3339Nano))
 		w.WriteHeader(http.StatusOK)
 		w.Write(d.Payload) // a write error means the client left; the lease will run out
+		d.Release()        // written out: the buffer may serve a later put
 	}
 }
 

@@ -139,6 +139,7 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		setMessageHeaders(w.Header(), msg)
 		w.WriteHeader(http.StatusOK)
 		w.Write(msg.Payload) // a write error means the client left; nothing to tell
+		msg.Release()        // written out: the buffer may serve a later put
 	}
 }
 
@@ -204,6 +205,7 @@ func (s *Server) putBack(msg broker.Message) {
 		s.log.Error("message lost: cannot put it back", "queue", msg.Queue,
 			"msg_id", msg.ID, "err", err)
 	}
+	msg.Release() // PutFront copied it
 }
 
 // handleQueue describes one queue; an unknown queue is described as empty, as LEN
