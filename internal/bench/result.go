@@ -42,6 +42,12 @@ type Result struct {
 
 	PutLatency      Latency `json:"put_latency"`
 	EndToEndLatency Latency `json:"end_to_end_latency"`
+	// PaceLag is, with a rate, how late producers sent each round after it was due:
+	// the generator's own share of PutLatency (timer wake-ups, waiting for a CPU).
+	PaceLag *Latency `json:"pace_lag,omitempty"`
+	// PutService is, with a rate, each put's time from when it was sent (not due)
+	// to its ack: PutLatency without the pace lag, as a server is usually timed.
+	PutService *Latency `json:"put_service,omitempty"`
 }
 
 // Latency summarises one histogram, in microseconds.
@@ -58,9 +64,13 @@ type Latency struct {
 func (r *run) result(producers, consumers []*worker) *Result {
 	acked := make([]seqSet, len(producers))
 	putHist := hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
+	lagHist := hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
+	serviceHist := hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
 	for i, w := range producers {
 		acked[i] = w.acked
 		putHist.Merge(w.latency)
+		lagHist.Merge(w.lag)
+		serviceHist.Merge(w.service)
 	}
 	seen := make([]*tracker, len(consumers))
 	e2eHist := hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
@@ -90,6 +100,10 @@ func (r *run) result(producers, consumers []*worker) *Result {
 		res.PutPerSec = float64(res.Put) / putSecs
 	}
 	res.PutLatency, res.EndToEndLatency = summarize(putHist), summarize(e2eHist)
+	if r.cfg.Rate > 0 {
+		lag, service := summarize(lagHist), summarize(serviceHist)
+		res.PaceLag, res.PutService = &lag, &service
+	}
 	res.Errors, res.ErrorSample = r.errs.count, r.errs.samples
 	return res
 }
@@ -160,11 +174,18 @@ func (res *Result) WriteText(w io.Writer) error {
 			res.MsgsPerSec, res.MBPerSec, res.Delivered, res.Seconds, res.PutPerSec),
 		"put latency " + res.PutLatency.String(),
 		"end to end  " + res.EndToEndLatency.String(),
+	}
+	if res.PaceLag != nil && res.PutService != nil {
+		lines = append(lines,
+			"pace lag    "+res.PaceLag.String()+" (how late producers sent)",
+			"put service "+res.PutService.String()+" (from send, not from due)")
+	}
+	lines = append(lines,
 		fmt.Sprintf("errors      %d%s", res.Errors, errorSuffix(res.ErrorSample)),
 		fmt.Sprintf("exactly once %s: %d put, %d delivered, %d duplicates, %d lost, "+
 			"%d corrupt, %d unacknowledged", verdict, res.Put, res.Delivered,
 			res.Duplicates, res.Lost, res.Corrupt, res.Unexpected),
-	}
+	)
 	if _, err := io.WriteString(w, strings.Join(lines, "\n")+"\n"); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}

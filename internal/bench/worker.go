@@ -24,6 +24,8 @@ type worker struct {
 	conn  Conn
 
 	latency  *hdrhistogram.Histogram // put: round trip; consume: end to end
+	lag      *hdrhistogram.Histogram // paced producer: how late each round was sent
+	service  *hdrhistogram.Histogram // paced producer: from each send to its ack
 	acked    seqSet                  // producer: sequence numbers acknowledged
 	seen     *tracker                // consumer: what it took
 	corrupt  int64                   // consumer: messages that failed to decode
@@ -37,6 +39,8 @@ func newWorker(r *run, index, of int, conn Conn) *worker {
 		of:      of,
 		conn:    conn,
 		latency: hdrhistogram.New(histMinMicros, histMaxMicros, histDigits),
+		lag:     hdrhistogram.New(histMinMicros, histMaxMicros, histDigits),
+		service: hdrhistogram.New(histMinMicros, histMaxMicros, histDigits),
 		seen:    newTracker(r.cfg.Producers),
 	}
 }
@@ -64,6 +68,11 @@ func (w *worker) produce(ctx context.Context, budget int64) {
 		bufs[i] = newPayload(w.run.cfg.MessageBytes)
 	}
 
+	var p *pacer
+	if w.run.cfg.Rate > 0 {
+		p = newPacer()
+		defer p.close()
+	}
 	var seq uint64
 	for round := 0; ctx.Err() == nil && time.Now().Before(w.run.stop); round++ {
 		n := len(bufs)
@@ -74,7 +83,7 @@ func (w *worker) produce(ctx context.Context, budget int64) {
 			return
 		}
 		queue := queues[round%len(queues)]
-		sent, ok := w.pace(ctx, seq)
+		sent, ok := w.pace(ctx, p, seq)
 		if !ok {
 			return
 		}
@@ -86,24 +95,23 @@ func (w *worker) produce(ctx context.Context, budget int64) {
 	}
 }
 
-// pace returns when message seq is due. Without a rate that is now; with one, it
-// sleeps until the message's place in an even schedule and returns that place, so a
-// stalled server is charged for the wait of the messages queued behind it (the
-// latency is not "coordinated" away). ok is false when the run ended meanwhile.
-func (w *worker) pace(ctx context.Context, seq uint64) (due time.Time, ok bool) {
-	if w.run.cfg.Rate <= 0 {
+// pace returns when message seq is due. Without a pacer (no rate) that is now; with
+// one, it sleeps until the message's place in an even schedule and returns that
+// place, so a stalled server is charged for the wait of the messages queued behind
+// it (the latency is not "coordinated" away). How late the producer woke is
+// recorded apart, as the pace lag. ok is false when the run ended meanwhile.
+func (w *worker) pace(ctx context.Context, p *pacer, seq uint64) (due time.Time, ok bool) {
+	if p == nil {
 		return time.Now(), true
 	}
 	perProducer := w.run.cfg.Rate / float64(w.run.cfg.Producers)
 	due = w.run.start.Add(time.Duration(float64(seq) / perProducer * float64(time.Second)))
-	if wait := time.Until(due); wait > 0 {
-		select {
-		case <-ctx.Done():
-			return due, false
-		case <-time.After(wait):
-		}
+	if !p.waitUntil(ctx, due) {
+		return due, false
 	}
-	return due, time.Now().Before(w.run.stop)
+	now := time.Now()
+	_ = w.lag.RecordValue(clampMicros(now.Sub(due).Microseconds()))
+	return due, now.Before(w.run.stop)
 }
 
 // putRound stamps and puts one round sent at sent, then records its latency and
@@ -113,15 +121,20 @@ func (w *worker) putRound(ctx context.Context, queue string, msgs [][]byte, seq 
 	for i, m := range msgs {
 		stamp(m, header{producer: uint32(w.index), seq: seq + uint64(i), sentNano: sent.UnixNano()})
 	}
+	began := time.Now()
 	if err := w.conn.Put(ctx, queue, msgs); err != nil {
 		return err
 	}
-	took := time.Since(sent).Microseconds()
+	acked := time.Now()
 	for i := range msgs {
 		w.acked.add(seq + uint64(i))
 	}
 	// Every message of a pipelined round waited for the whole round.
-	_ = w.latency.RecordValues(clampMicros(took), int64(len(msgs)))
+	n := int64(len(msgs))
+	_ = w.latency.RecordValues(clampMicros(acked.Sub(sent).Microseconds()), n)
+	if w.run.cfg.Rate > 0 {
+		_ = w.service.RecordValues(clampMicros(acked.Sub(began).Microseconds()), n)
+	}
 	w.run.put.Add(int64(len(msgs)))
 	return nil
 }
