@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -19,9 +20,10 @@ const benchCountCap = 10 * time.Minute
 // benchOptions are the flags of `keyq bench`.
 type benchOptions struct {
 	clientFlags
-	cfg   bench.Config
-	json  bool
-	quiet bool
+	cfg        bench.Config
+	json       bool
+	quiet      bool
+	cpuProfile string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -69,6 +71,8 @@ Exit status 1 when requests failed or a message was lost or duplicated.`,
 		"how long consumers may drain after producers stop")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "",
+		"write a CPU profile of the generator to this file (go tool pprof reads it)")
 	return cmd
 }
 
@@ -82,8 +86,15 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 		cfg.Progress = bar.update
 		defer bar.finish()
 	}
+	stopProfile, err := startCPUProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
 	driver := &bench.KeyqDriver{Addr: o.address()}
 	res, err := bench.Run(cmd.Context(), cfg, driver)
+	if perr := stopProfile(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return err
 	}
@@ -112,6 +123,29 @@ func benchVerdict(res *bench.Result) error {
 			res.Lost, res.Duplicates, res.Corrupt)
 	}
 	return nil
+}
+
+// startCPUProfile starts profiling the process's CPU into path, if not empty, and
+// returns what stops it and closes the file.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start cpu profile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close cpu profile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func isTerminal(w io.Writer) bool {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,5 +67,27 @@ func TestBenchCommandRefusesBadFlags(t *testing.T) {
 		if code == exitOK || !strings.Contains(errOut.String(), "bench:") {
 			t.Errorf("%s: exit %d, stderr %q; want a bench error", flag, code, errOut.String())
 		}
+	}
+}
+
+func TestBenchCommandWritesCPUProfileAtRate(t *testing.T) {
+	srv := testutil.StartServer(t)
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--addr", srv.Addr, "--count", "200",
+		"--rate", "2000", "--producers", "2", "--json", "--cpuprofile", prof},
+		streams{in: strings.NewReader(""), out: &out, err: &errOut})
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr: %s", code, errOut.String())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("parse %q: %v", out.String(), err)
+	}
+	if !res.ExactlyOnce || res.PaceLag == nil || res.PutService == nil {
+		t.Errorf("result %+v, want exactly once with a pace lag and a put service", res)
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("cpu profile %s: %v, want a non-empty file", prof, err)
 	}
 }
