@@ -161,7 +161,7 @@ func (c *conn) getBatchReply(
 		rp.failErr(orEmpty(err))
 		return
 	}
-	items := make([]proto.Item, len(msgs))
+	items := itemsFor(len(msgs), &[smallBatch]proto.Item{})
 	for i, m := range msgs {
 		items[i] = proto.Item{Queue: m.Queue, ID: m.ID, Payload: m.Payload,
 			DeadLetter: deadLetterItem(m.DeadLetter)}
@@ -207,6 +207,17 @@ func (c *conn) fitItems(items []proto.Item, lease bool) int {
 		}
 	}
 	return len(items)
+}
+
+// smallBatch is how many items a reply builds without allocating their list.
+const smallBatch = 4
+
+// itemsFor returns n items to fill: in buf, on the caller's stack, when they fit.
+func itemsFor(n int, buf *[smallBatch]proto.Item) []proto.Item {
+	if n <= len(buf) {
+		return buf[:n]
+	}
+	return make([]proto.Item, n)
 }
 
 // encodeItems encodes a GETBATCH or RESERVE reply: a u32 count, then the items.

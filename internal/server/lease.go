@@ -104,7 +104,7 @@ func (c *conn) reserveReply(
 	}
 	// With deliveries, an error means the batch stopped early: send what came.
 
-	items := make([]proto.Item, len(ds))
+	items := itemsFor(len(ds), &[smallBatch]proto.Item{})
 	for i, dv := range ds {
 		items[i] = proto.Item{
 			Queue:      dv.Queue,
