@@ -4,21 +4,30 @@
 //
 // # Connections
 //
-// Each connection runs two goroutines. The reader decodes requests, executes them in
-// order and queues their replies on the connection's outbox; the writer owns the
-// bufio.Writer, writes the replies in the order they were queued and flushes only when
-// no further request is already waiting, so a pipelining client gets one write for
-// many replies. A request that waits for a message (GET, GETBATCH or RESERVE with a
-// wait) runs on a goroutine of its own, so that the reader goes on with the requests
-// behind it; its reply joins the outbox when it is done, possibly after the replies
-// of later requests (clients match replies by request id). A connection has at most
-// maxBlocked such requests at once. When the connection ends, its waits are
-// cancelled, so a waiter whose client left never takes a message with it (C01).
+// Each connection runs two goroutines. The reader decodes requests and executes them
+// in order; the writer writes the replies that other goroutines queue on the
+// connection's outbox, in the order they were queued, and flushes only when no
+// further request is already waiting, so a pipelining client gets one write for many
+// replies. The reader writes its own replies itself, into the same bufio.Writer
+// under a mutex, while nothing is queued for the writer (so it never overtakes a
+// queued reply), and queues them otherwise. A request that waits for a message (GET,
+// GETBATCH or RESERVE with a wait) and finds none runs on a goroutine of its own, so
+// that the reader goes on with the requests behind it; its reply joins the outbox
+// when it is done, possibly after the replies of later requests (clients match
+// replies by request id). A connection has at most maxBlocked such requests at once.
+// When the connection ends, its waits are cancelled, so a waiter whose client left
+// never takes a message with it (C01).
+//
+// On a durable store a request that changes the log (a put, an ack or nack, a take
+// that found a message) is made and appended on the reader, and its reply waits for
+// the log on the connection's durable waiter, one goroutine that waits once for all
+// that is queued and replies in order (durable.go), so pipelined requests share
+// fsyncs. Takes still waiting when the connection ends go back to their queues.
 //
 // The reader stops reading while the replies queued and not yet written are over
-// Config.MaxOutputBytes (backpressure), and the writer drops a peer whose writes make
-// no progress for Config.WriteTimeout, so a client that pipelines and never reads
-// cannot grow the server's memory without bound.
+// Config.MaxOutputBytes, or while its own write is blocked (backpressure), and a peer
+// whose writes make no progress for Config.WriteTimeout is dropped, so a client that
+// pipelines and never reads cannot grow the server's memory without bound.
 //
 // # Lifecycle
 //

@@ -43,7 +43,6 @@ type pending struct {
 	rp     reply
 	ticket storage.Ticket
 	take   broker.PendingTake
-	queues []string // for a GETBATCH or RESERVE: what the reply budget counts
 }
 
 // durableRoom waits while maxDurableWaits requests of the connection wait for the
