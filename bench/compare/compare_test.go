@@ -40,6 +40,23 @@ func TestMarkdownShowsRatiosAndMarks(t *testing.T) {
 	}
 }
 
+func TestMarkdownPacedTableShowsPaceLagAndService(t *testing.T) {
+	rep := sampleReport()
+	lag, service := bench.Latency{P99: 3500}, bench.Latency{P99: 700}
+	rep.Cells = append(rep.Cells, cell{Server: "keyq", Mode: "memory", Workload: "8x8-100B",
+		level: one, Rate: 1500, MsgsPerSec: 1500, Result: &bench.Result{MsgsPerSec: 1500,
+			ExactlyOnce: true, PutLatency: bench.Latency{P50: 200, P99: 4000, P999: 9000},
+			PaceLag: &lag, PutService: &service}})
+	md := rep.markdown()
+	for _, want := range []string{"| pace lag p99 | put p99 from send |",
+		"| 4.0 ms | 9.0 ms |", "| 3.5 ms | 700 µs |",
+		"(pace lag p99 3.5 ms, p99 from send 700 µs), **not met**"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+}
+
 func TestReplaceSectionKeepsTheRest(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "BENCHMARKS.md")
 	before := "# Benchmarks\n\n## keyq bench\n\nby hand\n\n## Side by side\n\nintro\n\n" +

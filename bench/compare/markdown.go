@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/keyq/keyq/internal/bench"
 )
 
 // The generated block sits between these markers in docs/BENCHMARKS.md; the rest
@@ -278,19 +280,31 @@ func (r *report) pacedTable(b *strings.Builder, mode string) {
 	}
 	fmt.Fprintf(b, "#### %s: latency at half of keyq's peak\n\n", modeTitles[mode])
 	b.WriteString("| server | workload | in flight | rate asked | delivered/s | put p50 | put p99 " +
-		"| put p99.9 | end-to-end p99 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		"| put p99.9 | end-to-end p99 | pace lag p99 | put p99 from send |\n" +
+		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range paced {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |", c.Server, c.Workload, c.level, fmtRate(c.Rate))
 		if c.Result == nil {
-			b.WriteString(" failed | | | | |\n")
+			b.WriteString(" failed | | | | | | |\n")
 			continue
 		}
 		l := c.Result.PutLatency
-		fmt.Fprintf(b, " %s | %s | %s | %s | %s |\n", cellText(c, fmtRate(c.MsgsPerSec)),
-			fmtMicros(l.P50), fmtMicros(l.P99), fmtMicros(l.P999),
-			fmtMicros(c.Result.EndToEndLatency.P99))
+		fmt.Fprintf(b, " %s | %s | %s | %s | %s | %s | %s |\n",
+			cellText(c, fmtRate(c.MsgsPerSec)), fmtMicros(l.P50), fmtMicros(l.P99),
+			fmtMicros(l.P999), fmtMicros(c.Result.EndToEndLatency.P99),
+			optMicros(c.Result.PaceLag), optMicros(c.Result.PutService))
 	}
-	b.WriteString("\n")
+	b.WriteString("\nPut latency counts from when each put was due on the schedule; the pace " +
+		"lag is how late the generator (on the same cores) sent it, and the last column " +
+		"times each put from its send, as the server saw it.\n\n")
+}
+
+// optMicros formats a p99 of a latency that older results lack.
+func optMicros(l *bench.Latency) string {
+	if l == nil {
+		return ""
+	}
+	return fmtMicros(l.P99)
 }
 
 // withoutBatches lists the servers that had cells skipped for want of batches.

@@ -71,6 +71,10 @@ func (r *report) latencyTarget(b *strings.Builder) {
 		if c.Result != nil {
 			p99 = fmtMicros(c.Result.PutLatency.P99)
 		}
+		if c.Result != nil && c.Result.PaceLag != nil && c.Result.PutService != nil {
+			p99 += fmt.Sprintf(" (pace lag p99 %s, p99 from send %s)",
+				fmtMicros(c.Result.PaceLag.P99), fmtMicros(c.Result.PutService.P99))
+		}
 		fmt.Fprintf(b, "- in memory, %s, one message per put at %s msgs/s (half of keyq's "+
 			"peak at that level), p99 put latency under 1 ms: %s, %s\n", c.Workload,
 			fmtRate(c.Rate), p99, word)
