@@ -181,3 +181,14 @@ func TestKeyqWireDriver(t *testing.T) {
 		t.Errorf("batch: err %v, want not supported", err)
 	}
 }
+
+func TestNewPlanTakesPacedRate(t *testing.T) {
+	p, err := newPlan(options{systems: "keyq,redis", modes: "memory", levels: "1",
+		workloads: "8x8-100B", pacedRate: 28800})
+	if err != nil {
+		t.Fatalf("new plan: %v", err)
+	}
+	if p.pacedRate != 28800 || len(p.servers) != 2 || len(p.workloads) != 1 {
+		t.Errorf("plan %+v, want paced rate 28800, 2 servers, 1 workload", p)
+	}
+}

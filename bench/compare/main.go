@@ -35,6 +35,7 @@ type options struct {
 	svgPath   string
 	jsonPath  string
 	fromJSON  string
+	pacedRate float64
 }
 
 func main() {
@@ -48,6 +49,8 @@ func main() {
 		"messages in flight per worker: 1, pN (N requests pipelined), bN (batches of N)")
 	flag.StringVar(&o.workloads, "workloads", "", "workload names to run (default all): "+
 		workloadNames())
+	flag.Float64Var(&o.pacedRate, "paced-rate", 0, "put rate of the paced latency cells "+
+		"(default: half of keyq's peak in this run)")
 	noInstall := flag.Bool("no-install", false, "do not apt-get install missing servers")
 	flag.StringVar(&o.keyqBin, "keyq", "", "keyq binary (default: go build ./cmd/keyq)")
 	flag.StringVar(&o.mdPath, "md", "docs/BENCHMARKS.md", "markdown file whose table to replace")

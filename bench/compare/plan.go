@@ -46,10 +46,11 @@ type plan struct {
 	workloads []workload
 	duration  time.Duration
 	install   bool
+	pacedRate float64 // the paced cells' rate; 0: half of keyq's peak
 }
 
 func newPlan(o options) (*plan, error) {
-	p := &plan{duration: o.duration, install: o.install}
+	p := &plan{duration: o.duration, install: o.install, pacedRate: o.pacedRate}
 	for _, name := range splitList(o.systems) {
 		i := slices.IndexFunc(servers(o.keyqBin), func(s *server) bool { return s.name == name })
 		if i < 0 {
@@ -149,7 +150,7 @@ const noBatches = "no batch requests"
 const pacedWorkload = "8x8-100B"
 
 // runPaced reruns pacedWorkload against keyq and Redis with producers paced at half
-// of keyq's best rate there: once one message at a time (so a put's latency is one
+// of keyq's best rate there (or at -paced-rate, to compare runs at one rate): once one message at a time (so a put's latency is one
 // message's) and once at the level that reached keyq's peak. Latency at full speed
 // is mostly queueing; this is the load the latency target is set at.
 func (p *plan) runPaced(ctx context.Context, running map[string]*instance, rep *report,
@@ -173,8 +174,11 @@ func (p *plan) runPaced(ctx context.Context, running map[string]*instance, rep *
 			if !ok || ctx.Err() != nil {
 				continue
 			}
-			c := p.runCellAt(ctx, in, name, "memory", p.workloads[i], peak.level,
-				peak.MsgsPerSec/2)
+			rate := peak.MsgsPerSec / 2
+			if p.pacedRate > 0 {
+				rate = p.pacedRate
+			}
+			c := p.runCellAt(ctx, in, name, "memory", p.workloads[i], peak.level, rate)
 			log.Info("paced cell done", "server", name, "level", c.level.String(),
 				"rate", int(c.Rate), "put_p99_us", c.putP99(), "err", c.Error)
 			rep.Cells = append(rep.Cells, c)
