@@ -49,7 +49,7 @@ func (c *conn) startBlocked(fn blocked) bool {
 			c.observeReply(&rp, false)
 			return
 		}
-		c.send(rp)
+		c.reply(rp)
 	})
 	return true
 }

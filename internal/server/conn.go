@@ -327,10 +327,10 @@ func (c *conn) send(rp reply) bool {
 	}
 }
 
-// reply sends rp, a reply of the reader's: written at once, on the reader, when
-// no reply is queued for the writer (so that it cannot overtake one), else queued
-// as send does. Writing it here spares the handoff to the writer goroutine and
-// back. It returns false if the connection can no longer be written to.
+// reply sends rp: written at once, on the calling goroutine (the reader, a wait's,
+// the durable waiter), when no reply is queued for the writer (so that it cannot
+// overtake one), else queued as send does. Writing it here spares the handoff to the
+// writer goroutine. It returns false if the connection can no longer be written to.
 func (c *conn) reply(rp reply) bool {
 	if c.queued.Load() != 0 {
 		return c.send(rp)

@@ -5,12 +5,12 @@
 // # Connections
 //
 // Each connection runs two goroutines. The reader decodes requests and executes them
-// in order; the writer writes the replies that other goroutines queue on the
-// connection's outbox, in the order they were queued, and flushes only when no
-// further request is already waiting, so a pipelining client gets one write for many
-// replies. The reader writes its own replies itself, into the same bufio.Writer
-// under a mutex, while nothing is queued for the writer (so it never overtakes a
-// queued reply), and queues them otherwise. A request that waits for a message (GET,
+// in order; the writer writes the replies queued on the connection's outbox, in the
+// order they were queued, and flushes only when no further request is already
+// waiting, so a pipelining client gets one write for many replies. A goroutine with a
+// reply (the reader, a wait's, the durable waiter) writes it itself, into the same
+// bufio.Writer under a mutex, while nothing is queued for the writer (so it never
+// overtakes a queued reply), and queues it otherwise. A request that waits for a message (GET,
 // GETBATCH or RESERVE with a wait) and finds none runs on a goroutine of its own, so
 // that the reader goes on with the requests behind it; its reply joins the outbox
 // when it is done, possibly after the replies of later requests (clients match

@@ -100,7 +100,7 @@ func (c *conn) durableLoop() {
 				c.endDurable(batch[i:])
 				return
 			}
-			c.finishDurable(&batch[i], err)
+			c.finishDurable(&batch[i], err, i < len(batch)-1)
 			batch[i] = pending{}
 		}
 	}
@@ -169,13 +169,14 @@ func (c *conn) endDurable(batch []pending) {
 		if p.isTake() {
 			p.kind = pendingAbandoned
 		}
-		c.finishDurable(p, err)
+		c.finishDurable(p, err, false)
 	}
 }
 
 // finishDurable sends the reply of p, whose records are durable unless err says
-// otherwise, and releases its place.
-func (c *conn) finishDurable(p *pending, err error) {
+// otherwise, and releases its place; more says that further replies follow at once,
+// so that it need not flush.
+func (c *conn) finishDurable(p *pending, err error, more bool) {
 	defer func() {
 		c.markDone()
 		c.ndurable.Add(-1)
@@ -219,7 +220,8 @@ func (c *conn) finishDurable(p *pending, err error) {
 		ds, err := c.s.broker.FinishReserve(c.ctx, p.take)
 		c.reserveReply(c.ctx, rp, ds, err)
 	}
-	c.send(*rp)
+	rp.more = more
+	c.reply(*rp)
 }
 
 // putDurable appends a PUT and queues its reply for the durable waiter; it reports
