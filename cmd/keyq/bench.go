@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -24,6 +26,7 @@ type benchOptions struct {
 	json       bool
 	quiet      bool
 	cpuProfile string
+	traceFile  string
 }
 
 func newBenchCmd() *cobra.Command {
@@ -73,6 +76,8 @@ Exit status 1 when requests failed or a message was lost or duplicated.`,
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "",
 		"write a CPU profile of the generator to this file (go tool pprof reads it)")
+	fs.StringVar(&o.traceFile, "trace", "",
+		"write an execution trace of the generator to this file (go tool trace reads it)")
 	return cmd
 }
 
@@ -90,11 +95,14 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 	if err != nil {
 		return err
 	}
+	stopTrace, err := startTrace(o.traceFile)
+	if err != nil {
+		_ = stopProfile() // the trace's error is the one to report
+		return err
+	}
 	driver := &bench.KeyqDriver{Addr: o.address()}
 	res, err := bench.Run(cmd.Context(), cfg, driver)
-	if perr := stopProfile(); err == nil {
-		err = perr
-	}
+	err = errors.Join(err, stopTrace(), stopProfile())
 	if err != nil {
 		return err
 	}
@@ -143,6 +151,29 @@ func startCPUProfile(path string) (stop func() error, err error) {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("close cpu profile: %w", err)
+		}
+		return nil
+	}, nil
+}
+
+// startTrace starts an execution trace of the process into path, if not empty, and
+// returns what stops it and closes the file.
+func startTrace(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start trace: %w", err)
+	}
+	return func() error {
+		trace.Stop()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("close trace: %w", err)
 		}
 		return nil
 	}, nil

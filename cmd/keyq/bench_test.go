@@ -70,12 +70,13 @@ func TestBenchCommandRefusesBadFlags(t *testing.T) {
 	}
 }
 
-func TestBenchCommandWritesCPUProfileAtRate(t *testing.T) {
+func TestBenchCommandWritesProfileAndTraceAtRate(t *testing.T) {
 	srv := testutil.StartServer(t)
 	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	tr := filepath.Join(t.TempDir(), "trace.out")
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"bench", "--addr", srv.Addr, "--count", "200",
-		"--rate", "2000", "--producers", "2", "--json", "--cpuprofile", prof},
+		"--rate", "2000", "--producers", "2", "--json", "--cpuprofile", prof, "--trace", tr},
 		streams{in: strings.NewReader(""), out: &out, err: &errOut})
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut.String())
@@ -87,7 +88,9 @@ func TestBenchCommandWritesCPUProfileAtRate(t *testing.T) {
 	if !res.ExactlyOnce || res.PaceLag == nil || res.PutService == nil {
 		t.Errorf("result %+v, want exactly once with a pace lag and a put service", res)
 	}
-	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
-		t.Errorf("cpu profile %s: %v, want a non-empty file", prof, err)
+	for _, path := range []string{prof, tr} {
+		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, want a non-empty file", path, err)
+		}
 	}
 }
