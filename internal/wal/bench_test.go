@@ -139,9 +139,9 @@ func BenchmarkRecovery(b *testing.B) {
 
 // BenchmarkLogAppendWait measures the log alone under fsync always: W writers each
 // append a 100-byte put (or a batch of them) and wait for it, as the server's
-// connections do. An op is one acknowledged record. It reports how many records each fsync covered and where
-// a record's time goes: its append (lock and write), its wait for the syncer, and
-// the mean fsync.
+// connections do. An op is one acknowledged record. It reports how many records
+// each fsync covered and where a record's time goes: its append (lock and copy),
+// its wait for the syncer, and the mean fsync.
 //
 //	go test -run '^$' -bench LogAppendWait -benchtime 2s ./internal/wal/
 func BenchmarkLogAppendWait(b *testing.B) {

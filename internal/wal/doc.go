@@ -19,7 +19,8 @@
 // operating system, safe from a process crash, when Append returns. With
 // FsyncAlways it joins the records pending for the syncer, a single goroutine that
 // writes all of them with one write(2) and fsyncs the active segment once per
-// group of waiters (group commit); Wait returns once the record's group is on disk. A segment is fsynced when the log moves on to the next one, so only the
+// group of waiters (group commit); Wait returns once the record's group is on
+// disk. A segment is fsynced when the log moves on to the next one, so only the
 // newest segment can end in a torn record after a crash.
 //
 // # Recovery

@@ -108,8 +108,8 @@ func (l *Log) syncLoop() {
 }
 
 // syncRound writes the pending records and fsyncs the active segment if anything
-// was appended since the last round, then wakes every waiter. Records in older segments were fsynced when their
-// segment rolled.
+// was appended since the last round, then wakes every waiter. Records in older
+// segments were fsynced when their segment rolled.
 func (l *Log) syncRound(gather *time.Timer) {
 	l.mu.Lock()
 	if l.appended > l.synced && l.err == nil && l.opts.Fsync == FsyncAlways {
