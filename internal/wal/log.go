@@ -374,7 +374,9 @@ func (l *Log) segmentLocked(id uint64) *segment {
 
 // appendPutLocked writes a put record, first set when it is a copy of a put first
 // written there, and accounts for it as live.
-func (l *Log) appendPutLocked(rec *storage.Record, first storage.Location) (storage.Location, error) {
+func (l *Log) appendPutLocked(
+	rec *storage.Record, first storage.Location,
+) (storage.Location, error) {
 	l.scratch = appendPut(l.scratch[:0], rec, first)
 	loc, err := l.appendLocked(l.scratch, true)
 	if err != nil {
