@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"time"
@@ -27,7 +26,7 @@ func (b *Broker) PutAppend(
 		}
 		return ids[0], ticket, nil
 	}
-	return b.appendPut(queue, payload, false)
+	return b.appendPutCopy(queue, payload, false)
 }
 
 // PutBatchAppend is the first half of PutBatch: it stores all payloads or none under
@@ -42,7 +41,7 @@ func (b *Broker) PutBatchAppend(
 	es := make([]entry, len(payloads))
 	var size int64
 	for i, p := range payloads {
-		es[i] = entry{payload: bytes.Clone(p), size: len(p)}
+		es[i] = entry{payload: copyPayload(p), size: len(p)}
 		size += int64(len(p))
 	}
 
@@ -72,26 +71,3 @@ func (b *Broker) WaitDurable(ctx context.Context, ticket storage.Ticket) error {
 // Durable reports whether the broker's store keeps records, so that a ticket may
 // need WaitDurable. With the memory store every ticket is durable at once.
 func (b *Broker) Durable() bool { return b.durable }
-
-// appendPut is the first half of put: the message appended and handed on, not yet
-// waited for.
-func (b *Broker) appendPut(
-	name string, payload []byte, front bool,
-) (uint64, storage.Ticket, error) {
-	if err := b.checkPut(name, payload); err != nil {
-		return 0, 0, err
-	}
-	e := entry{payload: bytes.Clone(payload), size: len(payload)}
-
-	q := b.lockLive(name)
-	if b.testHookPutLocked != nil {
-		b.testHookPutLocked(name)
-	}
-	e.id = b.nextID.Add(1) - 1
-	ticket, err := b.offerLocked(q, e, front)
-	q.mu.Unlock()
-	if err != nil {
-		return 0, 0, err
-	}
-	return e.id, ticket, nil
-}
