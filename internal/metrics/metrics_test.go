@@ -251,6 +251,42 @@ func TestMetricsObserveRequestCountsByResult(t *testing.T) {
 	}
 }
 
+func TestMetricsRequestRecorderSharesObserveRequestsSeries(t *testing.T) {
+	m := New(Config{NoRuntime: true})
+	put := m.RequestRecorder("native", "put")
+	m.ObserveRequest("native", "put", time.Millisecond, nil)
+	put(2*time.Millisecond, nil)
+	put(time.Millisecond, broker.ErrInvalidKey)
+	m.RequestRecorder("resp", "rpop")(time.Millisecond, fmt.Errorf("x: %w", broker.ErrEmpty))
+
+	mfs := scrape(t, m)
+	checks := []struct {
+		door, op, result string
+		count            uint64
+	}{
+		{"native", "put", "ok", 2},
+		{"native", "put", "error", 1},
+		{"resp", "rpop", "empty", 1},
+	}
+	for _, c := range checks {
+		s := findMetric(mfs, "keyq_request_duration_seconds",
+			"door", c.door, "op", c.op, "result", c.result)
+		if s == nil {
+			t.Fatalf("no histogram for %s %s %s", c.door, c.op, c.result)
+		}
+		if got := s.GetHistogram().GetSampleCount(); got != c.count {
+			t.Errorf("%s %s %s: count = %d, want %d", c.door, c.op, c.result, got, c.count)
+		}
+	}
+
+	allocs := testing.AllocsPerRun(1000, func() { put(time.Millisecond, nil) })
+	if allocs != 0 {
+		t.Errorf("a resolved recorder allocates %v times per call, want 0", allocs)
+	}
+	var none *Metrics
+	none.RequestRecorder("native", "put")(time.Millisecond, nil) // records nothing, no panic
+}
+
 func TestMetricsConnectionsPerDoor(t *testing.T) {
 	m := New(Config{NoRuntime: true})
 	m.ConnOpened("native")

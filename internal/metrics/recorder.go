@@ -51,6 +51,22 @@ func (m *Metrics) ObserveRequest(door, op string, d time.Duration, err error) {
 	obs[resultOf(err)].Observe(d.Seconds())
 }
 
+// RequestRecorder returns a function that records, as ObserveRequest does, one
+// request of door and op. Its series are resolved once here, so a front door that
+// keeps the function spares ObserveRequest's lookup on every request.
+func (m *Metrics) RequestRecorder(door, op string) func(d time.Duration, err error) {
+	if m == nil {
+		return func(time.Duration, error) {}
+	}
+	obs := m.series.Load().requests[requestKey{door, op}]
+	if obs == nil {
+		obs = m.addRequest(door, op)
+	}
+	return func(d time.Duration, err error) {
+		obs[resultOf(err)].Observe(d.Seconds())
+	}
+}
+
 // ConnOpened records a client connection accepted by door.
 func (m *Metrics) ConnOpened(door string) {
 	if m == nil {

@@ -24,6 +24,7 @@ type command struct {
 	since    string
 	summary  string
 	run      func(c *conn, args [][]byte)
+	index    int // its place among the commands, set by init: its recorder's slot
 }
 
 // commands is the table of served commands by lower-case name, filled by init
@@ -34,6 +35,7 @@ func init() {
 	commands = make(map[string]*command)
 	for _, table := range [][]command{connectionCommands(), keyCommands(), listCommands()} {
 		for i := range table {
+			table[i].index = len(commands)
 			commands[table[i].name] = &table[i]
 		}
 	}
@@ -47,10 +49,10 @@ func (c *conn) execute(args [][]byte) {
 	if cmd == nil {
 		c.unknownCommand(args)
 		c.tx.fail()
-		c.observe("unknown", start)
+		c.observe(nil, start)
 		return
 	}
-	defer c.observe(cmd.name, start)
+	defer c.observe(cmd, start)
 	if !arityOK(cmd.arity, len(args)) {
 		c.writeErrorf("ERR wrong number of arguments for '%s' command", cmd.name)
 		c.tx.fail()

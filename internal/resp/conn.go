@@ -65,8 +65,8 @@ type conn struct {
 	lastNameLen int
 
 	// clock is when the last command ended, which is when the next one in the same
-	// pipeline starts (see startTime); zero when the connection reads or writes.
-	clock time.Time
+	// pipeline starts (see startTime); 0 when the connection reads or writes.
+	clock time.Duration // since epoch; 0 when unknown
 
 	tx     *transaction // non-nil between MULTI and EXEC or DISCARD
 	inExec bool         // running EXEC's commands: blocking commands do not block
@@ -153,7 +153,7 @@ func (c *conn) serveCommands() (err error) {
 		}
 		if args == nil {
 			if running {
-				c.clock = time.Time{}
+				c.clock = 0
 				if c.idle != nil {
 					c.markActive() // a blocking command that waited long is not idleness
 				}
@@ -216,7 +216,7 @@ func (c *conn) flush() {
 		out = out[n:]
 	}
 	c.replyAt = 0 // the reply of the command running, if any, starts afresh
-	c.clock = time.Time{}
+	c.clock = 0
 	if cap(c.out) > 4*flushAt {
 		c.out = nil // give back the memory of one huge reply
 	} else {

@@ -2,6 +2,7 @@ package resp
 
 import (
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
@@ -17,32 +18,59 @@ type Observer interface {
 	// ConnOpened and ConnClosed bracket each connection.
 	ConnOpened(door string)
 	ConnClosed(door string)
-	// ObserveRequest reports one command op (its lower-case name, or "unknown")
-	// that took d and ended with err: nil, broker.ErrEmpty for a null reply, or
-	// another error for an error reply.
-	ObserveRequest(door, op string, d time.Duration, err error)
+
+	// RequestRecorder returns the function that records one command op (its
+	// lower-case name, or "unknown"): that it took d and ended with err: nil,
+	// broker.ErrEmpty for a null reply, or another error for an error reply. The
+	// server asks once per command and keeps the function, so that recording a
+	// command costs no lookup by name.
+	RequestRecorder(door, op string) func(d time.Duration, err error)
 }
 
-// errReplied stands for an error reply in ObserveRequest.
+// errReplied stands for an error reply, for the Observer.
 var errReplied = errors.New("resp: error reply")
 
-// startTime returns the time a command starts, or the zero time when no one
+// recorders holds the Observer's recorders by command (command.index), the last
+// slot for unknown commands, each resolved on first use.
+type recorders []atomic.Pointer[func(time.Duration, error)]
+
+// get returns the recorder of cmd (nil: an unknown command), asking obs for it the
+// first time. Two goroutines may both ask; either answer records into the same
+// series.
+func (r recorders) get(obs Observer, cmd *command) func(time.Duration, error) {
+	slot, op := &r[len(r)-1], "unknown"
+	if cmd != nil {
+		slot, op = &r[cmd.index], cmd.name
+	}
+	if rec := slot.Load(); rec != nil {
+		return *rec
+	}
+	rec := obs.RequestRecorder(Door, op)
+	slot.Store(&rec)
+	return rec
+}
+
+// epoch is the origin of the clock that times commands. time.Since(epoch) reads
+// only the monotonic clock, half the cost of time.Now.
+var epoch = time.Now()
+
+// startTime returns when a command starts (as time since epoch), or 0 when no one
 // observes commands, to spare the clock read. Within a pipeline a command starts
 // when the one before it ended, so that one clock read serves both; its time then
 // includes parsing it.
-func (c *conn) startTime() time.Time {
+func (c *conn) startTime() time.Duration {
 	if c.s.observer == nil {
-		return time.Time{}
+		return 0
 	}
-	if !c.clock.IsZero() {
+	if c.clock != 0 {
 		return c.clock
 	}
-	return time.Now()
+	return time.Since(epoch)
 }
 
-// observe reports the command op, started at start, whose reply begins at
-// c.out[c.replyAt].
-func (c *conn) observe(op string, start time.Time) {
+// observe reports the command cmd (nil: unknown), started at start, whose reply
+// begins at c.out[c.replyAt].
+func (c *conn) observe(cmd *command, start time.Duration) {
 	if c.s.observer == nil {
 		return
 	}
@@ -55,7 +83,7 @@ func (c *conn) observe(op string, start time.Time) {
 			err = broker.ErrEmpty
 		}
 	}
-	now := time.Now()
+	now := time.Since(epoch)
 	c.clock = now
-	c.s.observer.ObserveRequest(Door, op, now.Sub(start), err)
+	c.s.recorders.get(c.s.observer, cmd)(now-start, err)
 }

@@ -21,7 +21,11 @@ type recordingObserver struct {
 func (r *recordingObserver) ConnOpened(string) { r.mu.Lock(); r.open++; r.mu.Unlock() }
 func (r *recordingObserver) ConnClosed(string) { r.mu.Lock(); r.open--; r.mu.Unlock() }
 
-func (r *recordingObserver) ObserveRequest(door, op string, _ time.Duration, err error) {
+func (r *recordingObserver) RequestRecorder(door, op string) func(time.Duration, error) {
+	return func(_ time.Duration, err error) { r.observe(door, op, err) }
+}
+
+func (r *recordingObserver) observe(door, op string, err error) {
 	result := "error"
 	switch {
 	case err == nil:

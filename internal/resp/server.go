@@ -94,8 +94,9 @@ type Server struct {
 	version string
 	started time.Time
 
-	limits       limits   // what a request may hold
-	observer     Observer // nil: none
+	limits       limits    // what a request may hold
+	observer     Observer  // nil: none
+	recorders    recorders // the observer's, by command
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
@@ -135,6 +136,7 @@ func New(cfg Config) *Server {
 		limits:       configLimits(cfg),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
 		observer:     cfg.Observer,
+		recorders:    make(recorders, len(commands)+1),
 		idleTimeout:  max(cfg.IdleTimeout, 0),
 		maxConns:     max(cfg.MaxConns, 0),
 		listeners:    make(map[net.Listener]struct{}),

@@ -42,7 +42,7 @@ func (c *conn) startBlocked(fn blocked) bool {
 			c.markDone()
 			c.nblocked.Add(-1)
 		}()
-		start := c.startTime()
+		start := c.clock()
 		rp, ok := c.runBlocked(fn)
 		rp.start, rp.waited = start, true
 		if !ok {

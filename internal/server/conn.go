@@ -45,7 +45,8 @@ type conn struct {
 	readTimeout time.Duration // the handshake's, then the idle timeout
 	ctx         context.Context
 	cancel      context.CancelFunc
-	lastKey     string // the key of the last request, reused by key
+	lastKey     string        // the key of the last request, reused by key
+	readAt      time.Duration // conn.clock when the last read from the network returned
 
 	// Requests that wait run on their own goroutines (see blocked.go).
 	waitCtx      context.Context
@@ -238,9 +239,15 @@ func (c *conn) readLoop() (fatal bool) {
 	}()
 
 	for {
+		// A request already in the buffer came with the read that brought it, so
+		// it shares that read's clock reading: its time counts from its arrival.
+		buffered := c.fr.FrameBuffered()
 		f, err := c.fr.ReadFrame()
 		if err != nil {
 			return c.readFailed(err)
+		}
+		if !buffered || c.readAt == 0 {
+			c.readAt = c.clock()
 		}
 		rp, wait, later := c.execute(f)
 		if wait != nil {

@@ -22,7 +22,7 @@ func (c *conn) execute(f proto.Frame) (rp reply, wait blocked, later bool) {
 	if c.s.testHookExecute != nil {
 		c.s.testHookExecute(f)
 	}
-	rp = reply{op: f.Op, id: f.ID, start: c.startTime()}
+	rp = reply{op: f.Op, id: f.ID, start: c.readAt}
 	switch {
 	case !known(f.Op):
 		rp.fail(proto.StatusUnknownOp, fmt.Sprintf("unknown opcode %#02x", uint8(f.Op)))

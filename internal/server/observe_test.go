@@ -35,7 +35,11 @@ func (r *recordingObserver) ConnClosed(door string) {
 	r.open--
 }
 
-func (r *recordingObserver) ObserveRequest(door, op string, d time.Duration, err error) {
+func (r *recordingObserver) RequestRecorder(door, op string) func(time.Duration, error) {
+	return func(d time.Duration, err error) { r.observe(door, op, err) }
+}
+
+func (r *recordingObserver) observe(door, op string, err error) {
 	result := "error"
 	switch {
 	case err == nil:

@@ -23,8 +23,8 @@ type reply struct {
 	more   bool           // a further request is already received: the writer need not flush
 	flush  bool           // no frame: only asks the writer to flush what it holds
 
-	start  time.Time // when its request was read, for the Observer; zero: not observed
-	waited bool      // its request went off to wait for a message
+	start  time.Duration // conn.clock when its request was read, for the Observer; 0: none
+	waited bool          // its request went off to wait for a message
 }
 
 // flushReply asks the writer to flush the replies it holds back because more were

@@ -98,6 +98,8 @@ type Server struct {
 	cancel context.CancelFunc // ends every request in progress; called by Close
 	wg     sync.WaitGroup     // one per connection (and per refused one)
 
+	recorders recorders // the Observer's, by opcode
+
 	// testHookExecute, when set, runs before each request is executed.
 	testHookExecute func(proto.Frame)
 }
