@@ -19,6 +19,19 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("%w: %d bytes, longer than %d", ErrInvalidKey, len(key), MaxKeyBytes)
 	}
 
+	// Most names are printable ASCII: one pass over bytes settles them, so only
+	// other names pay for decoding runes.
+	ascii := true
+	for i := 0; i < len(key); i++ {
+		if b := key[i]; b < 0x20 || b >= 0x7f {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return nil
+	}
+
 	for i, r := range key {
 		if r == utf8.RuneError {
 			if _, size := utf8.DecodeRuneInString(key[i:]); size == 1 {
