@@ -192,3 +192,16 @@ func TestNewPlanTakesPacedRate(t *testing.T) {
 		t.Errorf("plan %+v, want paced rate 28800, 2 servers, 1 workload", p)
 	}
 }
+
+func TestNewPlanRefusesANameGivenTwice(t *testing.T) {
+	for _, o := range []options{
+		{systems: "keyq,redis,keyq", modes: "memory", levels: "1"},
+		{systems: "keyq", modes: "memory,memory", levels: "1"},
+		{systems: "keyq", modes: "memory", levels: "1,p64,p1"},
+		{systems: "keyq", modes: "memory", levels: "1", workloads: "8x8-100B,8x8-100B"},
+	} {
+		if _, err := newPlan(o); err == nil || !strings.Contains(err.Error(), "twice") {
+			t.Errorf("newPlan(%+v) = %v, want an error naming the duplicate", o, err)
+		}
+	}
+}

@@ -51,6 +51,15 @@ type plan struct {
 
 func newPlan(o options) (*plan, error) {
 	p := &plan{duration: o.duration, install: o.install, pacedRate: o.pacedRate}
+	// A name given twice is refused: each server is started once per mode under
+	// its name, so a second one would be started and never stopped.
+	for _, flag := range []struct{ name, list string }{
+		{"-systems", o.systems}, {"-modes", o.modes}, {"-workloads", o.workloads},
+	} {
+		if dup := firstDuplicate(splitList(flag.list)); dup != "" {
+			return nil, fmt.Errorf("%s names %q twice", flag.name, dup)
+		}
+	}
 	for _, name := range splitList(o.systems) {
 		i := slices.IndexFunc(servers(o.keyqBin), func(s *server) bool { return s.name == name })
 		if i < 0 {
@@ -68,6 +77,9 @@ func newPlan(o options) (*plan, error) {
 		l, err := parseLevel(text)
 		if err != nil {
 			return nil, err
+		}
+		if slices.Contains(p.levels, l) {
+			return nil, fmt.Errorf("-levels names %q twice", l)
 		}
 		p.levels = append(p.levels, l)
 	}
@@ -308,4 +320,16 @@ func (l level) String() string {
 		return fmt.Sprintf("pipelined %d", l.Depth)
 	}
 	return "1"
+}
+
+// firstDuplicate returns the first name that occurs twice in names, or "".
+func firstDuplicate(names []string) string {
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return n
+		}
+		seen[n] = true
+	}
+	return ""
 }
