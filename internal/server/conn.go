@@ -47,6 +47,8 @@ type conn struct {
 	cancel      context.CancelFunc
 	lastKey     string        // the key of the last request, reused by key
 	readAt      time.Duration // conn.clock when the last read from the network returned
+	// readDeadlineSet is whether the reader left a read deadline on the connection.
+	readDeadlineSet bool
 
 	// Requests that wait run on their own goroutines (see blocked.go).
 	waitCtx      context.Context
@@ -112,13 +114,21 @@ type idleReader struct{ c *conn }
 
 func (r idleReader) Read(p []byte) (int, error) {
 	c := r.c
-	idleSince := time.Now()
+	var idleSince time.Time
+	if c.readTimeout > 0 {
+		idleSince = time.Now()
+	}
 	for {
 		var deadline time.Time // none: also clears the handshake's
 		if c.readTimeout > 0 {
 			deadline = idleSince.Add(c.readTimeout)
 		}
-		c.nc.SetReadDeadline(deadline)
+		// With no idle timeout the deadline stays cleared once cleared: setting it
+		// again would cost a call into the poller on every read.
+		if !deadline.IsZero() || c.readDeadlineSet {
+			c.nc.SetReadDeadline(deadline)
+			c.readDeadlineSet = !deadline.IsZero()
+		}
 		// Checked after setting the deadline: stopReading sets the flag, then a
 		// deadline in the past, so either we see the flag or its deadline overrides ours.
 		if c.stopping.Load() {
@@ -151,7 +161,12 @@ func (c *conn) busy() bool {
 
 // markDone records that a request in progress ends now, for the idle clock. Called
 // before the request stops counting in busy.
-func (c *conn) markDone() { c.lastDone.Store(time.Now().UnixNano()) }
+// Without an idle timeout nobody reads the clock it would store.
+func (c *conn) markDone() {
+	if c.s.cfg.IdleTimeout > 0 {
+		c.lastDone.Store(time.Now().UnixNano())
+	}
+}
 
 // stopReading makes the reader stop reading from the network: it answers what it
 // already holds and ends. Called by Shutdown, from any goroutine.
