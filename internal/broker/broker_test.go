@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -369,6 +370,28 @@ func TestBrokerStatsPerQueue(t *testing.T) {
 	if got := b.Stats(1); len(got.QueueStats) != 1 || got.Queues != 2 {
 		t.Fatalf("limited stats: %d entries, %d queues; want 1, 2",
 			len(got.QueueStats), got.Queues)
+	}
+}
+
+func TestBrokerQueueStatsReadsOneQueueAsStatsListsIt(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	mustPut(t, b, "images", bytes.Repeat([]byte("i"), 100))
+	mustPut(t, b, "images", bytes.Repeat([]byte("i"), 50))
+	mustPut(t, b, "tax_returns", []byte("t"))
+	mustGet(t, b, "images")
+
+	for _, want := range b.Stats(0).QueueStats {
+		got, ok := b.QueueStats(want.Name)
+		if !ok {
+			t.Fatalf("QueueStats(%q) found nothing", want.Name)
+		}
+		got.OldestAge, want.OldestAge = 0, 0 // read at another moment
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("QueueStats(%q) = %+v, want %+v", want.Name, got, want)
+		}
+	}
+	if got, ok := b.QueueStats("none"); ok || got.Name != "none" || got.Messages != 0 {
+		t.Errorf("QueueStats of a missing queue = %+v, %v; want its name only, false", got, ok)
 	}
 }
 

@@ -95,6 +95,21 @@ func (b *Broker) Stats(limit int) Stats {
 	return s
 }
 
+// QueueStats returns the stats of the queue named name, as Stats would list them,
+// and whether the queue exists; it reads that queue only, whatever the number of
+// queues.
+func (b *Broker) QueueStats(name string) (QueueStats, bool) {
+	q := b.lookup(name, false)
+	if q == nil {
+		return QueueStats{Name: name}, false
+	}
+	qs := q.stats()
+	if id := q.peekHeadID(); id != 0 {
+		qs.OldestAge = b.clock.ageOf(id, time.Now())
+	}
+	return qs, true
+}
+
 // QueueNames returns the names of the queues in the table, sorted.
 func (b *Broker) QueueNames() []string {
 	b.mu.RLock()

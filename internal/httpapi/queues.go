@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -221,21 +220,16 @@ func (s *Server) handleQueue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, reply)
 }
 
-// queue finds one queue in a full snapshot.
-//
-// TODO: read one queue's stats without a snapshot of every queue.
+// queue reads the stats of one queue.
 func (s *Server) queue(name string) (queueReply, error) {
 	if err := broker.ValidateKey(name); err != nil {
 		return queueReply{}, err
 	}
-	stats := s.broker.Stats(0).QueueStats
-	i, found := slices.BinarySearchFunc(stats, name, func(qs broker.QueueStats, n string) int {
-		return strings.Compare(qs.Name, n)
-	})
+	qs, found := s.broker.QueueStats(name)
 	if !found {
 		return queueReply{Name: name}, nil
 	}
-	return newQueueReply(stats[i]), nil
+	return newQueueReply(qs), nil
 }
 
 // handleList lists the queues with their stats, up to ?limit= queues by name.

@@ -53,6 +53,7 @@ type Broker interface {
 	Len(queue string) (int, error)
 	Delete(ctx context.Context, queue string) (int, error)
 	Stats(limit int) broker.Stats
+	QueueStats(name string) (broker.QueueStats, bool)
 	MaxMessageBytes() int
 }
 

@@ -64,14 +64,7 @@ func (c *conn) queueDoc(rp *reply, key string) {
 		rp.failErr(err)
 		return
 	}
-	qs := broker.QueueStats{Name: key}
-	// TODO: ask the broker for one queue's stats instead of listing them all.
-	for _, q := range c.s.broker.Stats(0).QueueStats {
-		if q.Name == key {
-			qs = q
-			break
-		}
-	}
+	qs, _ := c.s.broker.QueueStats(key)
 	qs.Settings = settings
 
 	var buf bytes.Buffer
