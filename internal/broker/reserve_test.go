@@ -485,6 +485,64 @@ func TestSetQueueRefusesBadSettings(t *testing.T) {
 	}
 }
 
+// TestUpdateQueueKeepsConcurrentChanges: admins changing different settings of one
+// queue at the same time all get their change in; none is lost to a read of the
+// settings made before another's write.
+func TestUpdateQueueKeepsConcurrentChanges(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	ctx := context.Background()
+	edits := []func(s *QueueSettings, i int){
+		func(s *QueueSettings, i int) { s.MaxLength = i },
+		func(s *QueueSettings, i int) { s.MaxBytes = int64(i) },
+		func(s *QueueSettings, i int) { s.DefaultLease = time.Duration(i) * time.Second },
+		func(s *QueueSettings, i int) { s.MaxDeliveries = i },
+		func(s *QueueSettings, i int) { s.DefaultTTL = time.Duration(i) * time.Minute },
+	}
+	const rounds = 200
+	var wg sync.WaitGroup
+	for _, edit := range edits {
+		wg.Go(func() {
+			for i := 1; i <= rounds; i++ {
+				_, err := b.UpdateQueue(ctx, "q", func(s *QueueSettings) error {
+					edit(s, i)
+					return nil
+				})
+				if err != nil {
+					t.Errorf("update: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	want := QueueSettings{MaxLength: rounds, MaxBytes: rounds,
+		DefaultLease: rounds * time.Second, MaxDeliveries: rounds,
+		DefaultTTL: rounds * time.Minute}
+	if got, _ := b.QueueSettings("q"); got != want {
+		t.Fatalf("settings = %+v, want every admin's last change: %+v", got, want)
+	}
+
+	refused := errors.New("refused")
+	_, err := b.UpdateQueue(ctx, "q", func(s *QueueSettings) error {
+		s.MaxLength = 1
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("update whose change fails = %v, want its error", err)
+	}
+	_, err = b.UpdateQueue(ctx, "q", func(s *QueueSettings) error {
+		s.MaxLength = -1
+		return nil
+	})
+	if !errors.Is(err, ErrInvalidOption) {
+		t.Fatalf("update to bad settings = %v, want ErrInvalidOption", err)
+	}
+	if got, _ := b.QueueSettings("q"); got != want {
+		t.Fatalf("settings after refused updates = %+v, want unchanged %+v", got, want)
+	}
+}
+
 // TestReserveWaiterBoundToOwnerReleased: a lease handed to a blocked reserve bound
 // to an owner returns at once when the owner is released, with its count kept.
 func TestReserveWaiterBoundToOwnerReleased(t *testing.T) {

@@ -58,25 +58,51 @@ type QueueSettings struct {
 // messages.
 func (b *Broker) SetQueue(ctx context.Context, queue string, s QueueSettings) error {
 	if err := b.checkSettings(queue, s); err != nil {
-		return err
+		return err // before UpdateQueue, which would make the queue first
+	}
+	_, err := b.UpdateQueue(ctx, queue, func(cur *QueueSettings) error {
+		*cur = s
+		return nil
+	})
+	return err
+}
+
+// UpdateQueue changes the settings of the named queue as change says, durably, and
+// returns them. change gets the current settings and edits them in place; it runs
+// under the queue's lock, so two updates of one queue at once both take effect,
+// one after the other. An error from change, or settings that SetQueue would
+// refuse, leave the queue as it was.
+func (b *Broker) UpdateQueue(
+	ctx context.Context, queue string, change func(*QueueSettings) error,
+) (QueueSettings, error) {
+	if err := ValidateKey(queue); err != nil {
+		return QueueSettings{}, err
 	}
 	if b.closed.Load() {
-		return ErrClosed
+		return QueueSettings{}, ErrClosed
 	}
 
 	q := b.lockLive(queue)
-	ticket, err := b.setLocked(q, s)
+	s := q.settingsOrZero()
+	err := change(&s)
+	if err == nil {
+		err = b.checkSettings(queue, s)
+	}
+	var ticket storage.Ticket
+	if err == nil {
+		ticket, err = b.setLocked(q, s)
+	}
 	if q.idleLocked() {
 		b.noteDrainedLocked(q)
 	}
 	q.mu.Unlock()
 	if err != nil {
-		return err
+		return QueueSettings{}, err
 	}
 	if err := b.store.Wait(ctx, ticket); err != nil {
-		return fmt.Errorf("set queue %q: %w", queue, err)
+		return QueueSettings{}, fmt.Errorf("set queue %q: %w", queue, err)
 	}
-	return nil
+	return s, nil
 }
 
 func (b *Broker) checkSettings(queue string, s QueueSettings) error {

@@ -26,15 +26,11 @@ func (c *conn) handleQueueSet(rp *reply, d *proto.Body) {
 		return
 	}
 
-	// TODO: two admins changing one queue at once may lose one's change (read, then
-	// write); the broker has no compare-and-set.
-	s, err := c.s.broker.QueueSettings(key)
-	if err == nil {
-		err = applySettings(&s, opts)
-	}
-	if err == nil {
-		err = c.s.broker.SetQueue(c.ctx, key, s)
-	}
+	// Applied under the queue's lock: two admins changing one queue at once both
+	// get their changes in.
+	_, err = c.s.broker.UpdateQueue(c.ctx, key, func(s *broker.QueueSettings) error {
+		return applySettings(s, opts)
+	})
 	if err != nil {
 		rp.failErr(err)
 		return
