@@ -21,7 +21,8 @@ type DeadLetter struct {
 // PutBatch appends copies of msgs to the tail of queue, in order, all or none, in one
 // request, and returns their ids in the same order. The options apply to each
 // message. The batch as a whole must fit the server's max frame (its message limit
-// plus 4 KiB, less 4 bytes per message).
+// plus 4 KiB, less 4 bytes per message): a larger one fails with CodeFrameTooLarge
+// before it is sent, and the connection goes on serving the other calls.
 func (c *Client) PutBatch(
 	ctx context.Context, queue string, msgs [][]byte, opts ...PutOption,
 ) ([]uint64, error) {

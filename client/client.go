@@ -33,6 +33,7 @@ type Client struct {
 	conn       net.Conn
 	addr       string
 	maxMessage int
+	maxFrame   int // the server's, from its hello; 0: not told
 
 	wake chan struct{}  // buffered: tells the writer goroutine that wbuf has frames
 	done chan struct{}  // closed once the connection is dead or closed
@@ -89,6 +90,7 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 		conn:       conn,
 		addr:       addr,
 		maxMessage: int(hello.MaxMessage),
+		maxFrame:   int(hello.MaxFrame),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
 	}

@@ -297,6 +297,54 @@ func TestClientMessageTooLargeFromServer(t *testing.T) {
 	}
 }
 
+// TestClientRefusesABatchOverTheMaxFrame: a PutBatch whose messages each fit but
+// whose frame does not is refused by the client, alone, through Client and through
+// Pipeline; the server would have closed the connection that other calls share.
+func TestClientRefusesABatchOverTheMaxFrame(t *testing.T) {
+	srv := testutil.StartServer(t, testutil.WithBroker(func(cfg *broker.Config) {
+		cfg.MaxMessageBytes = 1024
+	}))
+	c := dialTest(t, srv.Addr)
+	ctx := context.Background()
+	msgs := make([][]byte, 20)
+	for i := range msgs {
+		msgs[i] = make([]byte, 1000) // each within the message limit, 20 KB in all
+	}
+	tooLarge := func(what string, err error) {
+		t.Helper()
+		var e *Error
+		if !errors.As(err, &e) || e.Code != CodeFrameTooLarge || e.Fatal ||
+			!strings.Contains(e.Text, "split") {
+			t.Fatalf("%s: err = %v, want a non-fatal FrameTooLarge asking to split", what, err)
+		}
+	}
+
+	_, err := c.PutBatch(ctx, "q", msgs)
+	tooLarge("PutBatch", err)
+
+	p := c.Pipeline()
+	before := p.Put("q", []byte("before"))
+	batch := p.PutBatch("q", msgs)
+	after := p.Put("q", []byte("after"))
+	if err := p.Exec(ctx); err != nil {
+		t.Fatalf("pipeline exec: %v", err)
+	}
+	err = batch.Err()
+	tooLarge("Pipeline.PutBatch", err)
+	for _, r := range []*Result[uint64]{before, after} {
+		if err := r.Err(); err != nil {
+			t.Fatalf("a put in the same pipeline: %v", err)
+		}
+	}
+
+	if _, err := c.PutBatch(ctx, "q", msgs[:4]); err != nil {
+		t.Fatalf("a batch that fits, after the refusals: %v", err)
+	}
+	if n, err := c.Len(ctx, "q"); err != nil || n != 6 {
+		t.Fatalf("len = %d, %v; want 6 (2 puts and a batch of 4)", n, err)
+	}
+}
+
 func TestClientCloseFailsLaterCalls(t *testing.T) {
 	srv := testutil.StartServer(t)
 	c := dialTest(t, srv.Addr)

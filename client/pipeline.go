@@ -199,6 +199,11 @@ func (p *Pipeline) delivery(op proto.Op, id uint64, tag uint8, d time.Duration,
 // encoding it failed with err, sets its result's error: it will not be sent. It
 // returns the request's call, or nil.
 func (p *Pipeline) queue(op proto.Op, r resultSetter, start int, err error) *call {
+	if err == nil {
+		if err = p.c.checkFrame(op, len(p.buf)-start); err != nil {
+			p.buf = p.buf[:start]
+		}
+	}
 	if err != nil {
 		r.fail(err)
 		return nil

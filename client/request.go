@@ -42,6 +42,18 @@ func (c *Client) checkSize(op string, n int) error {
 	return nil
 }
 
+// checkFrame refuses a request whose frame of n bytes is over the server's max frame
+// before sending it: the server would close the connection, failing every call
+// that shares it, where this fails only the one (a PutBatch too large, most often).
+func (c *Client) checkFrame(op proto.Op, n int) error {
+	if c.maxFrame > 0 && n > c.maxFrame {
+		return &Error{Op: opName(op), Code: CodeFrameTooLarge, Text: fmt.Sprintf(
+			"request too large: %d bytes in one frame, over the server's max frame of %d"+
+				" (split the batch)", n, c.maxFrame)}
+	}
+	return nil
+}
+
 func encodePut(dst []byte, queue string, data []byte, opts []PutOption) ([]byte, error) {
 	po, err := putOptionList("put", opts)
 	if err != nil {
@@ -330,6 +342,11 @@ func decodeDeliveries(cl *call) ([]Delivery, error) {
 // do sends cl, waits for its reply and decodes it with decode.
 func do[T any](c *Client, ctx context.Context, cl *call, decode func(*call) (T, error)) (
 	T, error) {
+	if err := c.checkFrame(cl.op, len(cl.frame)); err != nil {
+		putCall(cl)
+		var zero T
+		return zero, err
+	}
 	if err := c.roundTrip(ctx, cl); err != nil {
 		var zero T
 		return zero, err
