@@ -270,6 +270,9 @@ func (c *conn) readLoop() (fatal bool) {
 				refuseBlocked(&rp)
 			}
 		}
+		if !later && keepsDurableOrder(f.Op) && !rp.status.Fatal() {
+			later = c.queueRefused(rp)
+		}
 		if later {
 			// A reply held back because this request had already come would
 			// otherwise wait as long as this request does.

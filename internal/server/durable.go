@@ -35,6 +35,7 @@ const (
 	pendingTakeBatch                    // a GETBATCH: FinishTakeBatch
 	pendingReserve                      // a RESERVE: FinishReserve
 	pendingAbandoned                    // a take put back: no message to send
+	pendingRefused                      // a put, ack or nack refused: rp is its answer
 )
 
 // pending is a request whose reply waits for the log.
@@ -62,6 +63,29 @@ func (c *conn) durableRoom() bool {
 			return false
 		}
 	}
+	return true
+}
+
+// keepsDurableOrder reports whether replies to op come in the order of their
+// requests among the durable ones (PROTOCOL.md): a PUT, PUTBATCH, ACK or NACK.
+func keepsDurableOrder(op proto.Op) bool {
+	switch op {
+	case proto.OpPut, proto.OpPutBatch, proto.OpAck, proto.OpNack:
+		return true
+	}
+	return false
+}
+
+// queueRefused queues rp, the reply to a request that keepsDurableOrder but was
+// refused before reaching the log (a bad option, a full queue, an unknown
+// delivery), behind the replies still waiting for the disk, so that it does not
+// overtake them. It reports false, queueing nothing, when none is waiting: rp can
+// go at once.
+func (c *conn) queueRefused(rp reply) bool {
+	if c.ndurable.Load() == 0 || !c.durableRoom() {
+		return false
+	}
+	c.waitDurable(pending{kind: pendingRefused, rp: rp})
 	return true
 }
 
@@ -202,6 +226,7 @@ func (c *conn) finishDurable(p *pending, err error, more bool) {
 		if err != nil {
 			rp.failErr(fmt.Errorf("%s %d: %w", rp.op, rp.num, err))
 		}
+	case pendingRefused: // answered already; it only keeps its place in line
 	case pendingAbandoned:
 		if context.Cause(c.waitCtx) != errShutdown {
 			c.observeReply(rp, false) // the client has gone: nobody reads a reply

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -345,4 +346,68 @@ func startOnLog(t *testing.T, dir string) (addr string, stop func()) {
 	}
 	t.Cleanup(stop)
 	return ln.Addr().String(), stop
+}
+
+// TestServerDurableRefusalsKeepTheOrderOfReplies: on a durable server the replies to
+// PUT, PUTBATCH, ACK and NACK come in the order of their requests among themselves
+// (PROTOCOL.md), refused ones included: a refusal waits behind an earlier put whose
+// reply waits for the disk, where other requests (a PING) go ahead.
+func TestServerDurableRefusalsKeepTheOrderOfReplies(t *testing.T) {
+	store := newGatedStore(t, t.TempDir())
+	s := testutil.StartServer(t, testutil.WithBroker(func(cfg *broker.Config) {
+		cfg.Store = store
+		cfg.MaxMessageBytes = 100
+	}))
+	c := testutil.Dial(t, s.Addr)
+	delivery := func(id uint64) []byte {
+		b, _ := proto.AppendOptions(proto.AppendU64(nil, id))
+		return b
+	}
+
+	reqs := []struct {
+		op     proto.Op
+		body   []byte
+		status proto.Status
+	}{
+		{proto.OpPut, testutil.KeyBody(t, "q", []byte("first")), proto.StatusOK},
+		{proto.OpPut, testutil.KeyBody(t, "q", make([]byte, 101)), proto.StatusMessageTooLarge},
+		{proto.OpAck, delivery(12345), proto.StatusNotFound},
+		{proto.OpPut, testutil.KeyBody(t, "q", []byte("second")), proto.StatusOK},
+		{proto.OpNack, delivery(999), proto.StatusNotFound},
+		{proto.OpPutBatch, testutil.KeyBody(t, "bad\x01key",
+			proto.AppendBytes(proto.AppendU32(nil, 1), []byte("x"))), proto.StatusInvalidKey},
+	}
+	for i, r := range reqs {
+		if err := c.Send(r.op, uint32(i+1), r.body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pingID = 99
+	if err := c.Send(proto.OpPing, pingID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Once the PING is answered the reader has run every request before it.
+	var order []uint32
+	replies := map[uint32]proto.Frame{}
+	c.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(order) < len(reqs)+1 {
+		f, err := c.Recv()
+		if err != nil {
+			t.Fatalf("after replies to %v: %v", order, err)
+		}
+		order, replies[f.ID] = append(order, f.ID), f
+		if f.ID == pingID {
+			store.open()
+		}
+	}
+	if want := []uint32{pingID, 1, 2, 3, 4, 5, 6}; !slices.Equal(order, want) {
+		t.Fatalf("replies came in the order %v, want %v", order, want)
+	}
+	for i, r := range reqs {
+		want(t, replies[uint32(i+1)], r.status, "")
+	}
 }
