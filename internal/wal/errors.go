@@ -20,7 +20,7 @@ var (
 // fails its checksum or cannot be decoded, and is not a torn write at the tail of the
 // newest segment. Open refuses such a log; Repair drops the damaged bytes.
 type CorruptError struct {
-	File   string // path of the segment file
+	File   string // path of the damaged file: a segment, or the RANGE file
 	Offset int64  // where the bad record or header starts
 	Reason string
 }

@@ -69,8 +69,11 @@ func decodeRange(b []byte) (segmentRange, bool) {
 }
 
 // readRange returns the newest valid slot of dir's RANGE file, and false when there
-// is no such file (a log from before it existed). A file with no valid slot is
-// damage.
+// is no such file (a log from before it existed) or when no slot was ever written
+// to it: openRangeFile creates it with zeros and the first slot comes after, so a
+// crash in between leaves a file empty or all zeros, and that is no damage. A file
+// with bytes but no valid slot is damage: a slot, once written, is only ever
+// overwritten by the next one.
 func readRange(fsys fileSystem, dir string) (segmentRange, bool, error) {
 	path := filepath.Join(dir, rangeName)
 	f, err := fsys.OpenFile(path, false)
@@ -92,11 +95,25 @@ func readRange(fsys fileSystem, dir string) (segmentRange, bool, error) {
 			best, found = r, true
 		}
 	}
+	if !found && neverWritten(data) {
+		return segmentRange{}, false, nil
+	}
 	if !found {
 		return segmentRange{}, false, &CorruptError{File: path, Offset: 0,
 			Reason: "no valid slot in the segment range file"}
 	}
 	return best, true, nil
+}
+
+// neverWritten reports whether data, a RANGE file's bytes, holds nothing but the
+// zeros it was created with.
+func neverWritten(data []byte) bool {
+	for _, b := range data {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // rangeFile writes the RANGE file of a log.

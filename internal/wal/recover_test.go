@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -545,4 +546,51 @@ func TestRecoverRangeSurvivesATornSlot(t *testing.T) {
 	l = mustOpen(t, dir, opts)
 	defer l.Close()
 	checkReplay(t, l, idsUpTo(30), 500)
+}
+
+// TestRecoverOpensWithARangeFileNeverWritten: a crash while the RANGE file is being
+// created (it is made with zeros and its first slot written after) leaves it empty,
+// short or all zeros. That is no damage: the log opens with every record, rewrites
+// the file, and Repair drops nothing. A file with other bytes and no valid slot is
+// still refused.
+func TestRecoverOpensWithARangeFileNeverWritten(t *testing.T) {
+	for _, size := range []int{0, 100, 2 * rangeSlotSpan} {
+		t.Run(fmt.Sprintf("zeros=%d", size), func(t *testing.T) {
+			dir := t.TempDir()
+			opts, _ := testOptions(t, 4096)
+			writeLog(t, dir, opts, 30, 500)
+			path := filepath.Join(dir, rangeName)
+			if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			report, err := Repair(dir, nil)
+			if err != nil || len(report.Dropped) != 0 {
+				t.Fatalf("repair: %+v, %v; want nothing dropped", report, err)
+			}
+			if err := os.WriteFile(path, make([]byte, size), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l := mustOpen(t, dir, opts)
+			checkReplay(t, l, idsUpTo(30), 500)
+			l.Close()
+			if rng, ok, err := readRange(osFS{}, dir); err != nil || !ok || rng.first != 1 {
+				t.Fatalf("range after the open: %+v, %v, %v; want it written", rng, ok, err)
+			}
+		})
+	}
+
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 4096)
+	writeLog(t, dir, opts, 3, 500)
+	path := filepath.Join(dir, rangeName)
+	garbage := make([]byte, 2*rangeSlotSpan)
+	garbage[rangeSlotSpan+9] = 1
+	if err := os.WriteFile(path, garbage, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ce *CorruptError
+	if _, err := Open(dir, opts); !errors.As(err, &ce) || ce.File != path {
+		t.Fatalf("open with a RANGE file of garbage: err = %v, want one naming %s", err, path)
+	}
 }
