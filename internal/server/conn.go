@@ -17,8 +17,8 @@ import (
 	"github.com/keyq/keyq/internal/proto"
 )
 
-// outboxLen is how many replies a connection queues for its writer; the byte bound
-// (Config.MaxOutputBytes) usually binds first.
+// outboxLen is how many replies a connection queues for its writer (the replies sent
+// after the reader stopped reading); Config.MaxOutputBytes bounds their bytes.
 const outboxLen = 256
 
 // lingerTimeout is how long a connection closed after a fatal error keeps reading

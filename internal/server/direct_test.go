@@ -13,16 +13,16 @@ import (
 
 // TestServerReaderRepliesInOrderWhileWaitsAnswer pipelines PINGs, which the reader
 // answers itself, between waiting GETs that another connection's puts answer from
-// their own goroutines: the reader writes its replies at once only while nothing is
-// queued for the writer, and queues them otherwise, so the PINGs' replies still come
-// in order, each with its own body, and every GET gets a message.
+// their own goroutines: the reader and those goroutines write their replies under
+// one mutex, so the PINGs' replies still come in order, each with its own body
+// and none torn by a GET's, and every GET gets a message.
 func TestServerReaderRepliesInOrderWhileWaitsAnswer(t *testing.T) {
 	const (
 		pings = 2000
 		gets  = 200
 	)
 	s := testutil.StartServer(t, testutil.WithServer(func(cfg *server.Config) {
-		cfg.MaxOutputBytes = 4 << 10 // the cap binds often: replies wait in the outbox
+		cfg.MaxOutputBytes = 4 << 10 // small, though direct replies never queue for it
 	}))
 	c := testutil.Dial(t, s.Addr)
 	producer := testutil.Dial(t, s.Addr)

@@ -44,9 +44,10 @@ type Config struct {
 	// a put waiting for the disk, a reply not yet written) is never idle. 0 means never.
 	IdleTimeout time.Duration
 
-	// MaxOutputBytes bounds the replies a connection has queued but not yet written;
-	// over it the server stops reading that connection's requests until it catches
-	// up. 0 means DefaultMaxOutputBytes.
+	// MaxOutputBytes bounds the replies queued for a connection's writer goroutine,
+	// which carries only those the reader sends after it stopped reading (a
+	// shutdown, a fatal error); other replies are written directly, and a blocked
+	// write stops the reader (see the package doc). 0 means DefaultMaxOutputBytes.
 	MaxOutputBytes int
 
 	// WriteTimeout drops a connection whose writes make no progress for that long.
