@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/keyq/keyq/internal/linger"
 )
 
 // flushAt is how many reply bytes a connection gathers before it writes them out
@@ -22,11 +24,6 @@ const flushAt = 64 << 10
 // writeChunk is the most a flush writes under one write deadline, so that a slow
 // but reading client is not dropped for a large reply.
 const writeChunk = 256 << 10
-
-// lingerTimeout is how long a connection closed for a protocol error keeps reading
-// (and discarding) what the client still sends, so that the close does not reset the
-// connection before the client has read the error.
-const lingerTimeout = 500 * time.Millisecond
 
 // conn is one client connection. One goroutine serves it: it reads what the client
 // sent, runs every whole command in it in order, gathering the replies in out, and
@@ -127,7 +124,7 @@ func (c *conn) serve() {
 		c.log.Warn("protocol error, closing", "err", err)
 		c.writeError("ERR " + err.Error())
 		c.flush()
-		lingerClose(c.nc)
+		linger.Close(c.nc)
 	}
 }
 
@@ -244,23 +241,6 @@ func (c *conn) writeFailed(err error) {
 		return
 	}
 	c.log.Debug("write failed", "err", err)
-}
-
-// lingerClose closes nc while the client may still be sending: it sends FIN, then
-// reads and discards what the client still sends for a short while, so that the
-// close does not reset the connection and destroy the last reply before the client
-// reads it.
-func lingerClose(nc net.Conn) {
-	defer nc.Close()
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	if err := tc.CloseWrite(); err != nil {
-		return
-	}
-	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
 }
 
 func (c *conn) markActive() { c.active.Store(time.Now().UnixNano()) }

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/linger"
 )
 
 // DefaultAddr is where the RESP listener listens unless told otherwise.
@@ -314,7 +315,7 @@ func (s *Server) refuse(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	lingerClose(nc)
+	linger.Close(nc)
 }
 
 // refuseTimeout bounds the write of the error that refuses a connection.

@@ -172,7 +172,8 @@ func (c *conn) getBatchReply(
 	// queue, last first; it gets a new id, as a message put back by a move does.
 	for i := len(msgs) - 1; i >= fit; i-- {
 		m := msgs[i]
-		if _, err := c.s.broker.PutFront(context.WithoutCancel(ctx), m.Queue, m.Payload); err != nil {
+		_, err := c.s.broker.PutFront(context.WithoutCancel(ctx), m.Queue, m.Payload)
+		if err != nil {
 			c.log.Error("message lost: cannot put back one over the reply size",
 				"queue", m.Queue, "msg_id", m.ID, "err", err)
 		}

@@ -14,17 +14,13 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/linger"
 	"github.com/keyq/keyq/internal/proto"
 )
 
 // outboxLen is how many replies a connection queues for its writer (the replies sent
 // after the reader stopped reading); Config.MaxOutputBytes bounds their bytes.
 const outboxLen = 256
-
-// lingerTimeout is how long a connection closed after a fatal error keeps reading
-// (and discarding) what the client still sends, so that closing with unread input
-// does not reset the connection before the client has read the error frame.
-const lingerTimeout = 500 * time.Millisecond
 
 // errStopping ends a read once the server has stopped reading the connection.
 var errStopping = errors.New("server: connection stopped reading")
@@ -203,7 +199,7 @@ func (c *conn) serve() {
 	// A client may still be sending after a fatal error or a shutdown: close gently, or
 	// the unread input turns the close into a reset that destroys the last replies.
 	if fatal || c.stopping.Load() {
-		lingerClose(c.nc)
+		linger.Close(c.nc)
 		return
 	}
 	c.nc.Close()
@@ -498,21 +494,4 @@ func (c *conn) warn(msg string, args ...any) {
 		return
 	}
 	c.log.Debug(msg, args...)
-}
-
-// lingerClose closes nc while the client may still be sending: it sends FIN, then
-// reads and discards what the client still sends for a short while, so that the close
-// does not reset the connection and destroy the last replies before the client reads
-// them.
-func lingerClose(nc net.Conn) {
-	defer nc.Close()
-	tc, ok := nc.(*net.TCPConn)
-	if !ok {
-		return
-	}
-	if err := tc.CloseWrite(); err != nil {
-		return
-	}
-	nc.SetReadDeadline(time.Now().Add(lingerTimeout))
-	io.Copy(io.Discard, io.LimitReader(nc, 4<<20))
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/internal/broker"
+	"github.com/keyq/keyq/internal/linger"
 	"github.com/keyq/keyq/internal/proto"
 )
 
@@ -256,7 +257,7 @@ func (s *Server) refuse(nc net.Conn, id uint64) {
 	if s.warn.allow(remoteHost(nc)) {
 		log.Warn("connection refused over the limit", "max_conns", s.cfg.MaxConns)
 	}
-	lingerClose(nc)
+	linger.Close(nc)
 }
 
 // setKeepAlive enables TCP keep-alive on an accepted connection explicitly rather
