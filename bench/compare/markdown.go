@@ -279,8 +279,8 @@ func (r *report) pacedTable(b *strings.Builder, mode string) {
 		return
 	}
 	fmt.Fprintf(b, "#### %s: latency at half of keyq's peak\n\n", modeTitles[mode])
-	b.WriteString("| server | workload | in flight | rate asked | delivered/s | put p50 | put p99 " +
-		"| put p99.9 | end-to-end p99 | pace lag p99 | put p99 from send |\n" +
+	b.WriteString("| server | workload | in flight | rate asked | delivered/s | put p50 " +
+		"| put p99 | put p99.9 | end-to-end p99 | pace lag p99 | put p99 from send |\n" +
 		"|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range paced {
 		fmt.Fprintf(b, "| %s | %s | %s | %s |", c.Server, c.Workload, c.level, fmtRate(c.Rate))

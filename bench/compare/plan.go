@@ -162,9 +162,10 @@ const noBatches = "no batch requests"
 const pacedWorkload = "8x8-100B"
 
 // runPaced reruns pacedWorkload against keyq and Redis with producers paced at half
-// of keyq's best rate there (or at -paced-rate, to compare runs at one rate): once one message at a time (so a put's latency is one
-// message's) and once at the level that reached keyq's peak. Latency at full speed
-// is mostly queueing; this is the load the latency target is set at.
+// of keyq's best rate there (or at -paced-rate, to compare runs at one rate): once
+// one message at a time (so a put's latency is one message's) and once at the level
+// that reached keyq's peak. Latency at full speed is mostly queueing; this is the
+// load the latency target is set at.
 func (p *plan) runPaced(ctx context.Context, running map[string]*instance, rep *report,
 	log *slog.Logger) {
 	i := slices.IndexFunc(p.workloads, func(w workload) bool { return w.Name == pacedWorkload })

@@ -38,7 +38,7 @@ type cell struct {
 	level
 	MsgsPerSec float64       `json:"msgs_per_sec"`
 	Load       float64       `json:"load_average"`      // one-minute load when the cell ended
-	Rate       float64       `json:"rate,omitempty"`    // put rate asked for; 0: as fast as possible
+	Rate       float64       `json:"rate,omitempty"`    // put rate asked; 0: as fast as possible
 	Error      string        `json:"error,omitempty"`   // the run failed or had errors
 	Missing    string        `json:"missing,omitempty"` // not run, and why
 	Result     *bench.Result `json:"result,omitempty"`

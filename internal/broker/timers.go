@@ -9,8 +9,8 @@ import (
 )
 
 // timer is one deadline the broker must act on: a lease running out, a deferred
-// message coming due or a message's TTL running out. It lives in the lease or deferred message it belongs to, so
-// scheduling allocates nothing.
+// message coming due or a message's TTL running out. It lives in the lease or
+// deferred message it belongs to, so scheduling allocates nothing.
 type timer struct {
 	when     time.Time // from time.Now: compared on the monotonic clock
 	seq      int64     // orders timers due at the same instant (see timerHeap.Less)

@@ -46,7 +46,8 @@ type Broker interface {
 	PutFront(ctx context.Context, queue string, payload []byte) (uint64, error)
 	PutWith(ctx context.Context, queue string, payload []byte, o broker.PutOptions) (uint64, error)
 	Get(ctx context.Context, queue string, wait time.Duration) (broker.Message, error)
-	Reserve(ctx context.Context, queues []string, o broker.ReserveOptions) ([]broker.Delivery, error)
+	Reserve(ctx context.Context, queues []string, o broker.ReserveOptions) (
+		[]broker.Delivery, error)
 	Ack(ctx context.Context, deliveryID uint64) error
 	Nack(ctx context.Context, deliveryID uint64, delay time.Duration) error
 	Touch(ctx context.Context, deliveryID uint64, lease time.Duration) (time.Time, error)

@@ -53,7 +53,7 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		totalPuts:     server("puts_total", "Messages put since start."),
 		totalGets:     server("gets_total", "Messages taken since start."),
 		totalAcks:     server("acks_total", "Deliveries acknowledged since start."),
-		totalNacks:    server("nacks_total", "Deliveries given back by their consumer since start."),
+		totalNacks:    server("nacks_total", "Deliveries given back since start."),
 		emptyGets:     server("empty_gets_total", "Gets that found no message."),
 		blocked:       server("waiting", "Gets blocked on any queue."),
 		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),

@@ -100,8 +100,12 @@ func (l *Log) moveForward(sg *segment, live []putRef) error {
 	for len(live) > 0 {
 		n := 1
 		span := int64(live[0].size)
-		for n < len(live) && live[n].offset+int64(live[n].size)-live[0].offset <= compactBatchBytes {
-			span = live[n].offset + int64(live[n].size) - live[0].offset
+		for n < len(live) {
+			end := live[n].offset + int64(live[n].size) - live[0].offset
+			if end > compactBatchBytes {
+				break
+			}
+			span = end
 			n++
 		}
 		buf := make([]byte, span)
