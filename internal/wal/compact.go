@@ -184,7 +184,9 @@ func (l *Log) dropFront(sg *segment) bool {
 	if err := l.writeRangeLocked(); err != nil { // before the file goes
 		l.segments = slices.Insert(l.segments, 0, sg)
 		l.mu.Unlock()
-		l.log.Error("delete segment", "segment", sg.id, "err", err)
+		l.log.Error("cannot record the segment range; keeping the drained segment "+
+			"and retrying at the next compaction (check the data directory's disk)",
+			"segment", sg.id, "err", err)
 		return false
 	}
 	l.mu.Unlock()
@@ -197,7 +199,9 @@ func (l *Log) dropFront(sg *segment) bool {
 		l.mu.Lock()
 		l.segments = slices.Insert(l.segments, 0, sg)
 		l.mu.Unlock()
-		l.log.Error("delete segment", "segment", sg.id, "err", err)
+		l.log.Error("cannot delete a drained segment file; keeping it and retrying at "+
+			"the next compaction (check the data directory's permissions and disk)",
+			"segment", sg.id, "path", sg.path, "err", err)
 		return false
 	}
 	sg.f.Close()
