@@ -167,11 +167,12 @@ func (b *Broker) PopAnyN(
 	}
 	msgs := []Message{first}
 	for _, e := range d.more {
-		p, err := b.payload(e)
+		// As the first: each owns its buffer, so that Release recycles it.
+		m, err := b.takenMessage(delivery{queue: first.Queue, e: e})
 		if err != nil {
 			return first.Queue, msgs, err
 		}
-		msgs = append(msgs, Message{Queue: first.Queue, ID: e.id, Payload: p})
+		msgs = append(msgs, m)
 	}
 	// A waiter that found a message itself, or was handed one put, takes the rest now.
 	if len(msgs) < n {

@@ -797,6 +797,11 @@ func TestListPopAnyNTakesItsCountBeforeNextWaiter(t *testing.T) {
 		if p.err != nil || !slices.Equal(got, want) {
 			t.Fatalf("from %v: first waiter got %q, %v; want %q", from, got, p.err, want)
 		}
+		for i, m := range p.msgs { // each owns its buffer, so Release recycles it
+			if m.holder == nil {
+				t.Fatalf("from %v: message %d of the waiter owns no buffer", from, i)
+			}
+		}
 		wantResult(t, second, "k", rest)
 	}
 }
