@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyq/keyq/internal/linger"
+	"github.com/keyq/keyq/internal/warnlimit"
 )
 
 // flushAt is how many reply bytes a connection gathers before it writes them out
@@ -32,10 +33,11 @@ const writeChunk = 256 << 10
 // blocks, a watcher reads on for it (see input.watch). Only active, busy and
 // readClosed are shared with other goroutines.
 type conn struct {
-	s   *Server
-	nc  net.Conn
-	id  int64
-	log *slog.Logger
+	s      *Server
+	nc     net.Conn
+	id     int64
+	log    *slog.Logger
+	remote string // the peer's host, the key of its warnings' rate limit
 
 	// ctx ends when the client goes (a read saw EOF or an error) or the server
 	// stops; blocking commands wait under it.
@@ -84,6 +86,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		nc:     nc,
 		id:     id,
 		log:    s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		remote: warnlimit.Host(nc.RemoteAddr()),
 		ctx:    ctx,
 		cancel: cancel,
 		proto:  2,
@@ -121,7 +124,7 @@ func (c *conn) serve() {
 	}()
 	err := c.serveCommands()
 	if err != nil && isProtocolError(err) {
-		c.log.Warn("protocol error, closing", "err", err)
+		c.warn("protocol error, closing", "err", err)
 		c.writeError("ERR " + err.Error())
 		c.flush()
 		linger.Close(c.nc)
@@ -234,10 +237,14 @@ func (c *conn) armWriteDeadline() {
 	c.nc.SetWriteDeadline(c.writeDeadline)
 }
 
+// warn logs client misbehaviour at warn level, at most once per interval for each
+// client host, and at debug level otherwise.
+func (c *conn) warn(msg string, args ...any) { c.s.warn.Warn(c.log, c.remote, msg, args...) }
+
 func (c *conn) writeFailed(err error) {
 	c.writeErr = fmt.Errorf("write replies: %w", err)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.log.Warn("client does not read its replies, closing", "err", err)
+		c.warn("client does not read its replies, closing", "err", err)
 		return
 	}
 	c.log.Debug("write failed", "err", err)

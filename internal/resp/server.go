@@ -36,6 +36,7 @@ import (
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/linger"
+	"github.com/keyq/keyq/internal/warnlimit"
 )
 
 // DefaultAddr is where the RESP listener listens unless told otherwise.
@@ -95,9 +96,10 @@ type Server struct {
 	version string
 	started time.Time
 
-	limits       limits    // what a request may hold
-	observer     Observer  // nil: none
-	recorders    recorders // the observer's, by command
+	limits       limits             // what a request may hold
+	warn         *warnlimit.Limiter // warnings about clients, per host
+	observer     Observer           // nil: none
+	recorders    recorders          // the observer's, by command
 	writeTimeout time.Duration
 	idleTimeout  time.Duration
 	maxConns     int
@@ -135,6 +137,7 @@ func New(cfg Config) *Server {
 		version:      version,
 		started:      time.Now(),
 		limits:       configLimits(cfg),
+		warn:         warnlimit.New(warnlimit.Interval),
 		writeTimeout: cmp.Or(cfg.WriteTimeout, DefaultWriteTimeout),
 		observer:     cfg.Observer,
 		recorders:    make(recorders, len(commands)+1),

@@ -1,10 +1,14 @@
 package resp
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +43,10 @@ func startServerConfig(t testing.TB, cfg broker.Config, rcfg Config) *testServer
 	if err != nil {
 		t.Fatalf("new broker: %v", err)
 	}
-	rcfg.Broker, rcfg.Logger, rcfg.Version = b, log, "test"
+	rcfg.Broker, rcfg.Version = b, "test"
+	if rcfg.Logger == nil {
+		rcfg.Logger = log
+	}
 	s := New(rcfg)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -149,5 +156,51 @@ func TestServerShutdownEndsBlockedCommand(t *testing.T) {
 	}
 	if n := ts.s.connCount(); n != 0 {
 		t.Fatalf("%d connections left after shutdown", n)
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a logger may write from many goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestServerWarnsOncePerHostAboutProtocolErrors: a client that opens connection
+// after connection and breaks the protocol on each gets each one closed with an
+// error, but the log warns about its host once, not once per connection.
+func TestServerWarnsOncePerHostAboutProtocolErrors(t *testing.T) {
+	var out syncBuffer
+	log := slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ts := startServerConfig(t, broker.Config{}, Config{Logger: log})
+
+	for i := range 20 {
+		nc, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := nc.Write([]byte("*1\r\n$abc\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		reply, _ := io.ReadAll(nc) // the error, then the close
+		nc.Close()
+		if !strings.HasPrefix(string(reply), "-ERR Protocol error") {
+			t.Fatalf("connection %d: reply %q, want a protocol error", i, reply)
+		}
+	}
+	if n := strings.Count(out.String(), "protocol error, closing"); n != 1 {
+		t.Fatalf("%d warnings about one host's 20 protocol errors, want 1:\n%s", n, out.String())
 	}
 }

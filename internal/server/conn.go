@@ -16,6 +16,7 @@ import (
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/linger"
 	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/warnlimit"
 )
 
 // outboxLen is how many replies a connection queues for its writer (the replies sent
@@ -76,7 +77,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
 		s:            s,
 		nc:           nc,
-		remote:       remoteHost(nc),
+		remote:       warnlimit.Host(nc.RemoteAddr()),
 		readTimeout:  s.cfg.HandshakeTimeout,
 		outbox:       make(chan reply, outboxLen),
 		drained:      make(chan struct{}, 1),
@@ -91,14 +92,6 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.waitCtx, c.cancelWaits = context.WithCancelCause(c.ctx)
 	return c
-}
-
-func remoteHost(nc net.Conn) string {
-	addr := nc.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
 }
 
 // idleReader reads from the connection with a deadline, so that a connection idle
@@ -488,10 +481,4 @@ func (c *conn) writeFailed(err error) {
 
 // warn logs client misbehaviour at warn level, at most once per interval for each
 // client host, and at debug level otherwise.
-func (c *conn) warn(msg string, args ...any) {
-	if c.s.warn.allow(c.remote) {
-		c.log.Warn(msg, args...)
-		return
-	}
-	c.log.Debug(msg, args...)
-}
+func (c *conn) warn(msg string, args ...any) { c.s.warn.Warn(c.log, c.remote, msg, args...) }

@@ -14,6 +14,7 @@ import (
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/linger"
 	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/warnlimit"
 )
 
 // Defaults for the Config fields left zero.
@@ -86,7 +87,7 @@ type Server struct {
 	broker   *broker.Broker
 	log      *slog.Logger
 	maxFrame int
-	warn     *warnLimiter
+	warn     *warnlimit.Limiter
 
 	mu        sync.Mutex // protects the fields below
 	listeners map[net.Listener]struct{}
@@ -144,7 +145,7 @@ func New(cfg Config) (*Server, error) {
 		broker:    cfg.Broker,
 		log:       cfg.Logger.With("component", "server"),
 		maxFrame:  proto.MaxFrameFor(cfg.Broker.MaxMessageBytes()),
-		warn:      newWarnLimiter(warnInterval),
+		warn:      warnlimit.New(warnlimit.Interval),
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 	}
@@ -254,7 +255,7 @@ func (s *Server) refuse(nc net.Conn, id uint64) {
 		return
 	}
 
-	if s.warn.allow(remoteHost(nc)) {
+	if s.warn.Allow(warnlimit.Host(nc.RemoteAddr())) {
 		log.Warn("connection refused over the limit", "max_conns", s.cfg.MaxConns)
 	}
 	linger.Close(nc)
