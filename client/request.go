@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -289,7 +290,7 @@ func decodeItems(cl *call, lease bool) ([]proto.Item, error) {
 	d := proto.NewBody(cl.takeBody())
 	n, err := d.U32()
 	if err == nil && n == 0 {
-		err = fmt.Errorf("OK reply with no message")
+		err = errors.New("OK reply with no message")
 	}
 	var items []proto.Item
 	if err == nil {

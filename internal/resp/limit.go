@@ -238,7 +238,7 @@ func (g *guard) startLine(s guardState) {
 // header consumes the bytes of a "*N" or "$L" line at the start of b, up to and
 // including its '\n'.
 func (g *guard) header(b []byte) (int, error) {
-	if n, err, ok := g.plainHeader(b); ok {
+	if n, ok, err := g.plainHeader(b); ok {
 		return n, err
 	}
 	for i, c := range b {
@@ -255,9 +255,9 @@ func (g *guard) header(b []byte) (int, error) {
 // plainHeader consumes, at the start of b, a whole header line of plain digits
 // within every limit, which is what clients send, at once; it returns what header
 // would. For anything else it reports false and header goes byte by byte.
-func (g *guard) plainHeader(b []byte) (int, error, bool) {
+func (g *guard) plainHeader(b []byte) (n int, ok bool, err error) {
 	if g.num.length != 0 {
-		return 0, nil, false // the line began in an earlier read
+		return 0, false, nil // the line began in an earlier read
 	}
 	var v int64
 	i := 0
@@ -265,7 +265,7 @@ func (g *guard) plainHeader(b []byte) (int, error, bool) {
 		v = v*10 + int64(b[i]-'0')
 	}
 	if i == 0 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' {
-		return 0, nil, false
+		return 0, false, nil
 	}
 	nl := i + 1
 	limit := g.lim.bulk
@@ -274,19 +274,18 @@ func (g *guard) plainHeader(b []byte) (int, error, bool) {
 	}
 	// The checks headerByte makes at each byte, passed at the last one.
 	if v > limit || int64(nl) > g.lim.line || g.size+int64(nl)+1 > g.lim.request {
-		return 0, nil, false
+		return 0, false, nil
 	}
 	g.size += int64(nl) + 1
-	var err error
 	if g.state == stateCount {
 		err = g.countDone(v, true)
 	} else {
 		err = g.bulkLenDone(v, true)
 	}
 	if err != nil {
-		return nl, err, true // the '\n' is not passed, as in header
+		return nl, true, err // the '\n' is not passed, as in header
 	}
-	return nl + 1, nil, true
+	return nl + 1, true, nil
 }
 
 // maxPlainHeader is the most digits plainHeader takes: their value fits an int64.
