@@ -98,14 +98,7 @@ func (b *Broker) FinishTakeBatch(ctx context.Context, p PendingTake) ([]Message,
 // the first non-empty queue among queues, without waiting (o.Wait only decides
 // whether an empty result counts as an empty get, as for TakeAppend).
 func (b *Broker) ReserveAppend(queues []string, o ReserveOptions) (PendingTake, error) {
-	if err := b.checkGet(queues, o.Wait); err != nil {
-		return PendingTake{}, err
-	}
-	if o.Max < 0 || o.MaxBytes < 0 {
-		return PendingTake{}, fmt.Errorf("%w: max %d and max bytes %d must not be negative",
-			ErrInvalidOption, o.Max, o.MaxBytes)
-	}
-	if err := checkDuration("lease", o.Lease); err != nil {
+	if err := b.checkReserve(queues, o); err != nil {
 		return PendingTake{}, err
 	}
 	r := &reserveReq{lease: o.Lease, owner: o.Owner, maxBytes: o.MaxBytes}

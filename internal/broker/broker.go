@@ -578,18 +578,8 @@ func (b *Broker) payload(e entry) ([]byte, error) {
 		if !e.loc.IsZero() {
 			b.cacheUsed.Add(-int64(e.size))
 		}
-		if e.payload == nil {
-			return []byte{}, nil
-		}
-		return e.payload, nil
 	}
-
-	p, err := b.store.ReadPayload(e.loc)
-	if err != nil {
-		return nil, fmt.Errorf("read message %d from segment %d offset %d: %w",
-			e.id, e.loc.Segment, e.loc.Offset, err)
-	}
-	return p, nil
+	return b.peekPayload(e)
 }
 
 // admitToCache decides whether e keeps its payload in memory. Messages the store does

@@ -78,14 +78,7 @@ func (b *Broker) ReleaseOwner(o *Owner) {
 func (b *Broker) Reserve(
 	ctx context.Context, queues []string, o ReserveOptions,
 ) ([]Delivery, error) {
-	if err := b.checkGet(queues, o.Wait); err != nil {
-		return nil, err
-	}
-	if o.Max < 0 || o.MaxBytes < 0 {
-		return nil, fmt.Errorf("%w: max %d and max bytes %d must not be negative",
-			ErrInvalidOption, o.Max, o.MaxBytes)
-	}
-	if err := checkDuration("lease", o.Lease); err != nil {
+	if err := b.checkReserve(queues, o); err != nil {
 		return nil, err
 	}
 	r := &reserveReq{lease: o.Lease, owner: o.Owner, maxBytes: o.MaxBytes}
@@ -305,4 +298,17 @@ func (b *Broker) Touch(
 	b.timers.schedule(&l.timer, l.deadline)
 	l.q.mu.Unlock()
 	return l.deadline, nil
+}
+
+// checkReserve refuses a reserve that no queue could serve: the checks of a get,
+// then of o's counts and lease.
+func (b *Broker) checkReserve(queues []string, o ReserveOptions) error {
+	if err := b.checkGet(queues, o.Wait); err != nil {
+		return err
+	}
+	if o.Max < 0 || o.MaxBytes < 0 {
+		return fmt.Errorf("%w: max %d and max bytes %d must not be negative",
+			ErrInvalidOption, o.Max, o.MaxBytes)
+	}
+	return checkDuration("lease", o.Lease)
 }
