@@ -10,9 +10,10 @@ import (
 // a nack with a delay. It sits in the broker's timer heap, not in its queue's ready
 // list, so no consumer can see it (let alone lease it) before it is due.
 type deferred struct {
-	q     *Queue
-	e     entry
-	timer timer
+	q       *Queue
+	e       entry
+	timer   timer
+	dropped bool // taken by a Delete while its timer had fired: promote skips it
 }
 
 // deferLocked holds e back in q until due.
@@ -34,6 +35,9 @@ func (b *Broker) promote(d *deferred) {
 	q, e := d.q, d.e
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if d.dropped {
+		return
+	}
 	q.deferred.Add(-1)
 	q.deferredBytes -= int64(e.size)
 	q.ops++
@@ -72,4 +76,39 @@ func (b *Broker) recordDueLocked(q *Queue, e *entry) {
 // one that was is a nacked message, not a delayed put.
 func (m *meta) delivered() bool {
 	return m != nil && m.count > 0
+}
+
+// dropDeferredLocked takes q's deferred messages (delayed puts, nacks with a delay),
+// recording each take, for Delete. It returns how many it took and the ticket of
+// the last record. A deferred message whose timer fired but whose promote has not
+// run yet is not in the heap: it is taken too, if Delete's ready pass finds it
+// ready, else it becomes ready as it was due to.
+func (b *Broker) dropDeferredLocked(q *Queue) (int, storage.Ticket, error) {
+	if q.deferred.Load() == 0 {
+		return 0, 0, nil
+	}
+	var mine []*deferred
+	b.timers.mu.Lock()
+	for _, t := range b.timers.heap {
+		if t.deferred != nil && t.deferred.q == q {
+			mine = append(mine, t.deferred)
+		}
+	}
+	b.timers.mu.Unlock()
+
+	var last storage.Ticket
+	for i, d := range mine {
+		ticket, err := b.recordTakeLocked(q, d.e)
+		if err != nil {
+			return i, last, err
+		}
+		b.timers.cancel(&d.timer)
+		d.dropped = true
+		q.deferred.Add(-1)
+		q.deferredBytes -= int64(d.e.size)
+		q.ops++
+		b.releaseCache(d.e)
+		last = max(last, ticket)
+	}
+	return len(mine), last, nil
 }

@@ -524,3 +524,50 @@ func TestReserveExpiryLostInCrashStillRedelivers(t *testing.T) {
 		}
 	})
 }
+
+// TestDeleteTakesDeferredMessagesToo: a queue's Delete takes its delayed puts and
+// its messages nacked with a delay along with the ready ones, for good: none comes
+// due later, nor after a restart. A message out under a lease stays its consumer's.
+func TestDeleteTakesDeferredMessagesToo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &logStore{}
+		b := newTestBroker(t, Config{Store: store})
+		ctx := context.Background()
+		mustPut(t, b, "q", []byte("nacked"))
+		mustPut(t, b, "q", []byte("leased"))
+		d := mustReserve(t, b, "q", ReserveOptions{Lease: time.Hour})
+		if err := b.Nack(ctx, d.DeliveryID, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		leased := mustReserve(t, b, "q", ReserveOptions{Lease: time.Hour})
+		if _, err := b.PutWith(ctx, "q", []byte("later"),
+			PutOptions{Delay: 10 * time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, b, "q", []byte("ready"))
+
+		n, err := b.Delete(ctx, "q")
+		if err != nil || n != 3 {
+			t.Fatalf("delete = %d, %v; want 3 (ready, delayed, nacked with a delay)", n, err)
+		}
+		qs, _ := b.QueueStats("q")
+		if qs.Messages != 0 || qs.Deferred != 0 || qs.Inflight != 1 {
+			t.Fatalf("after delete: %+v; want nothing but the lease", qs)
+		}
+		time.Sleep(time.Minute) // past every delay
+		synctest.Wait()
+		if n, _ := b.Len("q"); n != 0 {
+			t.Fatalf("len = %d once the delays passed, want 0", n)
+		}
+		if err := b.Ack(ctx, leased.DeliveryID); err != nil {
+			t.Fatalf("ack of the lease held through the delete: %v", err)
+		}
+
+		b = restart(t, b, store)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n, _ := b.Len("q"); n != 0 {
+			t.Fatalf("len = %d after a restart, want 0", n)
+		}
+	})
+}

@@ -312,8 +312,11 @@ func (b *Broker) Exists(queue string) (bool, error) {
 	return n > 0, err
 }
 
-// Delete takes every message of the named queue, recording each take, and returns
-// how many there were (Redis' DEL). Waiters on the queue keep waiting.
+// Delete takes every message of the named queue, ready or deferred (delayed puts,
+// nacks with a delay), recording each take, and returns how many there were (Redis'
+// DEL). Messages out under a lease are not the queue's to take: they stay with their
+// consumers, and an ack ends them as usual while a nack or an expired lease returns
+// them. Waiters on the queue keep waiting.
 func (b *Broker) Delete(ctx context.Context, queue string) (int, error) {
 	if err := ValidateKey(queue); err != nil {
 		return 0, err
@@ -332,6 +335,12 @@ func (b *Broker) Delete(ctx context.Context, queue string) (int, error) {
 			break
 		}
 		n++
+	}
+	if err == nil && !q.dead {
+		var dn int
+		var dt storage.Ticket
+		dn, dt, err = b.dropDeferredLocked(q)
+		n, last = n+dn, max(last, dt)
 	}
 	if q.idleLocked() && !q.dead {
 		b.noteDrainedLocked(q)
