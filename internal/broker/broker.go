@@ -754,3 +754,18 @@ func (b *Broker) requeueEntry(queue string, e entry, back bool) {
 			"err", err)
 	}
 }
+
+// Ready returns nil while the broker takes work: ErrClosed once it is closed, or the
+// store's failure when its store stopped taking writes (see storage.Failer), for a
+// readiness check to report.
+func (b *Broker) Ready() error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	if f, ok := b.store.(storage.Failer); ok {
+		if err := f.Err(); err != nil {
+			return fmt.Errorf("store failed: %w", err)
+		}
+	}
+	return nil
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/metrics"
+	"github.com/keyq/keyq/internal/storage"
 )
 
 func TestHTTPHealthAndReadiness(t *testing.T) {
@@ -50,6 +52,42 @@ func TestHTTPReadinessFailsOnceTheBrokerCloses(t *testing.T) {
 	resp, _ = a.do("GET", "/readyz", nil)
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz after the broker closed = %d, want 503", resp.StatusCode)
+	}
+}
+
+// failingStore is a memory store whose Err reports a failure once failed is set, as
+// a durable log does after a write or fsync error.
+type failingStore struct {
+	storage.Memory
+	failed atomic.Bool
+}
+
+func (f *failingStore) Err() error {
+	if f.failed.Load() {
+		return errors.New("sync segment 3: input/output error")
+	}
+	return nil
+}
+
+// TestHTTPReadinessFailsWhenTheLogFails: once the store stops taking writes, /readyz
+// answers 503 with the reason, so a load balancer sends clients elsewhere, while
+// /healthz stays 200 (the process runs; restarting it is what helps).
+func TestHTTPReadinessFailsWhenTheLogFails(t *testing.T) {
+	store := &failingStore{}
+	a := startAPI(t, func(s *apiSetup) { s.broker.Store = store })
+	if resp, body := a.do("GET", "/readyz", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d %s", resp.StatusCode, body)
+	}
+
+	store.failed.Store(true)
+	resp, body := a.do("GET", "/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable ||
+		!strings.Contains(string(body), "input/output error") {
+		t.Fatalf("readyz with the log failed = %d %s, want 503 naming the failure",
+			resp.StatusCode, body)
+	}
+	if resp, _ := a.do("GET", "/healthz", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz with the log failed = %d, want 200", resp.StatusCode)
 	}
 }
 

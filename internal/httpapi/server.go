@@ -55,6 +55,7 @@ type Broker interface {
 	Delete(ctx context.Context, queue string) (int, error)
 	Stats(limit int) broker.Stats
 	QueueStats(name string) (broker.QueueStats, bool)
+	Ready() error
 	MaxMessageBytes() int
 }
 
@@ -242,15 +243,20 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// handleReady answers 200 while the broker takes work and 503 once shutdown began.
-//
-// TODO: ask the broker whether it is closed once it can tell without an operation.
+// handleReady answers 200 while the broker takes work, and 503 once shutdown began,
+// the broker closed or its durable log failed (it then refuses writes until keyq
+// restarts), so that a load balancer sends clients elsewhere.
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
-	if s.draining.Load() {
+	err := s.broker.Ready()
+	switch {
+	case s.draining.Load() || errors.Is(err, broker.ErrClosed):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
-		return
+	case err != nil:
+		writeJSON(w, http.StatusServiceUnavailable,
+			map[string]string{"status": "failed", "error": err.Error()})
+	default:
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // noteErr marks the server as draining when the broker says it is closed, so

@@ -142,6 +142,13 @@ type Store interface {
 	Close() error
 }
 
+// Failer is implemented by a Store that can fail for good while it runs (a write or
+// fsync error it cannot recover from without a restart): Err returns that failure,
+// or nil while the Store works. The broker reports it as not ready.
+type Failer interface {
+	Err() error
+}
+
 // Errors a Store returns; the broker maps them to the clients' error codes.
 var (
 	// ErrClosed is returned by a Store used after Close.

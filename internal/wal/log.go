@@ -341,6 +341,17 @@ func (l *Log) writableLocked() error {
 	return l.err
 }
 
+var _ storage.Failer = (*Log)(nil)
+
+// Err returns the error that stopped the log taking writes (a failed write or
+// fsync: the log refuses writes until it is reopened), or nil while it works. It
+// implements storage.Failer.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
 // failLocked makes err the log's sticky error, unless it already has one, and
 // returns the sticky error.
 func (l *Log) failLocked(err error) error {

@@ -234,6 +234,9 @@ func TestLogSyncErrorIsSticky(t *testing.T) {
 	defer l.Close()
 
 	mustPut(t, l, putRec("q", 1, 1, []byte("ok")))
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err of a working log = %v", err)
+	}
 	fs.mu.Lock()
 	fs.syncErr = errInjected
 	fs.mu.Unlock()
@@ -254,6 +257,9 @@ func TestLogSyncErrorIsSticky(t *testing.T) {
 	}
 	if n := lb.count("log failed, refusing writes"); n != 1 {
 		t.Fatalf("logged the failure %d times, want 1", n)
+	}
+	if err := l.Err(); !errors.Is(err, errInjected) {
+		t.Fatalf("Err after the failure = %v, want the first error (for readiness)", err)
 	}
 }
 
