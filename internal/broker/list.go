@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -210,35 +211,61 @@ func (b *Broker) finishAll(ctx context.Context, ds []delivery, cause error) ([]M
 // ones count from the tail (-1 is the last), and out-of-range ones are clamped, as in
 // Redis' LRANGE. An unknown queue has no messages.
 func (b *Broker) Range(queue string, start, stop int) ([]Message, error) {
+	return b.RangeAppend(nil, queue, start, stop)
+}
+
+// RangeAppend is Range appending to dst, so that a caller serving many ranges can
+// reuse one slice. The messages share one buffer for their payloads: they own no
+// pooled buffer, and Release does nothing.
+func (b *Broker) RangeAppend(dst []Message, queue string, start, stop int) ([]Message, error) {
 	if err := ValidateKey(queue); err != nil {
-		return nil, err
+		return dst, err
 	}
 	q := b.lookup(queue, false)
 	if q == nil {
-		return nil, nil
+		return dst, nil
 	}
 
+	// The queued buffers may be taken and reused once the lock is released, so the
+	// payloads are copied now, into one buffer for the whole range: a copy from the
+	// pools per message (and a slice of entries besides) cost LRANGE of 500 messages
+	// 6 times what Redis takes.
+	type later struct {
+		i int // in dst
+		e entry
+	}
+	var dropped []later // payloads the cache dropped, read back after the lock
 	q.mu.Lock()
-	n := q.ready.len()
-	start, stop = clampRange(start, stop, n)
-	var entries []entry
+	start, stop = clampRange(start, stop, q.ready.len())
+	size := 0
 	for i := start; i <= stop; i++ {
-		entries = append(entries, detached(q.ready.at(i)))
+		size += len(q.ready.at(i).payload)
+	}
+	slab := make([]byte, 0, size)
+	dst = slices.Grow(dst, max(stop-start+1, 0))
+	for i := start; i <= stop; i++ {
+		e := q.ready.at(i)
+		m := Message{Queue: queue, ID: e.id, Payload: []byte{}}
+		switch {
+		case e.payload != nil:
+			off := len(slab)
+			slab = append(slab, e.payload...)
+			m.Payload = slab[off:len(slab):len(slab)]
+		case e.size > 0:
+			dropped = append(dropped, later{len(dst), e})
+		}
+		dst = append(dst, m)
 	}
 	q.mu.Unlock()
 
-	// Payloads the cache dropped are read back after the lock is released.
-	msgs := make([]Message, 0, len(entries))
-	for _, e := range entries {
-		p, err := b.peekPayload(e)
+	for _, d := range dropped {
+		p, err := b.peekPayload(d.e)
 		if err != nil {
-			return nil, err
+			return dst, err
 		}
-		m := Message{Queue: queue, ID: e.id, Payload: p}
-		m.own()
-		msgs = append(msgs, m)
+		dst[d.i].Payload = p
 	}
-	return msgs, nil
+	return dst, nil
 }
 
 // Peek returns a copy of the message at index in the named queue, counted as Range

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/linger"
 	"github.com/keyq/keyq/internal/warnlimit"
 )
@@ -56,7 +57,8 @@ type conn struct {
 	proto   int    // 2 or 3
 	name    string // CLIENT SETNAME
 	quit    bool
-	lastKey string // the key of the last list command, see key
+	lastKey string           // the key of the last list command, see key
+	ranged  []broker.Message // LRANGE's slice, kept for the next one (maxKeptRange)
 
 	// The last command looked up and its name as sent, see lookup.
 	lastCmd     *command

@@ -213,13 +213,23 @@ func handleLRange(c *conn, args [][]byte) {
 	if !ok {
 		return
 	}
-	msgs, err := c.s.broker.Range(string(args[1]), clampInt(start), clampInt(stop))
+	msgs, err := c.s.broker.RangeAppend(c.ranged[:0], c.key(args[1]), clampInt(start),
+		clampInt(stop))
 	if err != nil {
+		clear(msgs)
 		c.writeBrokerError(err)
 		return
 	}
 	c.writeMessages(msgs)
+	clear(msgs) // drops the payloads for the collector
+	if cap(msgs) <= maxKeptRange {
+		c.ranged = msgs[:0]
+	}
 }
+
+// maxKeptRange is the most messages of an LRANGE whose slice a connection keeps for
+// the next one; a larger range's slice goes to the collector.
+const maxKeptRange = 1024
 
 // clampInt keeps an index within int on every platform; the broker clamps further.
 func clampInt(n int64) int {
