@@ -277,6 +277,29 @@ func (b *Broker) Nack(ctx context.Context, deliveryID uint64, delay time.Duratio
 	return nil
 }
 
+// Unreserve gives back a delivery its consumer never got (a front door could not fit
+// it in the reply): its message returns to the head of its queue as if this
+// delivery had not been made, its delivery count one less, so that it is neither
+// dead-lettered nor counted as a nack for it. Errors as for Ack.
+func (b *Broker) Unreserve(ctx context.Context, deliveryID uint64) error {
+	now := time.Now()
+	l, err := b.lockLease(deliveryID, now)
+	if err != nil {
+		return err
+	}
+	b.endLeaseLocked(l)
+	e := l.e
+	if e.meta != nil && e.meta.count > 0 {
+		e.meta.count-- // before the return's record, which keeps the count
+	}
+	ticket := b.returnLocked(l.q, e, now, 0)
+	l.q.mu.Unlock()
+	if err := b.store.Wait(ctx, ticket); err != nil {
+		return fmt.Errorf("unreserve %d: %w", deliveryID, err)
+	}
+	return nil
+}
+
 // Touch extends the delivery's lease to lease from now (0: the lease it was given)
 // and returns the new deadline. Errors as for Ack. A touch is not logged: after a
 // restart every lease has ended anyway.

@@ -625,3 +625,46 @@ func TestReserveCancelRacesPut(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreserveUndoesTheDelivery: a delivery given back unseen (it did not fit its
+// reply) returns to the head with its count as before, so that with max deliveries
+// 1 it is delivered again instead of dead-lettered, and counts no nack; across a
+// restart too.
+func TestUnreserveUndoesTheDelivery(t *testing.T) {
+	store := &logStore{}
+	b := newTestBroker(t, Config{Store: store})
+	ctx := context.Background()
+	if err := b.SetQueue(ctx, "q", QueueSettings{MaxDeliveries: 1}); err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, b, "q", []byte("first"))
+	mustPut(t, b, "q", []byte("second"))
+
+	ds, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Max: 2, Lease: time.Hour})
+	if err != nil || len(ds) != 2 {
+		t.Fatalf("reserve = %d, %v; want 2", len(ds), err)
+	}
+	for i := len(ds) - 1; i >= 0; i-- { // last first, as the server does
+		if err := b.Unreserve(ctx, ds[i].DeliveryID); err != nil {
+			t.Fatalf("unreserve %d: %v", i, err)
+		}
+	}
+	if err := b.Unreserve(ctx, ds[0].DeliveryID); !errors.Is(err, ErrNoDelivery) {
+		t.Fatalf("second unreserve = %v, want ErrNoDelivery", err)
+	}
+	if qs, _ := b.QueueStats("q"); qs.Nacks != 0 || qs.Messages != 2 || qs.Inflight != 0 {
+		t.Fatalf("stats after unreserve: %+v", qs)
+	}
+
+	b = restart(t, b, store)
+	for _, want := range []string{"first", "second"} {
+		d := mustReserve(t, b, "q", ReserveOptions{Lease: time.Hour})
+		if string(d.Payload) != want || d.Count != 1 || d.DeadLetter != nil {
+			t.Fatalf("after unreserve and restart: %q count %d; want %q, count 1",
+				d.Payload, d.Count, want)
+		}
+	}
+	if n, _ := b.Len("q.dlq"); n != 0 {
+		t.Fatalf("%d messages dead-lettered, want none", n)
+	}
+}

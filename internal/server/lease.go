@@ -119,9 +119,10 @@ func (c *conn) reserveReply(
 	fit := c.fitItems(items, true)
 	// What does not fit in one reply (only dead-lettered messages, whose extra
 	// fields the budget does not count, can overflow it) goes back, last first, so
-	// that the queue's order is kept.
+	// that the queue's order is kept, and uncounted: its consumer never saw it.
 	for i := len(ds) - 1; i >= fit; i-- {
-		if err := c.s.broker.Nack(context.WithoutCancel(ctx), ds[i].DeliveryID, 0); err != nil {
+		err := c.s.broker.Unreserve(context.WithoutCancel(ctx), ds[i].DeliveryID)
+		if err != nil {
 			c.log.Warn("cannot return a delivery over the reply size",
 				"queue", ds[i].Queue, "msg_id", ds[i].ID, "err", err)
 		}
