@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"slices"
 	"testing"
+
+	"pgregory.net/rapid"
 
 	"github.com/keyq/keyq/internal/storage"
 )
@@ -26,17 +29,43 @@ func TestRingShrinksAsItDrains(t *testing.T) {
 	for i := range 1 << 16 {
 		r.pushBack(entry{id: uint64(i)})
 	}
-	if len(r.buf) < 1<<16 {
-		t.Fatalf("buffer = %d, want at least %d", len(r.buf), 1<<16)
+	if !r.chunked() || r.ext.count != 1<<16/chunkLen {
+		t.Fatalf("after %d pushes: chunked %v, want %d chunks", 1<<16, r.chunked(),
+			1<<16/chunkLen)
 	}
 	for range 1<<16 - 1 {
 		r.popFront()
 	}
-	if len(r.buf) > keepRing {
-		t.Fatalf("buffer after draining = %d entries, want at most %d", len(r.buf), keepRing)
+	if r.chunked() || len(r.buf) > keepRing {
+		t.Fatalf("after draining: chunked %v, buffer %d entries, want flat and at most %d",
+			r.chunked(), len(r.buf), keepRing)
 	}
 	if got := r.popFront().id; got != 1<<16-1 {
 		t.Fatalf("last = %d, want %d", got, 1<<16-1)
+	}
+}
+
+// TestRingGrowsByChunks: past chunkLen entries the ring adds chunks and never copies
+// the entries it holds, and a ring whose length stays put reuses its spare chunk.
+func TestRingGrowsByChunks(t *testing.T) {
+	var r ring
+	for i := range 3 * chunkLen {
+		r.pushBack(entry{id: uint64(i)})
+	}
+	first := r.slotAt(0)
+	for i := range 3 * chunkLen {
+		r.pushBack(entry{id: uint64(3*chunkLen + i)})
+	}
+	if r.slotAt(0) != first {
+		t.Fatal("pushes past chunkLen moved the first entry")
+	}
+
+	allocs := testing.AllocsPerRun(10*chunkLen, func() {
+		e := r.popFront()
+		r.pushBack(e)
+	})
+	if allocs != 0 {
+		t.Fatalf("pop and push at a steady length: %v allocations per op, want 0", allocs)
 	}
 }
 
@@ -165,6 +194,93 @@ func TestRingKeepsSmallBufferWhenDrained(t *testing.T) {
 		}
 		if &r.buf[0] != buf {
 			t.Fatal("draining and refilling the ring replaced its buffer")
+		}
+	}
+}
+
+// TestRingMatchesModel drives a ring with random operations at both ends and in the
+// middle, with and without stored parts, across the flat and chunked layouts in both
+// directions, and checks every entry against a slice after each step.
+func TestRingMatchesModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var r ring
+		var model []entry
+		next := 0
+		// Which entries have a stored part or a dropped payload: a pattern drawn
+		// once, since a draw per entry would cost more than the ring.
+		stored := rapid.IntRange(2, 7).Draw(t, "stored every")
+		newEntry := func() entry {
+			next++
+			e := entry{id: uint64(next), payload: []byte{byte(next)}, size: 1}
+			switch next % stored {
+			case 0:
+				e.loc = storage.Location{Segment: uint64(next), Offset: int64(next)}
+			case 1:
+				e.payload, e.size = nil, 100+next // the cache dropped it
+			}
+			return e
+		}
+		for range rapid.IntRange(1, 24).Draw(t, "steps") {
+			// Runs of pushes or pops, so that the length crosses chunkLen and toFlatAt.
+			run := rapid.IntRange(1, 2*chunkLen).Draw(t, "run")
+			switch op := rapid.IntRange(0, 5).Draw(t, "op"); op {
+			case 0, 1:
+				var front []entry // pushed to the front, last first
+				for range run {
+					e := newEntry()
+					if op == 0 {
+						r.pushBack(e)
+						model = append(model, e)
+					} else {
+						r.pushFront(e)
+						front = append(front, e)
+					}
+				}
+				slices.Reverse(front)
+				model = append(front, model...)
+			case 2, 3:
+				for ; run > 0 && len(model) > 0; run-- {
+					var got, want entry
+					if op == 2 {
+						got, want, model = r.popFront(), model[0], model[1:]
+					} else {
+						got, want = r.popBack(), model[len(model)-1]
+						model = model[:len(model)-1]
+					}
+					if !sameEntry(got, want) {
+						t.Fatalf("pop = %+v, want %+v", got, want)
+					}
+				}
+			case 4:
+				i := rapid.IntRange(0, len(model)).Draw(t, "insert at")
+				e := newEntry()
+				r.insertAt(i, e)
+				model = append(model[:i], append([]entry{e}, model[i:]...)...)
+			case 5:
+				if len(model) == 0 {
+					continue
+				}
+				i := rapid.IntRange(0, len(model)-1).Draw(t, "remove at")
+				if got := r.removeAt(i); !sameEntry(got, model[i]) {
+					t.Fatalf("removeAt(%d) = %+v, want %+v", i, got, model[i])
+				}
+				model = append(model[:i], model[i+1:]...)
+			}
+			checkRing(t, &r, model)
+		}
+	})
+}
+
+func checkRing(t *rapid.T, r *ring, model []entry) {
+	if r.len() != len(model) {
+		t.Fatalf("len = %d, want %d", r.len(), len(model))
+	}
+	if r.chunked() && r.len() <= toFlatAt {
+		t.Fatalf("chunked with %d entries, want flat at %d or less", r.len(), toFlatAt)
+	}
+	for i, want := range model {
+		if got := r.at(i); !sameEntry(got, want) {
+			t.Fatalf("at(%d) = %+v, want %+v", i, got, want)
 		}
 	}
 }
