@@ -3,9 +3,10 @@
 // durable log feed as they work (connections, request latency, fsync latency), with
 // the Go runtime and process collectors beside them.
 //
-// Front doors hold a *Metrics and call ObserveRequest, ConnOpened and ConnClosed; these
-// calls do not allocate once a door and operation have been seen. A nil *Metrics is
-// valid and records nothing, so a door built without metrics needs no checks.
+// Front doors hold a *Metrics and call ObserveRequest (or a RequestRecorder), ConnOpened
+// and ConnClosed; these calls do not allocate once a door and operation have been
+// seen. A nil *Metrics is valid and records nothing, so a door built without metrics
+// needs no checks.
 package metrics
 
 import (
@@ -55,9 +56,9 @@ type Config struct {
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests    *prometheus.HistogramVec // door, op, result
-	connections *prometheus.GaugeVec     // door
-	accepted    *prometheus.CounterVec   // door
+	requests    *requestCollector      // door, op, result
+	connections *prometheus.GaugeVec   // door
+	accepted    *prometheus.CounterVec // door
 	fsync       prometheus.Histogram
 	fsyncErrors prometheus.Counter
 
@@ -71,12 +72,7 @@ type Metrics struct {
 // New builds the metrics and registers every collector on a fresh registry.
 func New(cfg Config) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
-	m.requests = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "keyq",
-		Name:      "request_duration_seconds",
-		Help:      "Time to serve one request, by front door, operation and result.",
-		Buckets:   prometheus.ExponentialBucketsRange(50e-6, 30, 20),
-	}, []string{"door", "op", "result"})
+	m.requests = newRequestCollector()
 	m.connections = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "keyq",
 		Name:      "connections",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,9 +256,9 @@ func TestMetricsRequestRecorderSharesObserveRequestsSeries(t *testing.T) {
 	m := New(Config{NoRuntime: true})
 	put := m.RequestRecorder("native", "put")
 	m.ObserveRequest("native", "put", time.Millisecond, nil)
-	put(2*time.Millisecond, nil)
-	put(time.Millisecond, broker.ErrInvalidKey)
-	m.RequestRecorder("resp", "rpop")(time.Millisecond, fmt.Errorf("x: %w", broker.ErrEmpty))
+	put(1, 2*time.Millisecond, nil)
+	put(2, time.Millisecond, broker.ErrInvalidKey)
+	m.RequestRecorder("resp", "rpop")(7, time.Millisecond, fmt.Errorf("x: %w", broker.ErrEmpty))
 
 	mfs := scrape(t, m)
 	checks := []struct {
@@ -279,12 +280,12 @@ func TestMetricsRequestRecorderSharesObserveRequestsSeries(t *testing.T) {
 		}
 	}
 
-	allocs := testing.AllocsPerRun(1000, func() { put(time.Millisecond, nil) })
+	allocs := testing.AllocsPerRun(1000, func() { put(3, time.Millisecond, nil) })
 	if allocs != 0 {
 		t.Errorf("a resolved recorder allocates %v times per call, want 0", allocs)
 	}
 	var none *Metrics
-	none.RequestRecorder("native", "put")(time.Millisecond, nil) // records nothing, no panic
+	none.RequestRecorder("native", "put")(0, time.Millisecond, nil) // records nothing, no panic
 }
 
 func TestMetricsConnectionsPerDoor(t *testing.T) {
@@ -363,6 +364,19 @@ func BenchmarkObserveRequest(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			m.ObserveRequest("native", "put", 100*time.Microsecond, nil)
+		}
+	})
+}
+
+// BenchmarkRequestRecorder: goroutines with shards of their own, as connections are.
+func BenchmarkRequestRecorder(b *testing.B) {
+	put := New(Config{NoRuntime: true}).RequestRecorder("native", "put")
+	var shards atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		shard := shards.Add(1)
+		for pb.Next() {
+			put(shard, 100*time.Microsecond, nil)
 		}
 	})
 }

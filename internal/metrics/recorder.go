@@ -25,7 +25,7 @@ var resultNames = [numResults]string{"ok", "empty", "cancelled", "error"}
 // seriesCache holds the children of the labelled vectors already asked for. It is
 // never changed once published; addRequest and addDoor publish a grown copy.
 type seriesCache struct {
-	requests map[requestKey]*[numResults]prometheus.Observer
+	requests map[requestKey]*[numResults]*requestSeries
 	doors    map[string]*doorSeries
 }
 
@@ -39,7 +39,8 @@ type doorSeries struct {
 // ObserveRequest records that door (e.g. "native", "resp", "http") served one request
 // of operation op (e.g. "put", "get") in d, ending with err. An empty get
 // (broker.ErrEmpty) and a cancelled context are results of their own, not errors. It
-// does not allocate once the pair of door and op has been seen.
+// does not allocate once the pair of door and op has been seen. A door that serves
+// many requests a second keeps a RequestRecorder instead.
 func (m *Metrics) ObserveRequest(door, op string, d time.Duration, err error) {
 	if m == nil {
 		return
@@ -48,22 +49,27 @@ func (m *Metrics) ObserveRequest(door, op string, d time.Duration, err error) {
 	if obs == nil {
 		obs = m.addRequest(door, op)
 	}
-	obs[resultOf(err)].Observe(d.Seconds())
+	obs[resultOf(err)].observe(0, d)
 }
 
 // RequestRecorder returns a function that records, as ObserveRequest does, one
 // request of door and op. Its series are resolved once here, so a front door that
-// keeps the function spares ObserveRequest's lookup on every request.
-func (m *Metrics) RequestRecorder(door, op string) func(d time.Duration, err error) {
+// keeps the function spares ObserveRequest's lookup on every request. shard is any
+// number that stays the same for the requests of one connection (its id will do):
+// requests of connections with different shards count into different copies of the
+// counters, summed at each scrape, so that connections served at once on different
+// cores do not contend for the same cache lines.
+func (m *Metrics) RequestRecorder(door, op string) func(shard uint64, d time.Duration,
+	err error) {
 	if m == nil {
-		return func(time.Duration, error) {}
+		return func(uint64, time.Duration, error) {}
 	}
 	obs := m.series.Load().requests[requestKey{door, op}]
 	if obs == nil {
 		obs = m.addRequest(door, op)
 	}
-	return func(d time.Duration, err error) {
-		obs[resultOf(err)].Observe(d.Seconds())
+	return func(shard uint64, d time.Duration, err error) {
+		obs[resultOf(err)].observe(shard, d)
 	}
 }
 
@@ -119,7 +125,7 @@ func (m *Metrics) door(door string) *doorSeries {
 }
 
 // addRequest resolves the series of door and op and publishes them.
-func (m *Metrics) addRequest(door, op string) *[numResults]prometheus.Observer {
+func (m *Metrics) addRequest(door, op string) *[numResults]*requestSeries {
 	m.seriesMu.Lock()
 	defer m.seriesMu.Unlock()
 
@@ -128,14 +134,14 @@ func (m *Metrics) addRequest(door, op string) *[numResults]prometheus.Observer {
 	if obs := old.requests[key]; obs != nil {
 		return obs
 	}
-	obs := new([numResults]prometheus.Observer)
+	obs := new([numResults]*requestSeries)
 	for i, result := range resultNames {
-		obs[i] = m.requests.WithLabelValues(door, op, result)
+		obs[i] = m.requests.add(door, op, result)
 	}
 
 	next := &seriesCache{requests: maps.Clone(old.requests), doors: old.doors}
 	if next.requests == nil {
-		next.requests = make(map[requestKey]*[numResults]prometheus.Observer)
+		next.requests = make(map[requestKey]*[numResults]*requestSeries)
 	}
 	next.requests[key] = obs
 	m.series.Store(next)

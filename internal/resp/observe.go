@@ -23,21 +23,26 @@ type Observer interface {
 	// lower-case name, or "unknown"): that it took d and ended with err: nil,
 	// broker.ErrEmpty for a null reply, or another error for an error reply. The
 	// server asks once per command and keeps the function, so that recording a
-	// command costs no lookup by name.
-	RequestRecorder(door, op string) func(d time.Duration, err error)
+	// command costs no lookup by name. shard is the connection's id: the same for
+	// all its commands, different between connections, so that the Observer can
+	// keep the counters of connections on different cores apart.
+	RequestRecorder(door, op string) func(shard uint64, d time.Duration, err error)
 }
+
+// recorder is what an Observer's RequestRecorder returns.
+type recorder = func(shard uint64, d time.Duration, err error)
 
 // errReplied stands for an error reply, for the Observer.
 var errReplied = errors.New("resp: error reply")
 
 // recorders holds the Observer's recorders by command (command.index), the last
 // slot for unknown commands, each resolved on first use.
-type recorders []atomic.Pointer[func(time.Duration, error)]
+type recorders []atomic.Pointer[recorder]
 
 // get returns the recorder of cmd (nil: an unknown command), asking obs for it the
 // first time. Two goroutines may both ask; either answer records into the same
 // series.
-func (r recorders) get(obs Observer, cmd *command) func(time.Duration, error) {
+func (r recorders) get(obs Observer, cmd *command) recorder {
 	slot, op := &r[len(r)-1], "unknown"
 	if cmd != nil {
 		slot, op = &r[cmd.index], cmd.name
@@ -85,5 +90,5 @@ func (c *conn) observe(cmd *command, start time.Duration) {
 	}
 	now := time.Since(epoch)
 	c.clock = now
-	c.s.recorders.get(c.s.observer, cmd)(now-start, err)
+	c.s.recorders.get(c.s.observer, cmd)(uint64(c.id), now-start, err)
 }

@@ -21,8 +21,8 @@ type recordingObserver struct {
 func (r *recordingObserver) ConnOpened(string) { r.mu.Lock(); r.open++; r.mu.Unlock() }
 func (r *recordingObserver) ConnClosed(string) { r.mu.Lock(); r.open--; r.mu.Unlock() }
 
-func (r *recordingObserver) RequestRecorder(door, op string) func(time.Duration, error) {
-	return func(_ time.Duration, err error) { r.observe(door, op, err) }
+func (r *recordingObserver) RequestRecorder(door, op string) recorder {
+	return func(_ uint64, _ time.Duration, err error) { r.observe(door, op, err) }
 }
 
 func (r *recordingObserver) observe(door, op string, err error) {

@@ -33,6 +33,7 @@ var errStopping = errors.New("server: connection stopped reading")
 type conn struct {
 	s      *Server
 	nc     net.Conn
+	id     uint64 // the connection's number, in logs and as its metrics shard
 	log    *slog.Logger
 	remote string // the peer's host, the key of its warning rate limit
 
@@ -77,6 +78,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	c := &conn{
 		s:            s,
 		nc:           nc,
+		id:           id,
 		remote:       warnlimit.Host(nc.RemoteAddr()),
 		readTimeout:  s.cfg.HandshakeTimeout,
 		outbox:       make(chan reply, outboxLen),

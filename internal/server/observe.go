@@ -29,18 +29,23 @@ type Observer interface {
 	// another error. A request that went off to wait for a message has op
 	// "get_wait", "reserve_wait" or "getbatch_wait", so that waits do not blur the
 	// latency of the others. The server asks once per op and keeps the function, so
-	// that recording a request costs no lookup by name.
-	RequestRecorder(door, op string) func(d time.Duration, err error)
+	// that recording a request costs no lookup by name. shard is the connection's
+	// id: the same for all its requests, different between connections, so that
+	// the Observer can keep the counters of connections on different cores apart.
+	RequestRecorder(door, op string) func(shard uint64, d time.Duration, err error)
 }
+
+// recorder is what an Observer's RequestRecorder returns.
+type recorder = func(shard uint64, d time.Duration, err error)
 
 // recorders holds the Observer's request recorders by opcode, resolved on first use.
 type recorders struct {
-	plain, wait [256]atomic.Pointer[func(time.Duration, error)]
+	plain, wait [256]atomic.Pointer[recorder]
 }
 
 // get returns the recorder of op, waited or not, asking obs for it the first time.
 // Two goroutines may both ask; either answer records into the same series.
-func (r *recorders) get(obs Observer, op proto.Op, waited bool) func(time.Duration, error) {
+func (r *recorders) get(obs Observer, op proto.Op, waited bool) recorder {
 	slot, label := &r.plain[op], opLabels[op]
 	if waited {
 		slot, label = &r.wait[op], opWaitLabels[op]
@@ -110,5 +115,5 @@ func (c *conn) observeReply(rp *reply, sent bool) {
 	default:
 		err = errFailed
 	}
-	c.s.recorders.get(obs, rp.op, rp.waited)(time.Since(epoch)-rp.start, err)
+	c.s.recorders.get(obs, rp.op, rp.waited)(c.id, time.Since(epoch)-rp.start, err)
 }

@@ -35,8 +35,9 @@ func (r *recordingObserver) ConnClosed(door string) {
 	r.open--
 }
 
-func (r *recordingObserver) RequestRecorder(door, op string) func(time.Duration, error) {
-	return func(d time.Duration, err error) { r.observe(door, op, err) }
+func (r *recordingObserver) RequestRecorder(door, op string) func(uint64, time.Duration,
+	error) {
+	return func(_ uint64, d time.Duration, err error) { r.observe(door, op, err) }
 }
 
 func (r *recordingObserver) observe(door, op string, err error) {
