@@ -52,7 +52,8 @@ type Config struct {
 	// write stops the reader (see the package doc). 0 means DefaultMaxOutputBytes.
 	MaxOutputBytes int
 
-	// WriteTimeout drops a connection whose writes make no progress for that long.
+	// WriteTimeout drops a connection whose writes make no progress for that long
+	// (up to a quarter longer: see armWriteDeadline).
 	// 0 means DefaultWriteTimeout.
 	WriteTimeout time.Duration
 
