@@ -431,20 +431,16 @@ func (x *ringExt) keep(i int) {
 	}
 }
 
-func (x *ringExt) takeSpare() *[chunkLen]slot {
-	c := x.spare
-	x.spare = nil
-	if c == nil {
-		c = new([chunkLen]slot)
-	}
-	return c
-}
+func (x *ringExt) takeSpare() *[chunkLen]slot { return takeSpare(&x.spare) }
 
-func (x *ringExt) takeSpareSide() *[chunkLen]storeRef {
-	c := x.spareSide
-	x.spareSide = nil
+func (x *ringExt) takeSpareSide() *[chunkLen]storeRef { return takeSpare(&x.spareSide) }
+
+// takeSpare returns the spare chunk *spare and clears it, or a new chunk if none.
+func takeSpare[T any](spare **T) *T {
+	c := *spare
+	*spare = nil
 	if c == nil {
-		c = new([chunkLen]storeRef)
+		c = new(T)
 	}
 	return c
 }
