@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"strconv"
 
 	"github.com/tidwall/redcon"
@@ -13,18 +14,21 @@ import (
 // it leaves for each read.
 const readBufSize = 4 << 10
 
-// reader splits what a client sends into commands. It parses RESP arrays of bulk
-// strings in place, each argument a slice of its buffer and the argument slice
-// reused, so that a command costs no allocation; inline commands (redis-cli's
-// "PING\r\n") go to redcon.Parse. It reads through the guard, which bounds each
-// request and refuses broken framing before the bytes get here; the reader checks
-// the framing again as redcon's reader does, with its errors, so that a bug in one
-// cannot make the other read out of bounds (FuzzReaderAgreesWithRedcon).
+// reader splits what a client sends into commands. RESP arrays ('*' first) go to
+// redcon.ReadNextCommand, which parses one in place: each argument a slice of the
+// reader's buffer, in an argument slice reused from command to command, so that a
+// command costs no allocation. Inline commands (redis-cli's "PING\r\n") go to
+// redcon.Parse, not to ReadNextCommand, which takes a line starting with '$' for a
+// Tile38 command. The reader reads through the guard, which bounds each request and
+// refuses broken framing before the bytes get here; ReadNextCommand checks the
+// framing again, with the texts of redcon's reader, and bulkLengthsFit the bulk
+// lengths ReadNextCommand trusts, so that a bug in the guard cannot make the reader
+// read out of bounds (FuzzReaderAgreesWithRedcon).
 //
-// redcon's own reader is what the profile of redis-benchmark -P 16 blamed: it
-// copied every command and allocated its argument slice and each batch's slice,
-// about 2.3 allocations per command and with the collector they caused a quarter
-// of the door's CPU.
+// redcon's Reader is what the profile of redis-benchmark -P 16 blamed: it copied
+// every command and allocated its argument slice and each batch's slice, about 2.3
+// allocations per command and with the collector they caused a quarter of the
+// door's CPU.
 type reader struct {
 	rd    io.Reader // the guard
 	buf   []byte
@@ -108,7 +112,9 @@ func (r *reader) fill() error {
 			if r.start == r.end { // it always is: the guard asks between requests
 				r.buf = make([]byte, readBufSize)
 				r.start, r.end = 0, 0
-				clear(r.args) // they point into the old buffer
+				// The arguments point into the old buffer, past their length too
+				// (a longer request's), and may be as many as its request had.
+				r.args = nil
 			}
 			continue
 		}
@@ -134,55 +140,73 @@ func (r *reader) makeRoom() {
 	r.start, r.end = 0, unparsed
 }
 
-// parseArray parses the array command at the start of b ('*' first) and returns its
-// arguments and its length in bytes; a length of 0 means it is not all there yet.
-// Its checks and their order are redcon's, and so are its errors.
+// parseArray parses the array command at the start of b ('*' first) with redcon's
+// ReadNextCommand, into the reused argument slice, and returns its arguments and its
+// length in bytes; a length of 0 means it is not all there yet. Its errors are
+// redcon's, with the texts of redcon's reader.
 func (r *reader) parseArray(b []byte) ([][]byte, int, error) {
-	i := bytes.IndexByte(b, '\n')
-	if i < 0 {
-		return nil, 0, nil
+	if !bulkLengthsFit(b) {
+		return nil, 0, errBulkLength
 	}
-	if b[i-1] != '\r' {
+	complete, args, _, rest, err := redcon.ReadNextCommand(b, r.args)
+	if err != nil || !complete {
+		return nil, 0, err
+	}
+	if len(args) == 0 {
+		// "*0\r\n", which ReadNextCommand takes for a command without arguments.
+		// Redis would skip it, but the guard refuses it as redcon's reader does,
+		// and so does this reader, which must agree with the guard.
 		return nil, 0, errMultibulkLength
 	}
-	count, ok := atoi(b[1 : i-1])
-	if !ok || count <= 0 {
-		return nil, 0, errMultibulkLength
-	}
-
-	args := r.args[:0]
-	for range count {
-		i++
-		if i >= len(b) {
-			return nil, 0, nil
-		}
-		if b[i] != '$' {
-			return nil, 0, &protocolError{text: "expected '$', got '" + string(rune(b[i])) + "'"}
-		}
-		head := i
-		nl := bytes.IndexByte(b[i:], '\n')
-		if nl < 0 {
-			return nil, 0, nil
-		}
-		i += nl
-		if b[i-1] != '\r' {
-			return nil, 0, errBulkLength
-		}
-		size, ok := atoi(b[head+1 : i-1])
-		if !ok || size < 0 {
-			return nil, 0, errBulkLength
-		}
-		if size >= len(b)-i-2 { // i+size+2 >= len(b), without overflow
-			return nil, 0, nil
-		}
-		if b[i+size+1] != '\r' || b[i+size+2] != '\n' {
-			return nil, 0, errBulkLength
-		}
-		args = append(args, b[i+1:i+1+size:i+1+size])
-		i += size + 2
+	for i, a := range args {
+		// Each argument ends where its bytes do, so that a command appending to
+		// one cannot write over the next request in the buffer.
+		args[i] = a[:len(a):len(a)]
 	}
 	r.args = args
-	return args, i + 1, nil
+	return args, len(b) - len(rest), nil
+}
+
+// bulkLengthsFit tells whether ReadNextCommand can be given the array command at the
+// start of b: whether each bulk length it would read there is one it handles. It does
+// not refuse a negative length (redcon v1.6.4 tests the element count where it means
+// the length) and adds 2 to one near math.MaxInt, and either makes it slice out of
+// range; without the guard, or past a bug in it, either could come here. A bulk
+// length is one only where the framing puts it (the same bytes can be an element's
+// data), so this follows the framing as ReadNextCommand does, stops wherever it
+// would stop, and leaves every other verdict to it.
+func bulkLengthsFit(b []byte) bool {
+	i := bytes.IndexByte(b, '\n')
+	if i < 2 || b[i-1] != '\r' {
+		return true
+	}
+	count, err := strconv.Atoi(string(b[1 : i-1]))
+	if err != nil {
+		return true
+	}
+	for ; count > 0; count-- {
+		i++ // past the '\n' before the element
+		if i >= len(b) || b[i] != '$' {
+			return true
+		}
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 2 || b[i+nl-1] != '\r' {
+			return true
+		}
+		n, err := strconv.Atoi(string(b[i+1 : i+nl-1]))
+		if err != nil {
+			return true
+		}
+		if n < 0 || n > math.MaxInt-2 {
+			return false
+		}
+		i += nl // at the header's '\n'; the data follows, then "\r\n"
+		if n > len(b)-i-3 || b[i+n+1] != '\r' || b[i+n+2] != '\n' {
+			return true
+		}
+		i += n + 2 // at the data's '\n'
+	}
+	return true
 }
 
 // parseInline parses the inline command on the first line of b with redcon, and
@@ -214,24 +238,4 @@ func allSpaces(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// atoi parses b as strconv.Atoi does, without allocating for plain digits.
-func atoi(b []byte) (int, bool) {
-	if len(b) == 0 || len(b) > 18 {
-		return atoiSlow(b)
-	}
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return atoiSlow(b)
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-func atoiSlow(b []byte) (int, bool) {
-	n, err := strconv.Atoi(string(b))
-	return n, err == nil
 }

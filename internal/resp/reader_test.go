@@ -100,6 +100,15 @@ func FuzzReaderAgreesWithRedcon(f *testing.F) {
 		"*1\n",
 		"*1\r\n$1\r\nx\r\n*9\r\n",
 		"*1\r\n$9223372036854775807\r\nx\r\n",
+		"*1\r\n$9223372036854775806\r\nx\r\n",
+		"*1\r\n$9223372036854775805\r\nx\r\n",
+		"*1\r\n$-1\r\n",
+		"*1\r\n$-2\r\n",
+		"*2\r\n$1\r\nx\r\n$-7\r\n",
+		"*1\r\n$-99\r\nx\r\n",
+		"*0\r\n*1\r\n$4\r\nPING\r\n",
+		"*2\r\n$7\r\n\r\n$-2\r\n\r\n$1\r\nx\r\n",
+		"*1\r\n$1\r\nx\r\n$-2\r\n$4 PING\r\n",
 		"*1\r\n$0\r\n\r\n*2\r\n$32\r\n" + strings.Repeat("v", 32) + "\r\n$0\r\n\r\n",
 		"SET \"unbalanced\r\n",
 		"echo \"a\\nb\" '\\t'\r\n",
@@ -127,6 +136,92 @@ func TestReaderSplitsAnywhere(t *testing.T) {
 				t.Fatalf("read %q, %v; want %q, EOF", got, err, want)
 			}
 		})
+	}
+}
+
+// TestReaderBulkLengths: the bulk lengths redcon.ReadNextCommand trusts (a negative
+// one, one within 2 of math.MaxInt) are refused as redcon's reader refuses them, with
+// or without the guard, and only where they are lengths: within an element's data,
+// or in an inline command after an array, they are bytes like any.
+func TestReaderBulkLengths(t *testing.T) {
+	lim := limits{elements: maxMultibulk, bulk: 1 << 20, request: 64 << 20,
+		line: maxInline, fresh: bigRequest}
+	for _, tc := range []struct {
+		name, send string
+		want       []string
+		err        string // with and without the guard, unless guarded says otherwise
+		guarded    string
+	}{
+		{name: "MinusOne", send: "*1\r\n$-1\r\n", err: "Protocol error: invalid bulk length"},
+		{name: "MinusTwo", send: "*1\r\n$-2\r\n", err: "Protocol error: invalid bulk length"},
+		{name: "MinusSeven", send: "*2\r\n$1\r\nx\r\n$-7\r\n",
+			err: "Protocol error: invalid bulk length"},
+		{name: "MinusMany", send: "*1\r\n$-99\r\nx\r\n",
+			err: "Protocol error: invalid bulk length"},
+		{name: "MaxInt", send: "*1\r\n$9223372036854775807\r\nx\r\n",
+			err: "Protocol error: invalid bulk length"},
+		{name: "MaxIntLess1", send: "*1\r\n$+09223372036854775806\r\nx\r\n",
+			err: "Protocol error: invalid bulk length"},
+		{name: "MaxIntLess2", send: "*1\r\n$9223372036854775805\r\nx\r\n",
+			err: "EOF", guarded: "Protocol error: invalid bulk length"},
+		{name: "MinusZero", send: "*1\r\n$-0\r\n\r\n", want: []string{`""`}, err: "EOF"},
+		{name: "InData", send: "*2\r\n$7\r\n\r\n$-2\r\n\r\n$1\r\nx\r\n",
+			want: []string{`"\r\n$-2\r\n"|"x"`}, err: "EOF"},
+		{name: "InlineAfter", send: "*1\r\n$1\r\nx\r\n$-2\r\n",
+			want: []string{`"x"`, `"$-2"`}, err: "EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, guarded := range []bool{false, true} {
+				var r io.Reader = iotest.OneByteReader(strings.NewReader(tc.send))
+				want := tc.err
+				if guarded {
+					r = newGuard(r, lim)
+					if tc.guarded != "" {
+						want = tc.guarded
+					}
+				}
+				got, err := readAllReader(r)
+				if err.Error() != want || !slices.Equal(got, tc.want) {
+					t.Fatalf("guarded %v: read %q, %v; want %q, %s",
+						guarded, got, err, tc.want, want)
+				}
+			}
+		})
+	}
+}
+
+// TestReaderEmptyArray: "*0\r\n", a command of no arguments to
+// redcon.ReadNextCommand, is refused as the guard refuses it, after the commands
+// before it.
+func TestReaderEmptyArray(t *testing.T) {
+	const data = "PING\r\n*0\r\n*1\r\n$4\r\nPING\r\n"
+	for _, r := range []io.Reader{
+		strings.NewReader(data),
+		newGuard(strings.NewReader(data), fuzzLimits),
+	} {
+		got, err := readAllReader(r)
+		want := "Protocol error: invalid multibulk length"
+		if err.Error() != want || !slices.Equal(got, []string{`"PING"`}) {
+			t.Fatalf("read %q, %v; want [\"PING\"], %s", got, err, want)
+		}
+	}
+}
+
+// TestReaderArgumentsEndWithTheirBytes: an argument's capacity ends with it, so
+// that appending to one cannot overwrite the next request in the buffer.
+func TestReaderArgumentsEndWithTheirBytes(t *testing.T) {
+	rd := newReader(strings.NewReader("*2\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$1\r\nc\r\n"))
+	if err := rd.fill(); err != nil {
+		t.Fatal(err)
+	}
+	args, err := rd.next()
+	if err != nil || len(args) != 2 {
+		t.Fatalf("next = %q, %v", args, err)
+	}
+	for i, a := range args {
+		if cap(a) != len(a) {
+			t.Fatalf("argument %d: capacity %d, length %d", i, cap(a), len(a))
+		}
 	}
 }
 
@@ -192,4 +287,33 @@ func TestReaderParsesLargeRequestOnce(t *testing.T) {
 	if rd.parses > 3 {
 		t.Fatalf("%d parses for a request and a PING, want at most 3", rd.parses)
 	}
+}
+
+// BenchmarkReaderPipeline parses, out of a filled buffer, the commands of
+// BenchmarkRESPRawPipeline's round: 16 LPUSH of a 100-byte value, then 16 RPOP.
+func BenchmarkReaderPipeline(b *testing.B) {
+	const depth = 16
+	value := strings.Repeat("v", 100)
+	var round []byte
+	for range depth {
+		round = fmt.Appendf(round, "*3\r\n$5\r\nLPUSH\r\n$5\r\nbench\r\n$%d\r\n%s\r\n",
+			len(value), value)
+	}
+	for range depth {
+		round = append(round, "*2\r\n$4\r\nRPOP\r\n$5\r\nbench\r\n"...)
+	}
+	rd := newReader(nil)
+	rd.buf = make([]byte, readBufSize)
+
+	b.SetBytes(int64(len(round)))
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.start, rd.end = 0, copy(rd.buf, round)
+		for range 2 * depth {
+			if args, err := rd.next(); args == nil || err != nil {
+				b.Fatalf("next = %q, %v", args, err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*depth), "ns/cmd")
 }
