@@ -302,18 +302,28 @@ func BenchmarkReaderPipeline(b *testing.B) {
 	for range depth {
 		round = append(round, "*2\r\n$4\r\nRPOP\r\n$5\r\nbench\r\n"...)
 	}
-	rd := newReader(nil)
-	rd.buf = make([]byte, readBufSize)
-
-	b.SetBytes(int64(len(round)))
-	b.ReportAllocs()
-	for b.Loop() {
-		rd.start, rd.end = 0, copy(rd.buf, round)
-		for range 2 * depth {
-			if args, err := rd.next(); args == nil || err != nil {
-				b.Fatalf("next = %q, %v", args, err)
+	// Behind a guard, as a connection reads, the reader leaves the bulk lengths to
+	// it; alone it checks them itself.
+	for _, guarded := range []bool{true, false} {
+		b.Run(fmt.Sprintf("guarded=%v", guarded), func(b *testing.B) {
+			rd := newReader(nil)
+			if guarded {
+				rd = newGuardedReader(&guard{})
 			}
-		}
+			rd.buf = make([]byte, readBufSize)
+
+			b.SetBytes(int64(len(round)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rd.start, rd.end = 0, copy(rd.buf, round)
+				for range 2 * depth {
+					if args, err := rd.next(); args == nil || err != nil {
+						b.Fatalf("next = %q, %v", args, err)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*depth),
+				"ns/cmd")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*2*depth), "ns/cmd")
 }
