@@ -204,3 +204,39 @@ func TestServerWarnsOncePerHostAboutProtocolErrors(t *testing.T) {
 		t.Fatalf("%d warnings about one host's 20 protocol errors, want 1:\n%s", n, out.String())
 	}
 }
+
+// TestPanicClosesOnlyItsConnection: a command that panics (a bug, or bytes past a
+// bug in the guard that make the parser index out of range) ends its own
+// connection, and the server goes on serving everyone else.
+func TestPanicClosesOnlyItsConnection(t *testing.T) {
+	ts := startServer(t, broker.Config{})
+	other := ts.client(t, 2)
+	if err := other.Ping(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	echo := commands["echo"]
+	run := echo.run
+	echo.run = func(*conn, [][]byte) { panic("a bug in a command") }
+	t.Cleanup(func() { echo.run = run })
+
+	nc, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := nc.Write([]byte("*2\r\n$4\r\nECHO\r\n$1\r\nx\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := nc.Read(make([]byte, 64)); err == nil {
+		t.Fatalf("read %d bytes after the panic, want the connection closed", n)
+	}
+
+	if err := other.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("another client after the panic: %v", err)
+	}
+	if err := other.RPush(context.Background(), "k", "v").Err(); err != nil {
+		t.Fatalf("another client after the panic: %v", err)
+	}
+}
