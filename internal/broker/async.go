@@ -38,24 +38,25 @@ func (b *Broker) PutBatchAppend(
 	if err := b.checkBatch(queue, payloads, o); err != nil {
 		return nil, 0, err
 	}
-	es := make([]entry, len(payloads))
+	es := entries.Get(len(payloads))
 	var size int64
-	for i, p := range payloads {
-		es[i] = entry{payload: copyPayload(p), size: len(p)}
+	for _, p := range payloads {
+		es = append(es, entry{payload: copyPayload(p), size: len(p)})
 		size += int64(len(p))
 	}
 
 	q := b.lockLive(queue)
 	ticket, err := b.putBatchLocked(q, es, size, o, time.Now())
 	q.mu.Unlock()
-	if err != nil {
-		return nil, 0, err
+	var ids []uint64
+	if err == nil {
+		ids = make([]uint64, len(es))
+		for i, e := range es {
+			ids[i] = e.id
+		}
 	}
-	ids := make([]uint64, len(es))
-	for i, e := range es {
-		ids[i] = e.id
-	}
-	return ids, ticket, nil
+	entries.Put(es) // the queue keeps copies of the entries, not es
+	return ids, ticket, err
 }
 
 // WaitDurable blocks until everything appended up to ticket is as durable as the

@@ -77,13 +77,16 @@ func (b *Broker) TakeBatchAppend(
 		if q == nil {
 			continue
 		}
-		if ds := b.takeN(q, n, maxBytes, 0, false); len(ds) > 0 {
-			p := PendingTake{ds: ds}
-			for _, d := range ds {
-				p.ticket = max(p.ticket, d.ticket)
-			}
-			return p, nil
+		ds := b.takeN(deliveries.Get(n), q, n, maxBytes, 0, false)
+		if len(ds) == 0 {
+			deliveries.Put(ds)
+			continue
 		}
+		p := PendingTake{ds: ds}
+		for _, d := range ds {
+			p.ticket = max(p.ticket, d.ticket)
+		}
+		return p, nil
 	}
 	return PendingTake{}, b.noMessage(wait)
 }
@@ -144,6 +147,7 @@ func (b *Broker) AbandonTake(p PendingTake) {
 		b.unleaseAll(p.ls)
 	case p.ds != nil:
 		b.requeueAll(p.ds)
+		deliveries.Put(p.ds)
 	default:
 		b.requeue(p.d)
 	}

@@ -162,9 +162,11 @@ func (b *Broker) GetBatchWithin(
 
 	for _, name := range queues {
 		if q := b.lookup(name, false); q != nil {
-			if ds := b.takeN(q, n, maxBytes, 0, false); len(ds) > 0 {
+			ds := b.takeN(deliveries.Get(n), q, n, maxBytes, 0, false)
+			if len(ds) > 0 {
 				return b.finishBatch(ctx, ds)
 			}
+			deliveries.Put(ds)
 		}
 	}
 	if wait == 0 {
@@ -176,10 +178,10 @@ func (b *Broker) GetBatchWithin(
 	if err != nil {
 		return nil, err
 	}
-	ds := []delivery{d}
+	ds := append(deliveries.Get(n), d)
 	if d.err == nil && n > 1 {
 		if q := b.lookup(d.queue, false); q != nil {
-			ds = append(ds, b.takeN(q, n-1, maxBytes, d.e.size, true)...)
+			ds = b.takeN(ds, q, n-1, maxBytes, d.e.size, true)
 		}
 	}
 	return b.finishBatch(ctx, ds)
@@ -187,19 +189,21 @@ func (b *Broker) GetBatchWithin(
 
 // takeN takes up to n messages from the head of q without waiting, within maxBytes
 // of payload (0: no bound) counting used bytes already taken by this batch (taken
-// says whether it took any, so that the first message is never refused). A take the
-// store refuses ends the batch, its delivery carrying the error.
-func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
+// says whether it took any, so that the first message is never refused), and
+// appends their deliveries to ds. A take the store refuses ends the batch, its
+// delivery carrying the error.
+func (b *Broker) takeN(
+	ds []delivery, q *Queue, n, maxBytes, used int, taken bool,
+) []delivery {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	ds := make([]delivery, 0, min(n, q.ready.len()))
-	for len(ds) < n && !q.dead {
+	for added := 0; added < n && !q.dead; added++ {
 		b.dropExpiredEndLocked(q, false)
 		if q.ready.len() == 0 {
 			break
 		}
 		size := q.ready.at(0).size
-		if maxBytes > 0 && (taken || len(ds) > 0) && used+size > maxBytes {
+		if maxBytes > 0 && (taken || added > 0) && used+size > maxBytes {
 			break
 		}
 		used += size
@@ -215,8 +219,10 @@ func (b *Broker) takeN(q *Queue, n, maxBytes, used int, taken bool) []delivery {
 // finishBatch waits once until every take of ds is durable and returns their
 // messages. If the caller leaves first, every message goes back to the end it was
 // taken from, in its order; a message that cannot be read ends the batch there, and
-// those after it go back.
+// those after it go back. ds is recycled: the caller must not use it again.
 func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, error) {
+	defer deliveries.Put(ds)
+
 	var last storage.Ticket
 	for _, d := range ds {
 		last = max(last, d.ticket)
@@ -228,7 +234,7 @@ func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, err
 		return nil, fmt.Errorf("get %d messages from queue %q: %w", len(ds), ds[0].queue, err)
 	}
 
-	msgs := make([]Message, 0, len(ds))
+	msgs := messages.Get(len(ds))
 	for i, d := range ds {
 		err := d.err
 		var m Message
@@ -240,6 +246,7 @@ func (b *Broker) finishBatch(ctx context.Context, ds []delivery) ([]Message, err
 			if len(msgs) > 0 {
 				return msgs, nil // the error comes again on the next call
 			}
+			messages.Put(msgs)
 			return nil, err
 		}
 		msgs = append(msgs, m)

@@ -5,6 +5,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/keyq/keyq/internal/slicepool"
 )
 
 // Payload buffers. The broker keeps its own copy of every payload it queues. Small
@@ -119,6 +121,25 @@ func (m *Message) Release() {
 	class, _ := payloadClass(len(h.buf))
 	payloadPools[class].Put(h)
 }
+
+// ReleaseBatch releases every message of msgs, as Message.Release does, and keeps
+// the slice itself for a later batch, so that a front door done with the batch a
+// GetBatch or FinishTakeBatch returned spares the next one its allocation. msgs, and
+// every Message in it, must not be used after.
+func ReleaseBatch(msgs []Message) {
+	for i := range msgs {
+		msgs[i].Release()
+	}
+	messages.Put(msgs)
+}
+
+// The lists a batch builds for itself and drops once done, recycled: the entries of
+// a put, the deliveries of a take, and the messages handed out (see ReleaseBatch).
+var (
+	entries    slicepool.Pool[entry]
+	deliveries slicepool.Pool[delivery]
+	messages   slicepool.Pool[Message]
+)
 
 // ownedCopy returns a Message whose payload is a fresh copy of p that it owns.
 func ownedCopy(queue string, id uint64, p []byte) Message {

@@ -3,6 +3,7 @@ package proto
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 )
 
 // MaxQueues is the most queues one GETBATCH or RESERVE may name (a u8 count).
@@ -88,7 +89,11 @@ func AppendBytes(dst, b []byte) []byte {
 
 // Messages consumes the message list of a PUTBATCH: a u32 count of at least 1, then
 // each message as a u32 length and its bytes. The messages alias the body.
-func (d *Body) Messages() ([][]byte, error) {
+func (d *Body) Messages() ([][]byte, error) { return d.AppendMessages(nil) }
+
+// AppendMessages is Messages, appending the messages to dst, so that a caller that
+// decodes many batches can reuse one list.
+func (d *Body) AppendMessages(dst [][]byte) ([][]byte, error) {
 	start := d.off
 	n, err := d.U32()
 	if err != nil {
@@ -102,7 +107,7 @@ func (d *Body) Messages() ([][]byte, error) {
 		d.off = start
 		return nil, Errorf(StatusBadFrame, "%d messages cannot fit in %d bytes", n, d.Len())
 	}
-	msgs := make([][]byte, 0, n)
+	msgs := slices.Grow(dst, int(n))
 	for range n {
 		m, err := d.Bytes()
 		if err != nil {

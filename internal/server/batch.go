@@ -7,6 +7,7 @@ import (
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/proto"
+	"github.com/keyq/keyq/internal/slicepool"
 )
 
 // maxDuration bounds every delay, time to live and lease on the wire: longer ones
@@ -48,7 +49,7 @@ func (c *conn) handlePutBatch(rp *reply, d *proto.Body) (later bool) {
 		rp.failErr(err)
 		return false
 	}
-	msgs, err := d.Messages()
+	msgs, err := d.AppendMessages(c.batch[:0])
 	if err == nil {
 		err = d.End()
 	}
@@ -56,6 +57,9 @@ func (c *conn) handlePutBatch(rp *reply, d *proto.Body) (later bool) {
 		rp.failErr(err)
 		return false
 	}
+	// The broker copies the payloads: the list goes back to the reader, emptied so
+	// that it does not keep the frame it points into.
+	defer func() { c.batch = msgs[:0]; clear(msgs) }()
 	if c.putBatchDurable(rp, key, msgs, opts) {
 		return true
 	}
@@ -68,13 +72,14 @@ func (c *conn) handlePutBatch(rp *reply, d *proto.Body) (later bool) {
 		rp.failErr(err)
 		return false
 	}
-	rp.status, rp.body = proto.StatusOK, putBatchBody(ids)
+	rp.setBody(putBatchBody(ids))
 	return false
 }
 
-// putBatchBody encodes the reply to a PUTBATCH: the count, then each ID.
+// putBatchBody encodes the reply to a PUTBATCH: the count, then each ID, into a
+// recycled buffer (see reply.setBody).
 func putBatchBody(ids []uint64) []byte {
-	body := proto.AppendU32(make([]byte, 0, 4+8*len(ids)), uint32(len(ids)))
+	body := proto.AppendU32(replyBodies.Get(4+8*len(ids)), uint32(len(ids)))
 	for _, id := range ids {
 		body = proto.AppendU64(body, id)
 	}
@@ -161,7 +166,7 @@ func (c *conn) getBatchReply(
 		rp.failErr(orEmpty(err))
 		return
 	}
-	items := itemsFor(len(msgs), &[smallBatch]proto.Item{})
+	items := replyItems.Get(len(msgs))[:len(msgs)]
 	for i, m := range msgs {
 		items[i] = proto.Item{Queue: m.Queue, ID: m.ID, Payload: m.Payload,
 			DeadLetter: deadLetterItem(m.DeadLetter)}
@@ -178,10 +183,9 @@ func (c *conn) getBatchReply(
 				"queue", m.Queue, "msg_id", m.ID, "err", err)
 		}
 	}
-	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], false)
-	for i := range msgs {
-		msgs[i].Release() // copied into the body, or put back
-	}
+	rp.setBody(encodeItems(items[:fit], false))
+	replyItems.Put(items)
+	broker.ReleaseBatch(msgs) // copied into the body, or put back
 }
 
 // payloadBudget returns the payload bytes that n messages from queues may take so
@@ -210,24 +214,22 @@ func (c *conn) fitItems(items []proto.Item, lease bool) int {
 	return len(items)
 }
 
-// smallBatch is how many items a reply builds without allocating their list.
-const smallBatch = 4
+// The lists and reply bodies of batches, recycled: a GETBATCH or RESERVE reply lists
+// its items only while it encodes them, and a batch's reply body goes back once
+// written (reply.setBody).
+var (
+	replyItems  slicepool.Pool[proto.Item]
+	replyBodies = slicepool.Pool[byte]{Max: 256 << 10}
+)
 
-// itemsFor returns n items to fill: in buf, on the caller's stack, when they fit.
-func itemsFor(n int, buf *[smallBatch]proto.Item) []proto.Item {
-	if n <= len(buf) {
-		return buf[:n]
-	}
-	return make([]proto.Item, n)
-}
-
-// encodeItems encodes a GETBATCH or RESERVE reply: a u32 count, then the items.
+// encodeItems encodes a GETBATCH or RESERVE reply: a u32 count, then the items, into
+// a recycled buffer (see reply.setBody).
 func encodeItems(items []proto.Item, lease bool) []byte {
 	n := 4
 	for i := range items {
 		n += proto.ItemSize(&items[i], lease)
 	}
-	body := proto.AppendU32(make([]byte, 0, n), uint32(len(items)))
+	body := proto.AppendU32(replyBodies.Get(n), uint32(len(items)))
 	for i := range items {
 		body = proto.AppendItem(body, &items[i], lease)
 	}

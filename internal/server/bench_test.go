@@ -159,3 +159,24 @@ func BenchmarkServerPipelinedDurable(b *testing.B) {
 	}
 	drain(b, c, sent-recvd)
 }
+
+// BenchmarkServerBatch measures a PUTBATCH of 64 messages then a GETBATCH of up to
+// 64, one round trip each; an op is the pair, so allocs/op is per 64 messages.
+func BenchmarkServerBatch(b *testing.B) {
+	const n = 64
+	s := testutil.StartServer(b)
+	c := testutil.Dial(b, s.Addr)
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = string(benchMessage)
+	}
+	putBody := putBatchBody(b, "bench", msgs...)
+	getBody := batchBody(b, "bench", n)
+
+	b.SetBytes(n * int64(len(benchMessage)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		roundTrip(b, c, proto.OpPutBatch, uint32(2*i), putBody)
+		roundTrip(b, c, proto.OpGetBatch, uint32(2*i+1), getBody)
+	}
+}

@@ -44,6 +44,7 @@ type conn struct {
 	ctx         context.Context
 	cancel      context.CancelFunc
 	lastKey     string        // the key of the last request, reused by key
+	batch       [][]byte      // a PUTBATCH's messages, the list reused for the next
 	readAt      time.Duration // conn.clock when the last read from the network returned
 	// readDeadlineSet is whether the reader left a read deadline on the connection.
 	readDeadlineSet bool
@@ -453,8 +454,12 @@ func (c *conn) write(rp reply) error {
 	} else {
 		err = c.fw.WriteReply(rp.op, rp.status, rp.id, rp.body)
 	}
-	// The payload is copied out (or written out) by now: its buffer may serve a put.
+	// The payload is copied out (or written out) by now: its buffer may serve a put,
+	// and a batch's body the next batch.
 	rp.msg.Release()
+	if rp.pooled {
+		replyBodies.Put(rp.body)
+	}
 	return err
 }
 

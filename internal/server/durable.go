@@ -278,7 +278,7 @@ func (c *conn) putBatchDurable(
 		rp.failErr(err)
 		return false
 	}
-	rp.status, rp.body = proto.StatusOK, putBatchBody(ids)
+	rp.setBody(putBatchBody(ids))
 	c.waitDurable(pending{kind: pendingPut, rp: *rp, ticket: ticket})
 	return true
 }

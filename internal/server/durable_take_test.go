@@ -165,7 +165,7 @@ func TestServerDurableGetsGoBackWhenClientLeaves(t *testing.T) {
 
 // batchBody is the body of a GETBATCH or RESERVE of up to max messages from key,
 // without a wait (the two share their layout).
-func batchBody(t *testing.T, key string, max uint32) []byte {
+func batchBody(t testing.TB, key string, max uint32) []byte {
 	t.Helper()
 	b, err := proto.AppendKeys(nil, []string{key})
 	if err != nil {

@@ -263,7 +263,7 @@ func TestServerDurablePutWaitErrorsReachClient(t *testing.T) {
 }
 
 // putBatchBody is the body of a PUTBATCH of msgs on key.
-func putBatchBody(t *testing.T, key string, msgs ...string) []byte {
+func putBatchBody(t testing.TB, key string, msgs ...string) []byte {
 	t.Helper()
 	b, err := proto.AppendKey(nil, key)
 	if err != nil {

@@ -104,7 +104,7 @@ func (c *conn) reserveReply(
 	}
 	// With deliveries, an error means the batch stopped early: send what came.
 
-	items := itemsFor(len(ds), &[smallBatch]proto.Item{})
+	items := replyItems.Get(len(ds))[:len(ds)]
 	for i, dv := range ds {
 		items[i] = proto.Item{
 			Queue:      dv.Queue,
@@ -127,7 +127,8 @@ func (c *conn) reserveReply(
 				"queue", ds[i].Queue, "msg_id", ds[i].ID, "err", err)
 		}
 	}
-	rp.status, rp.body = proto.StatusOK, encodeItems(items[:fit], true)
+	rp.setBody(encodeItems(items[:fit], true))
+	replyItems.Put(items)
 	for i := range ds {
 		ds[i].Release() // copied into the body, or given back
 	}

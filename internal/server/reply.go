@@ -19,6 +19,7 @@ type reply struct {
 	num    uint64 // a message id or a count, written first when hasNum is set
 	hasNum bool
 	body   []byte
+	pooled bool           // body is from replyBodies: given back once the reply is written
 	msg    broker.Message // whose Payload body is: released once the reply is written
 	more   bool           // a further request is already received: the writer need not flush
 	flush  bool           // no frame: only asks the writer to flush what it holds
@@ -44,13 +45,20 @@ func (r *reply) size() int {
 
 // fail makes r an error reply with code and text.
 func (r *reply) fail(code proto.Status, text string) {
-	r.status, r.body, r.hasNum = code, []byte(text), false
+	r.status, r.body, r.hasNum, r.pooled = code, []byte(text), false, false
 }
 
 // failErr makes r the reply for err: an error status with its text, or Empty.
 func (r *reply) failErr(err error) {
 	code, text := statusOf(err)
 	r.fail(code, text)
+}
+
+// setBody makes r a success reply with body, a buffer from replyBodies that the
+// connection gives back once it has written the reply. A reply never written (its
+// client left) leaves its buffer to the garbage collector.
+func (r *reply) setBody(body []byte) {
+	r.status, r.body, r.pooled = proto.StatusOK, body, true
 }
 
 // ok makes r a success reply carrying num, then body.
