@@ -105,24 +105,15 @@ func (c *conn) handleGetBatch(rp *reply, d *proto.Body) (wait blocked, later boo
 	budget := c.payloadBudget(req.queues, n, false)
 	durable := c.durableRoom()
 	p, err := c.s.broker.TakeBatchAppend(req.queues, n, budget, req.wait)
-	switch {
-	case errors.Is(err, broker.ErrEmpty) && req.wait > 0:
+	if errors.Is(err, broker.ErrEmpty) && req.wait > 0 {
 		op, id := rp.op, rp.id
 		return func(ctx context.Context) reply {
 			rp := reply{op: op, id: id}
 			c.getBatch(ctx, &rp, req)
 			return rp
 		}, false
-	case err != nil:
-		rp.failErr(err)
-		return nil, false
-	case durable:
-		c.waitDurable(pending{kind: pendingTakeBatch, rp: *rp, ticket: p.Ticket(), take: p})
-		return nil, true
 	}
-	msgs, err := c.s.broker.FinishTakeBatch(c.ctx, p)
-	c.getBatchReply(c.ctx, rp, msgs, err)
-	return nil, false
+	return nil, c.settleTake(rp, pendingTakeBatch, p, err, durable)
 }
 
 func (c *conn) getBatchRequest(d *proto.Body) (getBatchRequest, error) {

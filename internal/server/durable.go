@@ -235,18 +235,48 @@ func (c *conn) finishDurable(p *pending, err error, more bool) {
 		rp.fail(proto.StatusShuttingDown, "server is shutting down; request not run")
 	// A take is finished with the connection's context: the wait is over (err), and
 	// those left when the client goes are given back by endDurable instead.
-	case pendingTake:
-		msg, err := c.s.broker.FinishTake(c.ctx, p.take)
-		getReply(rp, msg, err)
-	case pendingTakeBatch:
-		msgs, err := c.s.broker.FinishTakeBatch(c.ctx, p.take)
-		c.getBatchReply(c.ctx, rp, msgs, err)
-	case pendingReserve:
-		ds, err := c.s.broker.FinishReserve(c.ctx, p.take)
-		c.reserveReply(c.ctx, rp, ds, err)
+	case pendingTake, pendingTakeBatch, pendingReserve:
+		c.finishTake(rp, p.kind, p.take)
 	}
 	rp.more = more
 	c.reply(*rp)
+}
+
+// settleTake answers a GET, GETBATCH or RESERVE (kind) whose take the reader
+// appended (p, or err), once a wait for an empty queue is ruled out: it fails rp on
+// err; on a durable store (durable, from durableRoom) it queues the reply for the
+// durable waiter and reports true (the reply comes later); else it finishes the
+// take into rp at once.
+func (c *conn) settleTake(
+	rp *reply, kind pendingKind, p broker.PendingTake, err error, durable bool,
+) (later bool) {
+	switch {
+	case err != nil:
+		rp.failErr(err)
+		return false
+	case durable:
+		c.waitDurable(pending{kind: kind, rp: *rp, ticket: p.Ticket(), take: p})
+		return true
+	}
+	c.finishTake(rp, kind, p)
+	return false
+}
+
+// finishTake finishes the take p of a request of the given kind and sets its reply.
+func (c *conn) finishTake(rp *reply, kind pendingKind, p broker.PendingTake) {
+	switch kind {
+	case pendingTake:
+		msg, err := c.s.broker.FinishTake(c.ctx, p)
+		getReply(rp, msg, err)
+	case pendingTakeBatch:
+		msgs, err := c.s.broker.FinishTakeBatch(c.ctx, p)
+		c.getBatchReply(c.ctx, rp, msgs, err)
+	case pendingReserve:
+		ds, err := c.s.broker.FinishReserve(c.ctx, p)
+		c.reserveReply(c.ctx, rp, ds, err)
+	default:
+		panic(fmt.Sprintf("server: finishTake of a pending %d", kind))
+	}
 }
 
 // putDurable appends a PUT and queues its reply for the durable waiter; it reports

@@ -120,24 +120,15 @@ func (c *conn) handleGet(rp *reply, d *proto.Body) (wait blocked, later bool) {
 	}
 	durable := c.durableRoom()
 	p, err := c.s.broker.TakeAppend([]string{key}, w)
-	switch {
-	case errors.Is(err, broker.ErrEmpty) && w > 0:
+	if errors.Is(err, broker.ErrEmpty) && w > 0 {
 		op, id := rp.op, rp.id
 		return func(ctx context.Context) reply {
 			rp := reply{op: op, id: id}
 			c.get(ctx, &rp, key, w)
 			return rp
 		}, false
-	case err != nil:
-		rp.failErr(err)
-		return nil, false
-	case durable:
-		c.waitDurable(pending{kind: pendingTake, rp: *rp, ticket: p.Ticket(), take: p})
-		return nil, true
 	}
-	msg, err := c.s.broker.FinishTake(c.ctx, p)
-	getReply(rp, msg, err)
-	return nil, false
+	return nil, c.settleTake(rp, pendingTake, p, err, durable)
 }
 
 // getRequest decodes a GET body: key, options (a wait), nothing after.

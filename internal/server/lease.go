@@ -29,24 +29,15 @@ func (c *conn) handleReserve(rp *reply, d *proto.Body) (wait blocked, later bool
 	opts := c.reserveOptions(req)
 	durable := c.durableRoom()
 	p, err := c.s.broker.ReserveAppend(req.queues, opts)
-	switch {
-	case errors.Is(err, broker.ErrEmpty) && req.opts.Wait > 0:
+	if errors.Is(err, broker.ErrEmpty) && req.opts.Wait > 0 {
 		op, id := rp.op, rp.id
 		return func(ctx context.Context) reply {
 			rp := reply{op: op, id: id}
 			c.reserve(ctx, &rp, req)
 			return rp
 		}, false
-	case err != nil:
-		rp.failErr(err)
-		return nil, false
-	case durable:
-		c.waitDurable(pending{kind: pendingReserve, rp: *rp, ticket: p.Ticket(), take: p})
-		return nil, true
 	}
-	ds, err := c.s.broker.FinishReserve(c.ctx, p)
-	c.reserveReply(c.ctx, rp, ds, err)
-	return nil, false
+	return nil, c.settleTake(rp, pendingReserve, p, err, durable)
 }
 
 func (c *conn) reserveRequest(d *proto.Body) (reserveRequest, error) {
