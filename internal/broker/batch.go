@@ -129,6 +129,7 @@ func (b *Broker) undoPutsLocked(q *Queue, es []entry) {
 		if _, err := b.recordTakeLocked(q, e); err != nil {
 			b.log.Error("cannot take back a refused batch", "queue", q.name,
 				"msg_id", e.id, "err", err)
+			b.unhold(&e) // the caller drops it all the same
 		}
 		b.releaseCache(e)
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 
+	// MaxHeldBytes bounds what the broker holds over all queues: the payload bytes
+	// of its messages, ready, deferred or leased, plus MessageOverhead for each. A
+	// put of new messages that would go over it fails with ErrServerFull; messages
+	// coming back or moving within the broker are never refused. 0 means no bound.
+	MaxHeldBytes int64
+
 	// DefaultLease is the lease of a reserve that names none on a queue whose
 	// settings name none; 0 means DefaultLease.
 	DefaultLease time.Duration
@@ -91,6 +97,9 @@ type Broker struct {
 
 	nextID atomic.Uint64
 
+	maxHeld int64        // Config.MaxHeldBytes; 0: no limit, and held stays 0
+	held    atomic.Int64 // see held.go
+
 	leases      leaseTable // outstanding deliveries by ID
 	timers      *timers    // lease deadlines and deferred messages' due times
 	pendingDead atomic.Int64
@@ -131,6 +140,7 @@ func New(cfg Config) (*Broker, error) {
 		queues:       newTable(),
 		timers:       newTimers(),
 		cacheLimit:   cfg.CacheBytes,
+		maxHeld:      max(cfg.MaxHeldBytes, 0),
 		started:      time.Now(),
 		done:         make(chan struct{}),
 	}
@@ -349,6 +359,9 @@ func (b *Broker) appendPutCopy(
 	if err := b.checkPut(name, payload); err != nil {
 		return 0, 0, err
 	}
+	if err := b.checkHeld(1, int64(len(payload))); err != nil {
+		return 0, 0, err
+	}
 	e := entry{payload: copyPayload(payload), size: len(payload)}
 
 	q := b.lockLive(name)
@@ -411,6 +424,7 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 		b.scheduleExpiry(e.meta, e.id)
 	}
 	b.admitToCache(e)
+	b.hold(e)
 	q.puts.Add(1)
 	return ticket, nil
 }
@@ -520,8 +534,12 @@ func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 	}
 	b.cancelExpiry(e.meta)
 	if e.meta != nil && e.meta.stateID != 0 {
-		return b.endStateOf(q.name, &e)
+		var err error
+		if ticket, err = b.endStateOf(q.name, &e); err != nil {
+			return 0, err
+		}
 	}
+	b.unhold(&e)
 	return ticket, nil
 }
 

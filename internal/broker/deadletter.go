@@ -47,6 +47,7 @@ func (b *Broker) expireLocked(q *Queue, e entry) {
 	if _, err := b.recordTakeLocked(q, e); err != nil {
 		b.log.Error("cannot record expired message", "queue", q.name, "msg_id", e.id,
 			"err", err)
+		b.unhold(&e) // it leaves memory all the same
 	}
 	b.releaseCache(e)
 	q.ops++
@@ -137,6 +138,7 @@ func (b *Broker) moveOneDead(d deadLetter) {
 		b.log.Error("cannot record dead-lettered message", "queue", d.from,
 			"msg_id", d.e.id, "err", err)
 	}
+	b.unhold(&d.e) // the copy in the dead-letter queue counts instead
 	b.endStateOf(d.from, &d.e)
 	b.cancelExpiry(d.e.meta)
 }

@@ -28,6 +28,11 @@ var (
 	// policy is OverflowReject. Nothing was stored.
 	ErrQueueFull = errors.New("broker: queue full")
 
+	// ErrServerFull is returned by a put of new messages that would take what the
+	// broker holds over Config.MaxHeldBytes. Nothing was stored; takes and acks make
+	// room.
+	ErrServerFull = errors.New("broker: server full")
+
 	// ErrNoDelivery is returned by an ack, nack or touch of a delivery that is unknown,
 	// already ended, or whose lease ran out.
 	ErrNoDelivery = errors.New("broker: unknown or expired delivery")

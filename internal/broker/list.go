@@ -45,10 +45,15 @@ func (e End) String() string {
 func (b *Broker) Push(
 	ctx context.Context, queue string, payloads [][]byte, at End, ifExists bool,
 ) (int, error) {
+	var size int64
 	for _, p := range payloads {
 		if err := b.checkPut(queue, p); err != nil {
 			return 0, err
 		}
+		size += int64(len(p))
+	}
+	if err := b.checkHeld(len(payloads), size); err != nil {
+		return 0, err
 	}
 	if ifExists && b.lookup(queue, false) == nil {
 		return 0, nil

@@ -206,7 +206,8 @@ type modelTest struct {
 }
 
 func (mt *modelTest) open(t *rapid.T) {
-	cfg := Config{Store: mt.store, SweepInterval: time.Hour}
+	// A limit no sequence reaches, so that the held total is kept and checked.
+	cfg := Config{Store: mt.store, SweepInterval: time.Hour, MaxHeldBytes: 1 << 40}
 	if mt.walDir != "" {
 		l, err := wal.Open(mt.walDir, wal.Options{SegmentBytes: 4096, Fsync: wal.FsyncNever,
 			ReadGrace: time.Millisecond})
@@ -457,6 +458,7 @@ func (mt *modelTest) check(t *rapid.T) {
 			t.Fatalf("ready[%d] = %d %q, want %d %q", i, m.ID, m.Payload, w.id, w.payload)
 		}
 	}
+	wantHeld(t, mt.b)
 }
 
 // TestBrokerMatchesModel is the model-based test of issue 4, over a record log.

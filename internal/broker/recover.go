@@ -84,6 +84,11 @@ func (b *Broker) recover() error {
 		}
 	}
 
+	// Everything recovered counts, even over the limit: puts are refused until
+	// takes bring the total under it.
+	if b.maxHeld > 0 {
+		b.held.Store(size + messages*MessageOverhead)
+	}
 	if b.durable {
 		b.log.Info("recovered queues", "queues", b.queues.len(), "messages", messages,
 			"bytes", size, "took", time.Since(start).Round(time.Millisecond))

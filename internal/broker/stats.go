@@ -22,6 +22,8 @@ type Stats struct {
 	Inflight  int64 // messages under a lease
 	Deferred  int64 // messages waiting for their delay
 	CacheUsed int64 // payload bytes in memory that the store also keeps
+	HeldBytes int64 // what counts toward MaxHeld (0 without a limit), see HeldBytes
+	MaxHeld   int64 // the limit on HeldBytes; 0: none
 
 	QueueStats []QueueStats // sorted by name
 }
@@ -58,6 +60,8 @@ func (b *Broker) Stats(limit int) Stats {
 		EmptyGets: b.emptyGets.Load(),
 		Waiting:   b.waiting.Load(),
 		CacheUsed: b.cacheUsed.Load(),
+		HeldBytes: b.held.Load(),
+		MaxHeld:   b.maxHeld,
 	}
 
 	// The sweeper moves a dropped queue's counts to the retired totals under the

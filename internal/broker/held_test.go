@@ -1,0 +1,242 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// recountHeld adds up what the broker holds from its queues and leases, as
+// HeldBytes should count it. The broker must be quiet: no call running, no dead
+// letter on its way (synctest.Wait after the last call).
+func recountHeld(t fataler, b *Broker) int64 {
+	t.Helper()
+	if n := b.pendingDead.Load(); n != 0 {
+		t.Fatalf("%d dead letters on their way", n)
+	}
+	var held int64
+	b.mu.RLock()
+	b.queues.all(func(q *Queue) {
+		q.mu.Lock()
+		held += q.bytes.Load() + q.depth.Load()*MessageOverhead
+		held += q.deferredBytes + q.deferred.Load()*MessageOverhead
+		q.mu.Unlock()
+	})
+	b.mu.RUnlock()
+	for i := range b.leases.shards {
+		s := &b.leases.shards[i]
+		s.mu.Lock()
+		for _, l := range s.m {
+			held += charge(l.e.size)
+		}
+		s.mu.Unlock()
+	}
+	return held
+}
+
+// fataler is what recountHeld needs of a *testing.T or a *rapid.T.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// wantHeld fails t unless HeldBytes is what the queues hold.
+func wantHeld(t fataler, b *Broker) {
+	t.Helper()
+	if got, want := b.HeldBytes(), recountHeld(t, b); got != want {
+		t.Fatalf("HeldBytes = %d; the queues hold %d", got, want)
+	}
+}
+
+func TestServerFullRefusesNewMessages(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBroker(t, Config{MaxHeldBytes: 3 * charge(100)})
+	p := make([]byte, 100)
+	for range 3 {
+		mustPut(t, b, "q", p)
+	}
+	if _, err := b.Put(ctx, "other", p); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("put over the limit = %v; want ErrServerFull", err)
+	}
+	if _, err := b.Put(ctx, "other", nil); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("empty put over the limit = %v; want ErrServerFull", err)
+	}
+	if _, err := b.PutWith(ctx, "q", p, PutOptions{Delay: time.Second}); !errors.Is(err,
+		ErrServerFull) {
+		t.Fatalf("delayed put over the limit = %v; want ErrServerFull", err)
+	}
+	if _, err := b.Push(ctx, "q", [][]byte{p}, Front, false); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("push over the limit = %v; want ErrServerFull", err)
+	}
+	if _, _, err := b.PutAppend("q", p, PutOptions{}); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("async put over the limit = %v; want ErrServerFull", err)
+	}
+	if n, _ := b.Len("q"); n != 3 {
+		t.Fatalf("len = %d after refused puts; want 3", n)
+	}
+	wantHeld(t, b)
+
+	m, err := b.Get(ctx, "q", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Release()
+	mustPut(t, b, "other", p)
+	wantHeld(t, b)
+}
+
+func TestServerFullBatchIsAllOrNone(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBroker(t, Config{MaxHeldBytes: 3 * charge(10)})
+	p := make([]byte, 10)
+	mustPut(t, b, "q", p)
+
+	if _, err := b.PutBatch(ctx, "q", [][]byte{p, p, p}, PutOptions{}); !errors.Is(err,
+		ErrServerFull) {
+		t.Fatalf("batch over the limit = %v; want ErrServerFull", err)
+	}
+	if _, err := b.Push(ctx, "q", [][]byte{p, p, p}, Back, false); !errors.Is(err,
+		ErrServerFull) {
+		t.Fatalf("push of 3 over the limit = %v; want ErrServerFull", err)
+	}
+	if n, _ := b.Len("q"); n != 1 {
+		t.Fatalf("len = %d after refused batches; want 1", n)
+	}
+	if _, err := b.PutBatch(ctx, "q", [][]byte{p, p}, PutOptions{}); err != nil {
+		t.Fatalf("batch that fits = %v", err)
+	}
+	if got := b.HeldBytes(); got != 3*charge(10) {
+		t.Fatalf("HeldBytes = %d; want %d", got, 3*charge(10))
+	}
+}
+
+// Messages that come back or move within the broker are never refused for the
+// limit, even with the server full: refusing them would lose them.
+func TestServerFullNeverRefusesInternalMoves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := newTestBroker(t, Config{MaxHeldBytes: 4 * charge(10)})
+		p := make([]byte, 10)
+		err := b.SetQueue(ctx, "q", QueueSettings{MaxDeliveries: 2, ExpiredToDLQ: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, b, "q", p)
+		ds, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Lease: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			mustPut(t, b, "fill", p)
+		}
+		if _, err := b.Put(ctx, "fill", p); !errors.Is(err, ErrServerFull) {
+			t.Fatalf("put at the limit = %v; want ErrServerFull", err)
+		}
+
+		// A nack returns the message; its lease running out returns it again; the
+		// next nack sends it to the dead-letter queue.
+		if err := b.Nack(ctx, ds[0].DeliveryID, 0); err != nil {
+			t.Fatalf("nack at the limit = %v", err)
+		}
+		if _, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{Lease: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if _, err := b.Reserve(ctx, []string{"q"}, ReserveOptions{}); !errors.Is(err,
+			ErrEmpty) {
+			t.Fatalf("reserve after max deliveries = %v; want ErrEmpty", err)
+		}
+		synctest.Wait()
+		if n, _ := b.Len("q.dlq"); n != 1 {
+			t.Fatalf("dead-letter queue holds %d at the limit; want 1", n)
+		}
+		wantHeld(t, b)
+
+		// A move within the broker is not refused either.
+		if _, err := b.Move(ctx, "fill", "moved", Front, Back); err != nil {
+			t.Fatalf("move at the limit = %v", err)
+		}
+		if got := b.HeldBytes(); got != 4*charge(10) {
+			t.Fatalf("HeldBytes = %d; want %d", got, 4*charge(10))
+		}
+		wantHeld(t, b)
+	})
+}
+
+// A TTL that runs out, a delete and acks bring the total back to 0.
+func TestHeldBytesReturnToZero(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := newTestBroker(t, Config{MaxHeldBytes: 1 << 20})
+		if _, err := b.PutWith(ctx, "ttl", []byte("x"), PutOptions{TTL: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.PutWith(ctx, "del", []byte("xy"), PutOptions{Delay: time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, b, "del", []byte("xyz"))
+		mustPut(t, b, "ack", []byte("xyzw"))
+		ds, err := b.Reserve(ctx, []string{"ack"}, ReserveOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHeld(t, b)
+
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if n, err := b.Delete(ctx, "del"); n != 2 || err != nil {
+			t.Fatalf("delete = %d, %v; want 2", n, err)
+		}
+		if err := b.Ack(ctx, ds[0].DeliveryID); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.HeldBytes(); got != 0 {
+			t.Fatalf("HeldBytes = %d with nothing held; want 0", got)
+		}
+	})
+}
+
+// Recovery loads every message even over the limit; puts are then refused until
+// takes bring the total under it.
+func TestHeldBytesRecoveredOverLimit(t *testing.T) {
+	ctx := context.Background()
+	store := &logStore{}
+	b := newTestBroker(t, Config{Store: store})
+	p := make([]byte, 100)
+	for range 5 {
+		mustPut(t, b, "q", p)
+	}
+	b.Close()
+
+	b = newTestBroker(t, Config{Store: store, MaxHeldBytes: 2 * charge(100)})
+	if n, _ := b.Len("q"); n != 5 {
+		t.Fatalf("recovered %d messages; want 5", n)
+	}
+	if got := b.HeldBytes(); got != 5*charge(100) {
+		t.Fatalf("HeldBytes = %d after recovery; want %d", got, 5*charge(100))
+	}
+	if _, err := b.Put(ctx, "q", p); !errors.Is(err, ErrServerFull) {
+		t.Fatalf("put over the limit after recovery = %v; want ErrServerFull", err)
+	}
+	for range 4 {
+		m, err := b.Get(ctx, "q", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	mustPut(t, b, "q", p)
+	wantHeld(t, b)
+}
+
+// Without a limit nothing is counted.
+func TestHeldBytesWithoutLimit(t *testing.T) {
+	b := newTestBroker(t, Config{})
+	mustPut(t, b, "q", make([]byte, 100))
+	if got := b.HeldBytes(); got != 0 {
+		t.Fatalf("HeldBytes = %d without a limit; want 0", got)
+	}
+}
