@@ -38,16 +38,11 @@ func (b *Broker) PutBatchAppend(
 	if err := b.checkBatch(queue, payloads, o); err != nil {
 		return nil, 0, err
 	}
+	es := entries.Get(len(payloads))
 	var size int64
 	for _, p := range payloads {
-		size += int64(len(p))
-	}
-	if err := b.checkHeld(len(payloads), size); err != nil {
-		return nil, 0, err
-	}
-	es := entries.Get(len(payloads))
-	for _, p := range payloads {
 		es = append(es, entry{payload: copyPayload(p), size: len(p)})
+		size += int64(len(p))
 	}
 
 	q := b.lockLive(queue)

@@ -62,6 +62,9 @@ func (b *Broker) checkBatch(queue string, payloads [][]byte, o PutOptions) error
 func (b *Broker) putBatchLocked(
 	q *Queue, es []entry, size int64, o PutOptions, now time.Time,
 ) (storage.Ticket, error) {
+	if err := b.reserveHeldLocked(q, len(es), size); err != nil {
+		return 0, err
+	}
 	s := q.settings.Load()
 	if s != nil {
 		if err := b.makeRoomLocked(q, s, len(es), size); err != nil {

@@ -18,7 +18,7 @@ func BenchmarkPutGetAtDepth(b *testing.B) {
 	}
 	for _, depth := range depths {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			br := newTestBroker(b, Config{})
+			br := newTestBroker(b, Config{MaxHeldBytes: *benchMaxHeld})
 			ctx := context.Background()
 			payload := make([]byte, 100)
 			for range depth {
@@ -49,7 +49,7 @@ func BenchmarkPutGetAtDepth(b *testing.B) {
 func BenchmarkPutGetParallel(b *testing.B) {
 	for _, shared := range []bool{false, true} {
 		b.Run(fmt.Sprintf("shared=%v", shared), func(b *testing.B) {
-			br := newTestBroker(b, Config{})
+			br := newTestBroker(b, Config{MaxHeldBytes: *benchMaxHeld})
 			ctx := context.Background()
 			payload := make([]byte, 100)
 			var next atomic.Int64
@@ -88,7 +88,7 @@ func BenchmarkPutGetParallel(b *testing.B) {
 func BenchmarkPutGetManyQueues(b *testing.B) {
 	for _, n := range []int{1, 1e3, 1e5} {
 		b.Run(fmt.Sprintf("queues=%d", n), func(b *testing.B) {
-			br := newTestBroker(b, Config{})
+			br := newTestBroker(b, Config{MaxHeldBytes: *benchMaxHeld})
 			ctx := context.Background()
 			payload := make([]byte, 100)
 			for i := range n {
@@ -124,7 +124,7 @@ func BenchmarkPutGetManyQueues(b *testing.B) {
 // GetBatch and releases them; allocs/op is per batch of 64.
 func BenchmarkGetBatch(b *testing.B) {
 	const n = 64
-	br := newTestBroker(b, Config{})
+	br := newTestBroker(b, Config{MaxHeldBytes: *benchMaxHeld})
 	ctx := context.Background()
 	payload := make([]byte, 100)
 	b.SetBytes(n * int64(len(payload)))

@@ -97,8 +97,9 @@ type Broker struct {
 
 	nextID atomic.Uint64
 
-	maxHeld int64        // Config.MaxHeldBytes; 0: no limit, and held stays 0
-	held    atomic.Int64 // see held.go
+	maxHeld   int64        // Config.MaxHeldBytes; 0: no limit, and held stays 0
+	heldChunk int64        // what a queue reserves from held at once
+	held      atomic.Int64 // see held.go
 
 	leases      leaseTable // outstanding deliveries by ID
 	timers      *timers    // lease deadlines and deferred messages' due times
@@ -141,6 +142,7 @@ func New(cfg Config) (*Broker, error) {
 		timers:       newTimers(),
 		cacheLimit:   cfg.CacheBytes,
 		maxHeld:      max(cfg.MaxHeldBytes, 0),
+		heldChunk:    heldChunkFor(cfg.MaxHeldBytes),
 		started:      time.Now(),
 		done:         make(chan struct{}),
 	}
@@ -359,14 +361,15 @@ func (b *Broker) appendPutCopy(
 	if err := b.checkPut(name, payload); err != nil {
 		return 0, 0, err
 	}
-	if err := b.checkHeld(1, int64(len(payload))); err != nil {
-		return 0, 0, err
-	}
 	e := entry{payload: copyPayload(payload), size: len(payload)}
 
 	q := b.lockLive(name)
 	if b.testHookPutLocked != nil {
 		b.testHookPutLocked(name)
+	}
+	if err := b.reserveHeldLocked(q, 1, int64(e.size)); err != nil {
+		q.mu.Unlock()
+		return 0, 0, err
 	}
 	e.id = b.nextID.Add(1) - 1
 	ticket, err := b.offerLocked(q, e, front)
@@ -424,7 +427,7 @@ func (b *Broker) appendPutLocked(q *Queue, e *entry, front bool) (storage.Ticket
 		b.scheduleExpiry(e.meta, e.id)
 	}
 	b.admitToCache(e)
-	b.hold(e)
+	b.holdLocked(q, e)
 	q.puts.Add(1)
 	return ticket, nil
 }
@@ -539,7 +542,7 @@ func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 			return 0, err
 		}
 	}
-	b.unhold(&e)
+	b.unholdLocked(q, &e)
 	return ticket, nil
 }
 

@@ -7,52 +7,114 @@ import "fmt"
 // that millions of empty messages are bounded too.
 const MessageOverhead = 64
 
+// MaxHeldChunk is the most a queue reserves from the held total at once (see
+// reserveHeldLocked): the limit may refuse puts while up to that much per busy queue
+// is reserved but not yet used.
+const MaxHeldChunk = 64 << 10
+
 // The held total is kept from the store's point of view: a message counts from the
 // record of its put (appendPutLocked, or recovery) until the record of its take
 // (recordTakeLocked, or the end of a dead letter's old records), whatever it does in
 // between: ready, deferred, leased, or on its way to a dead-letter queue. A move
 // is a take from one queue and a put into another, so it changes nothing for long.
-// Only new messages are checked against the limit (checkHeld): a message returned,
-// requeued, moved or dead-lettered is never refused for it, and may take the total
-// over the limit rather than be lost.
+// Only new messages are checked against the limit (reserveHeldLocked): a message
+// returned, requeued, moved or dead-lettered is never refused for it, and may take
+// the total over the limit rather than be lost.
+//
+// One counter that every put and take of every queue updated would bounce between
+// cores (it cost a quarter of a put and get on two cores). So each queue reserves
+// room from the total a chunk at a time, in heldBudget, and its puts and takes
+// move charges between the budget and its messages; the total is touched only when
+// the budget runs out or grows past two chunks. The total thus counts every message
+// held plus the budgets: what it reports may run ahead of what messages use by up
+// to two chunks per queue, and the budget of a queue goes back when the queue is
+// deleted or dropped as drained.
 
 // charge is what a message of size payload bytes counts for in the held total.
 func charge(size int) int64 { return int64(size) + MessageOverhead }
 
-// checkHeld refuses n new messages of size payload bytes in all with ErrServerFull
-// if they would take the held total over the limit. Puts on other queues may pass
-// the same check at the same instant, so the limit may be overshot by the messages
-// being put at that moment, but never by more.
-func (b *Broker) checkHeld(n int, size int64) error {
+// heldChunkFor returns the chunk a queue reserves at once under limit: small next to
+// the limit, so that budgets of many queues do not keep much of it from use.
+func heldChunkFor(limit int64) int64 { return min(MaxHeldChunk, limit/256) }
+
+// reserveHeldLocked makes q's budget cover n new messages of size payload bytes in
+// all, taking more from the held total (a chunk more if it fits), or refuses them
+// with ErrServerFull if the total would go over the limit.
+func (b *Broker) reserveHeldLocked(q *Queue, n int, size int64) error {
 	if b.maxHeld == 0 {
 		return nil
 	}
-	add := size + int64(n)*MessageOverhead
-	if held := b.held.Load(); held+add > b.maxHeld {
-		return fmt.Errorf("%w: %d messages of %d bytes would take the %d bytes held "+
-			"over the limit of %d", ErrServerFull, n, size, held, b.maxHeld)
+	need := size + int64(n)*MessageOverhead - q.heldBudget
+	if need <= 0 {
+		return nil
 	}
-	return nil
+	for {
+		held := b.held.Load()
+		take := need + b.heldChunk
+		if held+take > b.maxHeld {
+			take = need
+		}
+		if held+take > b.maxHeld {
+			return fmt.Errorf("%w: %d messages of %d bytes would take the %d bytes held "+
+				"over the limit of %d", ErrServerFull, n, size, held, b.maxHeld)
+		}
+		if b.held.CompareAndSwap(held, held+take) {
+			q.heldBudget += take
+			return nil
+		}
+	}
 }
 
-// hold counts e, just recorded as put, in the held total. Without a limit nothing
-// is counted, so that puts and takes do not share a counter for nothing.
-func (b *Broker) hold(e *entry) {
-	if b.maxHeld > 0 {
-		b.held.Add(charge(e.size))
+// holdLocked counts e, just recorded as put on q, in the held total: out of q's
+// budget if it covers e (a new message's always does), else straight into the total
+// (a message coming back or moving, which no limit refuses). Without a limit nothing
+// is counted.
+func (b *Broker) holdLocked(q *Queue, e *entry) {
+	if b.maxHeld == 0 {
+		return
+	}
+	c := charge(e.size)
+	if q.heldBudget >= c {
+		q.heldBudget -= c
+		return
+	}
+	b.held.Add(c)
+}
+
+// unholdLocked takes e, just recorded as taken from q, out of the held total: back
+// into q's budget, which gives the total all but a chunk once it holds two.
+func (b *Broker) unholdLocked(q *Queue, e *entry) {
+	if b.maxHeld == 0 {
+		return
+	}
+	q.heldBudget += charge(e.size)
+	if q.heldBudget > 2*b.heldChunk {
+		b.held.Add(b.heldChunk - q.heldBudget)
+		q.heldBudget = b.heldChunk
 	}
 }
 
-// unhold takes e, just recorded as taken (or lost), out of the held total.
+// unhold takes e out of the held total directly, for a message that leaves a queue
+// whose lock the caller does not hold.
 func (b *Broker) unhold(e *entry) {
 	if b.maxHeld > 0 {
 		b.held.Add(-charge(e.size))
 	}
 }
 
+// releaseBudgetLocked gives q's whole budget back to the held total, once q is
+// deleted or dropped.
+func (b *Broker) releaseBudgetLocked(q *Queue) {
+	if q.heldBudget != 0 {
+		b.held.Add(-q.heldBudget)
+		q.heldBudget = 0
+	}
+}
+
 // HeldBytes returns what the broker holds toward its limit: the payload bytes of
-// every message, ready, deferred or leased, plus MessageOverhead for each. It is 0
-// when the broker has no limit (MaxHeldBytes 0), which keeps no count.
+// every message, ready, deferred or leased, plus MessageOverhead for each, plus the
+// room busy queues reserved (at most two chunks of MaxHeldChunk each). It is 0 when
+// the broker has no limit (MaxHeldBytes 0), which keeps no count.
 func (b *Broker) HeldBytes() int64 { return b.held.Load() }
 
 // MaxHeldBytes returns the limit on HeldBytes past which new messages are refused

@@ -52,9 +52,6 @@ func (b *Broker) Push(
 		}
 		size += int64(len(p))
 	}
-	if err := b.checkHeld(len(payloads), size); err != nil {
-		return 0, err
-	}
 	if ifExists && b.lookup(queue, false) == nil {
 		return 0, nil
 	}
@@ -64,6 +61,10 @@ func (b *Broker) Push(
 	if ifExists && n == 0 {
 		b.unlockQueue(q)
 		return 0, nil
+	}
+	if err := b.reserveHeldLocked(q, len(payloads), size); err != nil {
+		b.unlockQueue(q)
+		return 0, err
 	}
 	// One payload goes straight to a waiter, as a put does; several are held until
 	// the last is in.
@@ -373,6 +374,9 @@ func (b *Broker) Delete(ctx context.Context, queue string) (int, error) {
 		var dt storage.Ticket
 		dn, dt, err = b.dropDeferredLocked(q)
 		n, last = n+dn, max(last, dt)
+	}
+	if q.ready.len() == 0 && q.inflight.Load() == 0 && q.deferred.Load() == 0 {
+		b.releaseBudgetLocked(q)
 	}
 	if q.idleLocked() && !q.dead {
 		b.noteDrainedLocked(q)

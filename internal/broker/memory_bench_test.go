@@ -12,6 +12,10 @@ import (
 // filling the queue takes a few seconds and about 2 GB of memory.
 var benchDeep = flag.Bool("bench.deep", false, "also run BenchmarkPutGetAtDepth at 1e7")
 
+// benchMaxHeld sets Config.MaxHeldBytes in the put/get benchmarks, to measure what
+// counting the held total costs.
+var benchMaxHeld = flag.Int64("bench.maxheld", 0, "MaxHeldBytes of the put/get benchmarks")
+
 // BenchmarkMemoryPerMessage puts 1e6 messages of 100 bytes, into one queue and
 // spread over 1e3 queues, and reports the heap each message costs beyond its
 // payload (bytes/msg) in memory mode. Run it with -benchtime=1x: one iteration

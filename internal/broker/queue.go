@@ -22,6 +22,7 @@ type Queue struct {
 	sweepPending bool   // on the broker's list of drained queues
 	held         int32  // Holds on the queue: puts do not hand messages to waiters
 	ops          uint64 // puts and takes so far, to tell an idle queue from a busy one
+	heldBudget   int64  // room reserved from the broker's held total, see held.go
 
 	// Positions order the queue in the store's records: every entry lies in
 	// [headPos, tailPos), head puts take headPos-1 and tail puts take tailPos.

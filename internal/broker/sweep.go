@@ -100,6 +100,7 @@ func (b *Broker) sweepOneLocked(q *Queue) int {
 	}
 
 	b.queues.remove(q)
+	b.releaseBudgetLocked(q)
 	q.dead = true
 	q.sweepPending = false
 	b.retiredPuts.Add(q.puts.Load())
