@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math"
 	"strconv"
 	"sync/atomic"
 )
@@ -77,13 +78,15 @@ const (
 	stateBulkLF                     // expecting the '\n' after an element
 )
 
-// guard sits between a connection and its reader (reader.go; redcon's reader in the
-// fuzz test that checks the two agree). It follows the request framing in the bytes
-// that pass through, without copying them, and fails the read as soon as a request
-// breaks a limit, so that no one request makes the reader hold more than the limits
-// allow. It also refuses the framing errors redcon would refuse (with redcon's
-// text), so that it never loses track of the framing; the bytes before an error are
-// passed first and the error comes with the next read.
+// guard sits between a connection and its reader (reader.go; also redcon's reader
+// in the fuzz test that checks them against Redis' rules and redcon). It follows the
+// request framing in the bytes that pass through, without copying them, and fails
+// the read as soon as a request breaks a limit, so that no one request makes the
+// reader hold more than the limits allow. It also refuses the framing errors redcon
+// would refuse (with redcon's text), so that it never loses track of the framing,
+// and the header numbers Redis refuses (numberLine); the bytes before an error are
+// passed first and the error comes with the next read. As Redis, it lets a request
+// of no elements ("*0", "*-1") pass as one that is complete, for the reader to skip.
 type guard struct {
 	r   io.Reader
 	lim limits
@@ -267,6 +270,9 @@ func (g *guard) plainHeader(b []byte) (n int, ok bool, err error) {
 	if i == 0 || i+1 >= len(b) || b[i] != '\r' || b[i+1] != '\n' {
 		return 0, false, nil
 	}
+	if b[0] == '0' && i > 1 {
+		return 0, false, nil // a leading zero, which header refuses
+	}
 	nl := i + 1
 	limit := g.lim.bulk
 	if g.state == stateCount {
@@ -317,9 +323,17 @@ func (g *guard) headerByte(c byte) error {
 	return g.bulkLenDone(n, ok)
 }
 
+// countDone ends a "*N" line. Redis skips a request of no elements or a negative
+// number of them (processMultibulkBuffer) and reads on; so does the guard, where
+// redcon's reader would refuse it.
 func (g *guard) countDone(n int64, ok bool) error {
-	if !ok || n <= 0 {
+	if !ok || n > math.MaxInt32 {
 		return errMultibulkLength
+	}
+	if n <= 0 {
+		g.state = stateIdle
+		g.complete++
+		return nil
 	}
 	g.elems = n
 	g.state = stateBulkHead
@@ -367,18 +381,26 @@ func (g *guard) requestTooBig() error {
 }
 
 // numberLine reads the text of a header line byte by byte and decides, when its
-// '\n' comes, whether it is "<text>\r" with a text strconv.Atoi accepts (an optional
-// sign, then digits, within int64), which is what redcon asks of it.
+// '\n' comes, whether it is "<text>\r" with a text Redis takes for a number
+// (string2ll in its util.c): an int64 in its one canonical form, so an optional
+// '-' but no '+', no leading zero and no "-0". redcon's reader (strconv.Atoi) takes
+// those three; Redis refuses them, and so does the guard.
 type numberLine struct {
-	length int64 // bytes so far, '\r' included
-	value  int64 // of the digits so far, saturated at maxInt64
+	length int64  // bytes so far, '\r' included
+	value  uint64 // magnitude of the digits so far, saturated at maxMagnitude+1
 	digits bool
+	zero   bool // the first digit was '0', which must then be the only one
 	neg    bool
 	bad    bool // the text cannot be a number whatever follows
 	cr     bool // the last byte was '\r'
 }
 
-const maxInt64 = 1<<63 - 1
+const (
+	maxInt64 = 1<<63 - 1
+
+	// maxMagnitude is the largest magnitude of an int64, that of its minimum.
+	maxMagnitude = 1 << 63
+)
 
 // add takes one byte other than '\n' and returns the line's length so far.
 func (n *numberLine) add(c byte) int64 {
@@ -390,15 +412,9 @@ func (n *numberLine) add(c byte) int64 {
 	case c == '\r':
 		n.cr = true
 	case c >= '0' && c <= '9':
-		n.digits = true
-		d := int64(c - '0')
-		if n.value > (maxInt64-d)/10 {
-			n.value = maxInt64
-		} else {
-			n.value = n.value*10 + d
-		}
-	case (c == '+' || c == '-') && n.length == 0:
-		n.neg = c == '-'
+		n.addDigit(c)
+	case c == '-' && n.length == 0:
+		n.neg = true
 	default:
 		n.bad = true
 	}
@@ -406,18 +422,41 @@ func (n *numberLine) add(c byte) int64 {
 	return n.length
 }
 
+// addDigit takes a digit: it saturates the magnitude beyond an int64's, and marks
+// a digit after a leading '0', or a '0' after '-', as no number.
+func (n *numberLine) addDigit(c byte) {
+	if n.zero || (!n.digits && c == '0' && n.neg) {
+		n.bad = true // "01", "00" or "-0"
+	}
+	n.zero = !n.digits && c == '0'
+	n.digits = true
+
+	d := uint64(c - '0')
+	if n.value > maxMagnitude/10 {
+		n.value = maxMagnitude + 1
+		return
+	}
+	n.value = min(n.value*10+d, maxMagnitude+1)
+}
+
 // over tells whether the line is a positive number above limit whatever follows.
 func (n *numberLine) over(limit int64) bool {
-	return !n.neg && !n.bad && n.value > limit
+	return !n.neg && !n.bad && n.value > uint64(limit)
 }
 
 // end is called at the line's '\n' and returns its number and whether it is one.
 func (n *numberLine) end() (int64, bool) {
-	if !n.cr || n.bad || !n.digits || n.value == maxInt64 {
+	if !n.cr || n.bad || !n.digits {
 		return 0, false
 	}
 	if n.neg {
-		return -n.value, true
+		if n.value > maxMagnitude {
+			return 0, false
+		}
+		return int64(-n.value), true // -(1<<63) wraps to the minimum, as it should
 	}
-	return n.value, true
+	if n.value > maxInt64 {
+		return 0, false
+	}
+	return int64(n.value), true
 }

@@ -114,7 +114,7 @@ func TestRESPLimitsRefuseRequestC24(t *testing.T) {
 		{"CountLine", "*" + strings.Repeat("0", maxInline+1), "too big mbulk count string"},
 		{"BulkLine", "*1\r\n$" + strings.Repeat("0", maxInline+1), "too big bulk count string"},
 		{"NotBulk", "*1\r\n+x\r\n", "expected '$', got '+'"},
-		{"NegativeCount", "*-1\r\n", "invalid multibulk length"},
+		{"SignedCount", "*+1\r\n", "invalid multibulk length"},
 		{"BadBulkEnd", "*1\r\n$1\r\nxy\r\n", "invalid bulk length"},
 	}
 	for _, tc := range cases {

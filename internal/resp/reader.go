@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"math"
-	"strconv"
 
 	"github.com/tidwall/redcon"
 )
@@ -20,10 +19,11 @@ const readBufSize = 4 << 10
 // command costs no allocation. Inline commands (redis-cli's "PING\r\n") go to
 // redcon.Parse, not to ReadNextCommand, which takes a line starting with '$' for a
 // Tile38 command. The reader reads through the guard, which bounds each request and
-// refuses broken framing before the bytes get here; ReadNextCommand checks the
-// framing again, with the texts of redcon's reader. Without a guard (in tests),
-// bulkLengthsFit checks the bulk lengths ReadNextCommand trusts first
-// (FuzzReaderAgreesWithRedcon).
+// refuses broken framing and the header numbers Redis refuses before the bytes get
+// here; ReadNextCommand checks the framing again, with the texts of redcon's reader.
+// Without a guard (in tests), checkHeaders checks the header numbers first
+// (FuzzReaderAgreesWithRedcon). As Redis, the reader skips a request of no elements
+// ("*0", "*-1") and an empty inline line, where redcon's reader refuses the first.
 //
 // redcon's Reader is what the profile of redis-benchmark -P 16 blamed: it copied
 // every command and allocated its argument slice and each batch's slice, about 2.3
@@ -86,7 +86,8 @@ func (r *reader) next() ([][]byte, error) {
 		if args != nil {
 			return args, nil
 		}
-		// An inline line of spaces alone is no command, as in redcon.
+		// A request of no elements, or an inline line of spaces alone, is no
+		// command, as in Redis.
 	}
 	return nil, nil
 }
@@ -142,26 +143,30 @@ func (r *reader) makeRoom() {
 
 // parseArray parses the array command at the start of b ('*' first) with redcon's
 // ReadNextCommand, into the reused argument slice, and returns its arguments and its
-// length in bytes; a length of 0 means it is not all there yet. Its errors are
-// redcon's, with the texts of redcon's reader.
+// length in bytes; a length of 0 means it is not all there yet, and no arguments
+// with a length a request of no elements, which Redis skips. Its errors are
+// redcon's, with the texts of redcon's reader, or Redis' refusal of a header number.
 func (r *reader) parseArray(b []byte) ([][]byte, int, error) {
-	// Behind the guard every bulk length was checked already (not negative, within
-	// the request's limit), and the second walk over the headers would cost as
-	// much as the parse. Should a bug in the guard let a bad length through
-	// anyway, ReadNextCommand panics on this connection's goroutine, which
-	// recovers, logs it and closes only this connection.
-	if r.g == nil && !bulkLengthsFit(b) {
-		return nil, 0, errBulkLength
+	// Behind the guard every header was checked already (a number Redis takes; a
+	// bulk length not negative and within the request's limit), and the second
+	// walk over the headers would cost as much as the parse. Should a bug in the
+	// guard let a bad length through anyway, ReadNextCommand panics on this
+	// connection's goroutine, which recovers, logs it and closes only this
+	// connection.
+	if r.g == nil {
+		if err := checkHeaders(b); err != nil {
+			return nil, 0, err
+		}
 	}
+	if len(b) > 1 && (b[1] == '-' || b[1] == '0') {
+		// "*0" or "*-N", checked: ReadNextCommand would refuse the second and
+		// take the first for a command without arguments.
+		return nil, skipLine(b), nil
+	}
+
 	complete, args, _, rest, err := redcon.ReadNextCommand(b, r.args)
 	if err != nil || !complete {
 		return nil, 0, err
-	}
-	if len(args) == 0 {
-		// "*0\r\n", which ReadNextCommand takes for a command without arguments.
-		// Redis would skip it, but the guard refuses it as redcon's reader does,
-		// and so does this reader, which must agree with the guard.
-		return nil, 0, errMultibulkLength
 	}
 	for i, a := range args {
 		// Each argument ends where its bytes do, so that a command appending to
@@ -172,46 +177,90 @@ func (r *reader) parseArray(b []byte) ([][]byte, int, error) {
 	return args, len(b) - len(rest), nil
 }
 
-// bulkLengthsFit tells whether ReadNextCommand can be given the array command at the
-// start of b: whether each bulk length it would read there is one it handles. It does
-// not refuse a negative length (redcon v1.6.4 tests the element count where it means
-// the length) and adds 2 to one near math.MaxInt, and either makes it slice out of
-// range; without the guard, or past a bug in it, either could come here. A bulk
-// length is one only where the framing puts it (the same bytes can be an element's
-// data), so this follows the framing as ReadNextCommand does, stops wherever it
-// would stop, and leaves every other verdict to it.
-func bulkLengthsFit(b []byte) bool {
+// skipLine returns the length of b's first line, '\n' included, or 0 when it has
+// not all come.
+func skipLine(b []byte) int {
+	return bytes.IndexByte(b, '\n') + 1
+}
+
+// checkHeaders checks, for a reader without a guard, the header numbers of the
+// array command at the start of b that ReadNextCommand would read, with Redis' rules
+// (processMultibulkBuffer): each must be an int64 in its canonical form (redisInt),
+// the element count at most math.MaxInt32 and a bulk length not negative. It also
+// refuses a bulk length within 2 of math.MaxInt, which would overflow
+// ReadNextCommand's index; redcon v1.6.4 would also slice out of range on a negative
+// one (it tests the element count where it means the length). It returns the first
+// error, or nil where a header is fine or not all there yet. A header is one only
+// where the framing puts it (the same bytes can be an element's data), so this
+// follows the framing as ReadNextCommand does, stops wherever it would stop, and
+// leaves every other verdict to it.
+func checkHeaders(b []byte) error {
 	i := bytes.IndexByte(b, '\n')
-	if i < 2 || b[i-1] != '\r' {
-		return true
+	if i < 0 {
+		return nil
 	}
-	count, err := strconv.Atoi(string(b[1 : i-1]))
-	if err != nil {
-		return true
+	count, ok := headerNumber(b[1:i])
+	if !ok || count > math.MaxInt32 {
+		return errMultibulkLength
 	}
+
 	for ; count > 0; count-- {
 		i++ // past the '\n' before the element
 		if i >= len(b) || b[i] != '$' {
-			return true
+			return nil
 		}
 		nl := bytes.IndexByte(b[i:], '\n')
-		if nl < 2 || b[i+nl-1] != '\r' {
-			return true
+		if nl < 0 {
+			return nil
 		}
-		n, err := strconv.Atoi(string(b[i+1 : i+nl-1]))
-		if err != nil {
-			return true
+		n, ok := headerNumber(b[i+1 : i+nl])
+		if !ok || n < 0 || n > math.MaxInt-2 {
+			return errBulkLength
 		}
-		if n < 0 || n > math.MaxInt-2 {
-			return false
-		}
+
 		i += nl // at the header's '\n'; the data follows, then "\r\n"
-		if n > len(b)-i-3 || b[i+n+1] != '\r' || b[i+n+2] != '\n' {
-			return true
+		if n > int64(len(b)-i-3) || b[i+int(n)+1] != '\r' || b[i+int(n)+2] != '\n' {
+			return nil
 		}
-		i += n + 2 // at the data's '\n'
+		i += int(n) + 2 // at the data's '\n'
 	}
-	return true
+	return nil
+}
+
+// headerNumber returns the number in a header line's text, the '\r' that must end
+// it included, and whether Redis takes it for one.
+func headerNumber(text []byte) (int64, bool) {
+	if len(text) == 0 || text[len(text)-1] != '\r' {
+		return 0, false
+	}
+	return redisInt(text[:len(text)-1])
+}
+
+// redisInt parses b as Redis' string2ll does: an int64 written as strconv.FormatInt
+// writes it, with a '-' but no '+', no leading zero and no "-0".
+func redisInt(b []byte) (int64, bool) {
+	digits := b
+	if len(b) > 0 && b[0] == '-' {
+		digits = b[1:]
+	}
+	if len(digits) == 0 || (digits[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	var mag uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' || mag > maxMagnitude/10 {
+			return 0, false
+		}
+		mag = mag*10 + uint64(c-'0')
+	}
+
+	if len(digits) < len(b) && mag <= maxMagnitude {
+		return int64(-mag), true
+	}
+	if len(digits) == len(b) && mag <= maxInt64 {
+		return int64(mag), true
+	}
+	return 0, false
 }
 
 // parseInline parses the inline command on the first line of b with redcon, and

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -31,11 +30,7 @@ func readAllReader(r io.Reader) ([]string, error) {
 			}
 			continue
 		}
-		quoted := make([]string, len(args))
-		for i, a := range args {
-			quoted[i] = strconv.Quote(string(a))
-		}
-		got = append(got, strings.Join(quoted, "|"))
+		got = append(got, quoteArgs(args))
 	}
 }
 
@@ -50,22 +45,31 @@ func readAllRedcon(r io.Reader) (cmds []string, err error, panicked bool) {
 	return cmds, err, false
 }
 
-// checkReaderAgreement reads data split by seed with the connection's reader and
-// with redcon's, through a guard and without one: both must end the same way, and
-// ours may only answer more of the commands before a protocol error (redcon drops
-// those it parsed in the same read as the error). Without a guard the two are
-// compared only within the limits, beyond which redcon spins on a huge element
-// count or panics; ours must survive anything.
+// checkReaderAgreement reads data split by seed with the connection's reader,
+// through a guard and without one, and checks it against two references: both must
+// read exactly what redisRead says Redis would (within the limits, beyond which
+// ours must survive anything alone), and where redisRead met no header that Redis
+// and redcon read differently, both must end as redcon's reader does the same way,
+// and may only answer more of the commands before a protocol error (redcon drops
+// those it parsed in the same read as the error). Without a guard redcon is
+// compared only within the limits, beyond which it spins on a huge element count or
+// panics.
 func checkReaderAgreement(t *testing.T, data []byte, seed int64) {
 	guarded := func() io.Reader { return newGuard(newChunkReader(data, seed), fuzzLimits) }
 	ours, oerr := readAllReader(guarded())
-	theirs, terr, _ := readAllRedcon(guarded())
-	compareReads(t, "through the guard", ours, theirs, oerr, terr)
-
 	alone, aerr := readAllReader(newChunkReader(data, seed))
 	if isLimitError(oerr) {
 		return
 	}
+	want, werr, differs := redisRead(data)
+	sameAsRedis(t, "through the guard", ours, oerr, want, werr)
+	sameAsRedis(t, "alone", alone, aerr, want, werr)
+	if differs {
+		return
+	}
+
+	theirs, terr, _ := readAllRedcon(guarded())
+	compareReads(t, "through the guard", ours, theirs, oerr, terr)
 	theirs, terr, panicked := readAllRedcon(newChunkReader(data, seed))
 	if !panicked {
 		compareReads(t, "alone", alone, theirs, aerr, terr)
@@ -109,6 +113,9 @@ func FuzzReaderAgreesWithRedcon(f *testing.F) {
 		"*0\r\n*1\r\n$4\r\nPING\r\n",
 		"*2\r\n$7\r\n\r\n$-2\r\n\r\n$1\r\nx\r\n",
 		"*1\r\n$1\r\nx\r\n$-2\r\n$4 PING\r\n",
+		"*-3\r\n*01\r\n$4\r\nPING\r\n",
+		"*1\r\n$04\r\nPING\r\n*-0\r\n",
+		"*-9223372036854775808\r\n\r\nPING\r\n*-9223372036854775809\r\n",
 		"*1\r\n$0\r\n\r\n*2\r\n$32\r\n" + strings.Repeat("v", 32) + "\r\n$0\r\n\r\n",
 		"SET \"unbalanced\r\n",
 		"echo \"a\\nb\" '\\t'\r\n",
@@ -140,7 +147,7 @@ func TestReaderSplitsAnywhere(t *testing.T) {
 }
 
 // TestReaderBulkLengths: the bulk lengths redcon.ReadNextCommand trusts (a negative
-// one, one within 2 of math.MaxInt) are refused as redcon's reader refuses them, with
+// one, one within 2 of math.MaxInt) are refused as Redis refuses them, with
 // or without the guard, and only where they are lengths: within an element's data,
 // or in an inline command after an array, they are bytes like any.
 func TestReaderBulkLengths(t *testing.T) {
@@ -164,7 +171,8 @@ func TestReaderBulkLengths(t *testing.T) {
 			err: "Protocol error: invalid bulk length"},
 		{name: "MaxIntLess2", send: "*1\r\n$9223372036854775805\r\nx\r\n",
 			err: "EOF", guarded: "Protocol error: invalid bulk length"},
-		{name: "MinusZero", send: "*1\r\n$-0\r\n\r\n", want: []string{`""`}, err: "EOF"},
+		{name: "MinusZero", send: "*1\r\n$-0\r\n\r\n",
+			err: "Protocol error: invalid bulk length"},
 		{name: "InData", send: "*2\r\n$7\r\n\r\n$-2\r\n\r\n$1\r\nx\r\n",
 			want: []string{`"\r\n$-2\r\n"|"x"`}, err: "EOF"},
 		{name: "InlineAfter", send: "*1\r\n$1\r\nx\r\n$-2\r\n",
@@ -190,20 +198,62 @@ func TestReaderBulkLengths(t *testing.T) {
 	}
 }
 
-// TestReaderEmptyArray: "*0\r\n", a command of no arguments to
-// redcon.ReadNextCommand, is refused as the guard refuses it, after the commands
-// before it.
-func TestReaderEmptyArray(t *testing.T) {
-	const data = "PING\r\n*0\r\n*1\r\n$4\r\nPING\r\n"
-	for _, r := range []io.Reader{
-		strings.NewReader(data),
-		newGuard(strings.NewReader(data), fuzzLimits),
+// TestReaderHeadersAsRedis: with or without the guard, and however the bytes come,
+// the reader skips a request of no elements and an empty inline line as Redis does,
+// and refuses, as Redis does, a header number string2ll does not take ('+', a
+// leading zero, "-0"), where redcon's reader does the opposite.
+func TestReaderHeadersAsRedis(t *testing.T) {
+	const ping = "*1\r\n$4\r\nPING\r\n"
+	lim := limits{elements: maxMultibulk, bulk: 1 << 20, request: 64 << 20,
+		line: maxInline, fresh: bigRequest}
+	for _, tc := range []struct {
+		name, send string
+		want       []string
+		err        string
+	}{
+		{"Empty", "*0\r\n" + ping, []string{`"PING"`}, "EOF"},
+		{"EmptyAlone", "*0\r\n", nil, "EOF"},
+		{"MinusOne", "*-1\r\n" + ping, []string{`"PING"`}, "EOF"},
+		{"MinusMany", "PING\r\n*-42\r\n*-1\r\n*0\r\nPING\r\n",
+			[]string{`"PING"`, `"PING"`}, "EOF"},
+		{"MinInt64", "*-9223372036854775808\r\n" + ping, []string{`"PING"`}, "EOF"},
+		{"BelowMinInt64", "*-9223372036854775809\r\n" + ping, nil,
+			"Protocol error: invalid multibulk length"},
+		{"EmptyInline", "\r\n\n  \r\nPING\r\n", []string{`"PING"`}, "EOF"},
+		{"PlusCount", "*+1\r\n$4\r\nPING\r\n", nil,
+			"Protocol error: invalid multibulk length"},
+		{"LeadingZeroCount", "PING\r\n*01\r\n$4\r\nPING\r\n", []string{`"PING"`},
+			"Protocol error: invalid multibulk length"},
+		{"ZeroZeroCount", "*00\r\n", nil, "Protocol error: invalid multibulk length"},
+		{"MinusZeroCount", "*-0\r\n" + ping, nil,
+			"Protocol error: invalid multibulk length"},
+		{"MinusLeadingZeroCount", "*-01\r\n", nil,
+			"Protocol error: invalid multibulk length"},
+		{"PlusLength", "*1\r\n$+4\r\nPING\r\n", nil,
+			"Protocol error: invalid bulk length"},
+		{"LeadingZeroLength", "*1\r\n$04\r\nPING\r\n", nil,
+			"Protocol error: invalid bulk length"},
+		{"MinusZeroLength", "*1\r\n$-0\r\n\r\n", nil, "Protocol error: invalid bulk length"},
+		{"ZeroLength", "*1\r\n$0\r\n\r\n", []string{`""`}, "EOF"},
 	} {
-		got, err := readAllReader(r)
-		want := "Protocol error: invalid multibulk length"
-		if err.Error() != want || !slices.Equal(got, []string{`"PING"`}) {
-			t.Fatalf("read %q, %v; want [\"PING\"], %s", got, err, want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			for _, guarded := range []bool{false, true} {
+				for _, r := range []io.Reader{
+					strings.NewReader(tc.send),
+					iotest.OneByteReader(strings.NewReader(tc.send)),
+					iotest.HalfReader(strings.NewReader(tc.send)),
+				} {
+					if guarded {
+						r = newGuard(r, lim)
+					}
+					got, err := readAllReader(r)
+					if err.Error() != tc.err || !slices.Equal(got, tc.want) {
+						t.Fatalf("guarded %v: read %q, %v; want %q, %s",
+							guarded, got, err, tc.want, tc.err)
+					}
+				}
+			}
+		})
 	}
 }
 
