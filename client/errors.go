@@ -40,6 +40,7 @@ const (
 	CodeQueueFull          Code = 25 // the queue reached its configured limit
 	CodeNotFound           Code = 26 // no such delivery (ack, nack, touch)
 	CodeTooManyConnections Code = 27 // fatal: the server is at its connection limit
+	CodeServerFull         Code = 28 // the server holds as much as its memory limit allows
 )
 
 // String returns the code's name as docs/PROTOCOL.md spells it, such as "InvalidKey".

@@ -290,6 +290,7 @@ func TestCodesMatchProtocol(t *testing.T) {
 		CodeQueueFull:          proto.StatusQueueFull,
 		CodeNotFound:           proto.StatusNotFound,
 		CodeTooManyConnections: proto.StatusTooManyConnections,
+		CodeServerFull:         proto.StatusServerFull,
 	} {
 		if uint8(code) != uint8(st) || code.String() != st.String() {
 			t.Errorf("code %d (%s) differs from status %d (%s)", code, code, st, st)

@@ -23,6 +23,7 @@ const (
 	StatusQueueFull          Status = 25 // the queue is at its configured limit
 	StatusNotFound           Status = 26 // no such delivery (unknown, acked or expired)
 	StatusTooManyConnections Status = 27 // fatal
+	StatusServerFull         Status = 28 // the server holds as much as its memory limit allows
 )
 
 // firstError is the lowest error code; codes below it are outcomes.
@@ -35,6 +36,7 @@ var statusNames = map[Status]string{
 	StatusMessageTooLarge: "MessageTooLarge", StatusShuttingDown: "ShuttingDown",
 	StatusInternal: "Internal", StatusDiskFull: "DiskFull", StatusQueueFull: "QueueFull",
 	StatusNotFound: "NotFound", StatusTooManyConnections: "TooManyConnections",
+	StatusServerFull: "ServerFull",
 }
 
 // String returns the status's name as PROTOCOL.md spells it, or status(N).

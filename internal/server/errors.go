@@ -32,6 +32,8 @@ func statusText(err error) (proto.Status, string) {
 		return proto.StatusBadRequest, err.Error()
 	case errors.Is(err, broker.ErrQueueFull):
 		return proto.StatusQueueFull, err.Error()
+	case errors.Is(err, broker.ErrServerFull):
+		return proto.StatusServerFull, err.Error()
 	case errors.Is(err, broker.ErrNoDelivery):
 		return proto.StatusNotFound, err.Error()
 	case errors.Is(err, broker.ErrDiskFull):
