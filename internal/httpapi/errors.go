@@ -54,6 +54,8 @@ func classify(err error) (proto.Status, int) {
 		return proto.StatusShuttingDown, http.StatusServiceUnavailable
 	case errors.Is(err, broker.ErrDiskFull):
 		return proto.StatusDiskFull, http.StatusInsufficientStorage
+	case errors.Is(err, broker.ErrServerFull):
+		return proto.StatusServerFull, http.StatusInsufficientStorage
 	case errors.Is(err, errNoRoute):
 		return proto.StatusUnknownOp, http.StatusNotFound
 	case errors.Is(err, errMethod):

@@ -133,6 +133,10 @@ func clip(s string, n int) string {
 	return s
 }
 
+// oomError answers a push over the server's memory limit as Redis answers a write
+// over maxmemory under its noeviction policy.
+const oomError = "OOM command not allowed when used memory > 'maxmemory'."
+
 // writeBrokerError maps a broker error to a Redis-style error reply.
 func (c *conn) writeBrokerError(err error) {
 	switch {
@@ -143,6 +147,9 @@ func (c *conn) writeBrokerError(err error) {
 		c.writeError("ERR connection closed")
 	case errors.Is(err, broker.ErrDiskFull):
 		c.writeError("ERR disk full: " + err.Error())
+	case errors.Is(err, broker.ErrServerFull):
+		// Redis' own words for a write over maxmemory, which clients know.
+		c.writeError(oomError)
 	case errors.Is(err, broker.ErrInvalidKey), errors.Is(err, broker.ErrMessageTooLarge),
 		errors.Is(err, broker.ErrInvalidWait):
 		c.writeError("ERR " + err.Error())
