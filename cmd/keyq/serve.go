@@ -25,6 +25,7 @@ const maxMessageLimit int64 = math.MaxUint32 - proto.FrameOverhead
 // serveOptions are the flags of `keyq serve`.
 type serveOptions struct {
 	maxMessageBytes int
+	maxMemory       maxMemoryFlag
 	shutdownTimeout time.Duration
 	logFormat       logFormat
 	logLevel        logLevel
@@ -98,6 +99,10 @@ over --http-max-wait, and RESP blocking commands wait as long as asked, as in Re
 	fs := cmd.Flags()
 	fs.IntVar(&opts.maxMessageBytes, "max-message-bytes", broker.DefaultMaxMessageBytes,
 		"largest message a put may carry, in bytes")
+	fs.Var(&opts.maxMemory, "max-memory", "most bytes the server holds in messages "+
+		"(payloads plus 64 per message) before puts are refused; 0 for no limit; auto: "+
+		"half the machine's memory with --storage memory, no limit with disk "+
+		"(suffixes KiB, MiB, GiB)")
 	opts.native.addFlags(fs)
 	for _, d := range opts.doors {
 		d.addFlags(fs)
@@ -143,6 +148,8 @@ func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 	if err != nil {
 		return fmt.Errorf("open storage: %w", err)
 	}
+	cfg.MaxHeldBytes = opts.maxMemory.limit(&cfg)
+	storeAttrs = append(storeAttrs, "max_memory", cfg.MaxHeldBytes)
 	b, err := broker.New(cfg)
 	if err != nil {
 		if cfg.Store != nil {

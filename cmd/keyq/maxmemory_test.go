@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// --max-memory (or $KEYQ_MAX_MEMORY) bounds what the server holds: a put over it is
+// refused, and a get makes room again.
+func TestServeMaxMemoryRefusesPuts(t *testing.T) {
+	t.Setenv("KEYQ_MAX_MEMORY", "1KiB")
+	addr, log, _ := startServe(t, "--addr", "127.0.0.1:0", "--storage", "memory")
+	if !strings.Contains(log.String(), "max_memory=1024") {
+		t.Fatalf("start line does not follow $KEYQ_MAX_MEMORY:\n%s", log)
+	}
+	msg := strings.Repeat("x", 400)
+	runCLI(t, msg, "put", "q", "--addr", addr).want(t, exitOK)
+	runCLI(t, msg, "put", "q", "--addr", addr).want(t, exitOK)
+	r := runCLI(t, msg, "put", "q", "--addr", addr).want(t, exitError)
+	if !strings.Contains(r.stderr, "server full") {
+		t.Fatalf("put over --max-memory: stderr %q does not say server full", r.stderr)
+	}
+	runCLI(t, "", "get", "q", "--addr", addr).want(t, exitOK)
+	runCLI(t, msg, "put", "q", "--addr", addr).want(t, exitOK)
+}
+
+// Unset, the limit is half the machine's memory with --storage memory and none with
+// disk; the flag wins over both.
+func TestServeMaxMemoryDefaults(t *testing.T) {
+	half := physicalMemory() / 2
+	if runtime.GOOS == "linux" && half <= 0 {
+		t.Fatalf("physicalMemory() = %d on Linux", physicalMemory())
+	}
+	_, log, _ := startServe(t, "--addr", "127.0.0.1:0", "--storage", "memory")
+	if want := fmt.Sprintf("max_memory=%d", half); !strings.Contains(log.String(), want) {
+		t.Fatalf("memory storage: start line lacks %q:\n%s", want, log)
+	}
+
+	dir := filepath.Join(t.TempDir(), "data")
+	_, log, _ = startServe(t, "--addr", "127.0.0.1:0", "--storage", "disk", "--data-dir", dir)
+	if !strings.Contains(log.String(), "max_memory=0") {
+		t.Fatalf("disk storage: start line lacks max_memory=0:\n%s", log)
+	}
+
+	_, log, _ = startServe(t, "--addr", "127.0.0.1:0", "--storage", "memory",
+		"--max-memory", "2MiB")
+	if !strings.Contains(log.String(), "max_memory=2097152") {
+		t.Fatalf("--max-memory 2MiB: start line lacks max_memory=2097152:\n%s", log)
+	}
+}
+
+func TestServeMaxMemoryRefusesBadValues(t *testing.T) {
+	for _, v := range []string{"-1", "lots", "1XB"} {
+		runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--max-memory", v).want(t, exitUsage)
+	}
+}
