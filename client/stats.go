@@ -30,6 +30,11 @@ type Stats struct {
 	EmptyGets uint64 `json:"empty_gets"`
 	// Waiting is the number of blocked gets waiting for a message.
 	Waiting int64 `json:"waiting"`
+	// HeldBytes is what counts toward the server's memory limit (payloads, 64 bytes
+	// per message, room reserved by busy queues), and MaxMemory that limit; both are
+	// 0 when the server has none.
+	HeldBytes int64 `json:"held_bytes"`
+	MaxMemory int64 `json:"max_memory"`
 	// QueueStats has one entry per queue, sorted by name. A server may list only
 	// some of its queues when it has very many.
 	QueueStats []QueueStats `json:"queue_stats"`

@@ -25,6 +25,13 @@ func TestServeMaxMemoryRefusesPuts(t *testing.T) {
 	}
 	runCLI(t, "", "get", "q", "--addr", addr).want(t, exitOK)
 	runCLI(t, msg, "put", "q", "--addr", addr).want(t, exitOK)
+
+	// Two messages of 400+64 bytes, and the 4 bytes (1/256 of the limit) that the
+	// queue keeps reserved.
+	r = runCLI(t, "", "stats", "--addr", addr).want(t, exitOK)
+	if !strings.Contains(r.stdout, "held bytes   932 of 1024 (--max-memory)") {
+		t.Fatalf("stats do not show held bytes and the limit:\n%s", r.stdout)
+	}
 }
 
 // Unset, the limit is half the machine's memory with --storage memory and none with

@@ -70,6 +70,9 @@ func printStats(w io.Writer, s *client.Stats) error {
 	fmt.Fprintf(tw, "puts\t%d\n", s.Puts)
 	fmt.Fprintf(tw, "gets\t%d\n", s.Gets)
 	fmt.Fprintf(tw, "empty gets\t%d\n", s.EmptyGets)
+	if s.MaxMemory > 0 {
+		fmt.Fprintf(tw, "held bytes\t%d of %d (--max-memory)\n", s.HeldBytes, s.MaxMemory)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

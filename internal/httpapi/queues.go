@@ -45,6 +45,8 @@ type listReply struct {
 	Gets          uint64       `json:"gets"`
 	EmptyGets     uint64       `json:"empty_gets"`
 	Waiting       int64        `json:"waiting"`
+	HeldBytes     int64        `json:"held_bytes"`
+	MaxMemory     int64        `json:"max_memory"`
 	QueueStats    []queueReply `json:"queue_stats"`
 }
 
@@ -265,6 +267,8 @@ func (s *Server) list(limitParam string) (listReply, error) {
 		Gets:          st.Gets,
 		EmptyGets:     st.EmptyGets,
 		Waiting:       st.Waiting,
+		HeldBytes:     st.HeldBytes,
+		MaxMemory:     st.MaxHeld,
 		QueueStats:    make([]queueReply, 0, len(st.QueueStats)),
 	}
 	for _, qs := range st.QueueStats {

@@ -19,6 +19,7 @@ type queueCollector struct {
 	totalPuts, totalGets, emptyGets, blocked    *prometheus.Desc
 	totalAcks, totalNacks                       *prometheus.Desc
 	cacheBytes                                  *prometheus.Desc
+	heldBytes, maxMemory                        *prometheus.Desc
 }
 
 func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
@@ -57,6 +58,10 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		emptyGets:     server("empty_gets_total", "Gets that found no message."),
 		blocked:       server("waiting", "Gets blocked on any queue."),
 		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),
+		heldBytes: server("held_bytes", "What counts toward --max-memory: payloads, 64 "+
+			"bytes per message and room reserved by busy queues (0 without a limit)."),
+		maxMemory: server("max_memory_bytes", "The limit on held bytes past which puts "+
+			"are refused (--max-memory); 0 for none."),
 	}
 }
 
@@ -66,6 +71,7 @@ func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.messages, c.bytes, c.puts, c.gets, c.acks, c.nacks, c.waiting, c.oldestAge,
 		c.queues, c.overflow, c.totalMessages, c.totalBytes,
 		c.totalPuts, c.totalGets, c.emptyGets, c.blocked, c.cacheBytes,
+		c.heldBytes, c.maxMemory,
 		c.totalAcks, c.totalNacks,
 	} {
 		ch <- d
@@ -111,6 +117,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.emptyGets, s.EmptyGets)
 	gauge(c.blocked, float64(s.Waiting))
 	gauge(c.cacheBytes, float64(s.CacheUsed))
+	gauge(c.heldBytes, float64(s.HeldBytes))
+	gauge(c.maxMemory, float64(s.MaxHeld))
 }
 
 func (c *queueCollector) collectQueue(ch chan<- prometheus.Metric, label string,

@@ -24,6 +24,8 @@ type statsDoc struct {
 	Gets          uint64          `json:"gets"`
 	EmptyGets     uint64          `json:"empty_gets"`
 	Waiting       int64           `json:"waiting"`
+	HeldBytes     int64           `json:"held_bytes"`
+	MaxMemory     int64           `json:"max_memory"`
 	QueueStats    []queueStatsDoc `json:"queue_stats"`
 }
 
@@ -118,6 +120,8 @@ func (s *Server) stats() statsDoc {
 		Gets:          bs.Gets,
 		EmptyGets:     bs.EmptyGets,
 		Waiting:       bs.Waiting,
+		HeldBytes:     bs.HeldBytes,
+		MaxMemory:     bs.MaxHeld,
 		QueueStats:    make([]queueStatsDoc, 0, len(bs.QueueStats)),
 	}
 	for _, q := range bs.QueueStats {
