@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"runtime/debug"
+
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/storage"
 )
@@ -40,4 +43,25 @@ func (m *maxMemoryFlag) limit(cfg *broker.Config) int64 {
 		return physicalMemory() / 2
 	}
 	return 0
+}
+
+// goHeadroom is the least room the Go runtime's soft memory limit leaves above the
+// broker's: a small --max-memory must not make the collector run without end.
+const goHeadroom = 1 << 30
+
+// setGoMemoryLimit gives the Go runtime a soft memory limit above the broker's limit
+// held (none when held is 0) by half of it, or goHeadroom if more, unless GOMEMLIMIT
+// sets one. It returns the limit set (0: none) and a function that puts back the one
+// before. Without it the collector lets the heap grow to twice what is live
+// (GOGC=100): a broker holding half the machine's memory, the default with --storage
+// memory, could then ask for all of it. With it, the collector runs more often as
+// the heap nears the limit, which costs CPU, not the process (the runtime caps the
+// collector's share of CPU).
+func setGoMemoryLimit(held int64) (limit int64, restore func()) {
+	if held <= 0 || os.Getenv("GOMEMLIMIT") != "" {
+		return 0, func() {}
+	}
+	limit = held + max(held/2, goHeadroom)
+	old := debug.SetMemoryLimit(limit)
+	return limit, func() { debug.SetMemoryLimit(old) }
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,41 @@ func TestServeMaxMemoryDefaults(t *testing.T) {
 func TestServeMaxMemoryRefusesBadValues(t *testing.T) {
 	for _, v := range []string{"-1", "lots", "1XB"} {
 		runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--max-memory", v).want(t, exitUsage)
+	}
+}
+
+// The Go runtime's soft limit follows the broker's with room to spare, is left to
+// GOMEMLIMIT when that is set, and is put back by restore.
+func TestSetGoMemoryLimit(t *testing.T) {
+	before := debug.SetMemoryLimit(-1)
+
+	limit, restore := setGoMemoryLimit(12 << 30)
+	if want := int64(18 << 30); limit != want || debug.SetMemoryLimit(-1) != want {
+		t.Fatalf("held limit 12 GiB: Go limit %d, runtime has %d; want %d",
+			limit, debug.SetMemoryLimit(-1), want)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("after restore the runtime's limit is %d, want %d", got, before)
+	}
+
+	limit, restore = setGoMemoryLimit(1 << 10)
+	restore()
+	if want := int64(1<<10 + goHeadroom); limit != want {
+		t.Fatalf("held limit 1 KiB: Go limit %d, want %d (the headroom's floor)", limit, want)
+	}
+
+	if limit, restore = setGoMemoryLimit(0); limit != 0 {
+		t.Fatalf("no held limit: Go limit %d, want none", limit)
+	}
+	restore()
+
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	if limit, restore = setGoMemoryLimit(12 << 30); limit != 0 {
+		t.Fatalf("with GOMEMLIMIT set: Go limit %d, want it left alone", limit)
+	}
+	restore()
+	if got := debug.SetMemoryLimit(-1); got != before {
+		t.Fatalf("the runtime's limit moved to %d with GOMEMLIMIT set", got)
 	}
 }

@@ -149,7 +149,9 @@ func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 		return fmt.Errorf("open storage: %w", err)
 	}
 	cfg.MaxHeldBytes = opts.maxMemory.limit(&cfg)
-	storeAttrs = append(storeAttrs, "max_memory", cfg.MaxHeldBytes)
+	goLimit, restoreGoLimit := setGoMemoryLimit(cfg.MaxHeldBytes)
+	defer restoreGoLimit()
+	storeAttrs = append(storeAttrs, "max_memory", cfg.MaxHeldBytes, "go_memory_limit", goLimit)
 	b, err := broker.New(cfg)
 	if err != nil {
 		if cfg.Store != nil {
