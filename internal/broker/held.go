@@ -7,10 +7,15 @@ import "fmt"
 // that millions of empty messages are bounded too.
 const MessageOverhead = 64
 
-// MaxHeldChunk is the most a queue reserves from the held total at once (see
-// reserveHeldLocked): the limit may refuse puts while up to that much per busy queue
-// is reserved but not yet used.
+// MaxHeldChunk is the most room a queue keeps reserved from the held total beyond
+// what its messages use (see reserveHeldLocked).
 const MaxHeldChunk = 64 << 10
+
+// slackShare is the share of what a queue's ready messages take that it may keep
+// reserved beyond them (1/slackShare), up to a chunk: so reservations never hold more
+// than a sixteenth of what the queues use, and the limit refuses puts no earlier than
+// at about 94% of it, however many queues hold messages.
+const slackShare = 16
 
 // The held total is kept from the store's point of view: a message counts from the
 // record of its put (appendPutLocked, or recovery) until the record of its take
@@ -23,23 +28,34 @@ const MaxHeldChunk = 64 << 10
 //
 // One counter that every put and take of every queue updated would bounce between
 // cores (it cost a quarter of a put and get on two cores). So each queue reserves
-// room from the total a chunk at a time, in heldBudget, and its puts and takes
-// move charges between the budget and its messages; the total is touched only when
-// the budget runs out or grows past two chunks. The total thus counts every message
-// held plus the budgets: what it reports may run ahead of what messages use by up
-// to two chunks per queue, and the budget of a queue goes back when the queue is
-// deleted or dropped as drained.
+// room from the total ahead of its puts, in heldBudget, and its puts and takes move
+// charges between the budget and its messages; the total is touched only when the
+// budget runs out or grows past twice what the queue may keep. What a queue may keep
+// beyond its messages (slackLocked) follows what its ready messages take: a
+// sixteenth of it, up to a chunk, and never less than one message's charge once it
+// had one, so that a queue that a put fills and a get empties by turns keeps the room
+// of that one message and does not touch the total at all. A queue holding little
+// thus reserves little: the total runs ahead of what messages use by at most about
+// a sixteenth, not by a chunk per queue that holds anything. The budget of a queue
+// goes back when the queue is deleted or dropped as drained.
 
 // charge is what a message of size payload bytes counts for in the held total.
 func charge(size int) int64 { return int64(size) + MessageOverhead }
 
-// heldChunkFor returns the chunk a queue reserves at once under limit: small next to
-// the limit, so that budgets of many queues do not keep much of it from use.
+// heldChunkFor returns the most a queue keeps reserved under limit beyond what its
+// messages use: small next to the limit.
 func heldChunkFor(limit int64) int64 { return min(MaxHeldChunk, limit/256) }
 
+// slackLocked returns how much room q may keep reserved beyond its messages: a
+// slackShare of what its ready messages take, up to a chunk.
+func (b *Broker) slackLocked(q *Queue) int64 {
+	uses := q.bytes.Load() + int64(q.ready.len())*MessageOverhead
+	return min(b.heldChunk, uses/slackShare)
+}
+
 // reserveHeldLocked makes q's budget cover n new messages of size payload bytes in
-// all, taking more from the held total (a chunk more if it fits), or refuses them
-// with ErrServerFull if the total would go over the limit.
+// all, taking more from the held total (with q's slack on top if it fits), or
+// refuses them with ErrServerFull if the total would go over the limit.
 func (b *Broker) reserveHeldLocked(q *Queue, n int, size int64) error {
 	if b.maxHeld == 0 {
 		return nil
@@ -50,7 +66,7 @@ func (b *Broker) reserveHeldLocked(q *Queue, n int, size int64) error {
 	}
 	for {
 		held := b.held.Load()
-		take := need + b.heldChunk
+		take := need + b.slackLocked(q)
 		if held+take > b.maxHeld {
 			take = need
 		}
@@ -82,15 +98,17 @@ func (b *Broker) holdLocked(q *Queue, e *entry) {
 }
 
 // unholdLocked takes e, just recorded as taken from q, out of the held total: back
-// into q's budget, which gives the total all but a chunk once it holds two.
+// into q's budget, which gives the total what it holds beyond what q may keep (its
+// slack, or e's charge if more) once it holds twice that.
 func (b *Broker) unholdLocked(q *Queue, e *entry) {
 	if b.maxHeld == 0 {
 		return
 	}
-	q.heldBudget += charge(e.size)
-	if q.heldBudget > 2*b.heldChunk {
-		b.held.Add(b.heldChunk - q.heldBudget)
-		q.heldBudget = b.heldChunk
+	c := charge(e.size)
+	q.heldBudget += c
+	if keep := max(b.slackLocked(q), c); q.heldBudget > 2*keep {
+		b.held.Add(keep - q.heldBudget)
+		q.heldBudget = keep
 	}
 }
 
@@ -113,8 +131,9 @@ func (b *Broker) releaseBudgetLocked(q *Queue) {
 
 // HeldBytes returns what the broker holds toward its limit: the payload bytes of
 // every message, ready, deferred or leased, plus MessageOverhead for each, plus the
-// room busy queues reserved (at most two chunks of MaxHeldChunk each). It is 0 when
-// the broker has no limit (MaxHeldBytes 0), which keeps no count.
+// room queues reserved ahead of their puts (about a sixteenth of what they hold, at
+// most two chunks of MaxHeldChunk each). It is 0 when the broker has no limit
+// (MaxHeldBytes 0), which keeps no count.
 func (b *Broker) HeldBytes() int64 { return b.held.Load() }
 
 // MaxHeldBytes returns the limit on HeldBytes past which new messages are refused

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -245,4 +246,75 @@ func TestHeldBytesWithoutLimit(t *testing.T) {
 	if got := b.HeldBytes(); got != 0 {
 		t.Fatalf("HeldBytes = %d without a limit; want 0", got)
 	}
+}
+
+// Room reserved ahead of puts follows what each queue holds, so that many queues
+// holding a little each do not fill the limit with reservations: 12,000 queues of
+// one 10-byte message fit a 10 MiB limit with room to spare (a tester's case: with a
+// chunk kept by every queue that held anything, the 554th queue was refused).
+func TestHeldSlackFollowsWhatQueuesHold(t *testing.T) {
+	const queues = 12000
+	b := newTestBroker(t, Config{MaxHeldBytes: 10 << 20})
+	for i := range queues {
+		mustPut(t, b, fmt.Sprintf("q%d", i), []byte("0123456789"))
+	}
+
+	uses := int64(queues) * charge(10)
+	if got := b.HeldBytes(); got < uses || got > uses+uses/slackShare {
+		t.Fatalf("HeldBytes = %d for %d messages of %d bytes each; want %d to %d",
+			got, queues, charge(10), uses, uses+uses/slackShare)
+	}
+	wantHeld(t, b)
+}
+
+// However the messages are spread over queues, puts are refused no earlier than the
+// reservations allow: at least 15/16 of the limit holds messages when the first put
+// is refused.
+func TestHeldLimitUsableAcrossQueues(t *testing.T) {
+	for _, queues := range []int{1, 8, 300} {
+		t.Run(fmt.Sprintf("queues=%d", queues), func(t *testing.T) {
+			const limit = 4 << 20
+			b := newTestBroker(t, Config{MaxHeldBytes: limit})
+			p := make([]byte, 100)
+			var uses int64
+			for i := 0; ; i++ {
+				_, err := b.Put(context.Background(), fmt.Sprintf("q%d", i%queues), p)
+				if errors.Is(err, ErrServerFull) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("put %d: %v", i, err)
+				}
+				uses += charge(len(p))
+			}
+			if uses < limit-limit/slackShare {
+				t.Fatalf("first put refused with %d bytes of messages held, under %d "+
+					"(15/16 of the limit %d)", uses, limit-limit/slackShare, limit)
+			}
+			wantHeld(t, b)
+		})
+	}
+}
+
+// A queue that a put fills and a get empties by turns keeps one message's room and
+// gives the rest back, so that an emptied queue does not keep a chunk of the limit.
+func TestHeldEmptyQueueKeepsLittle(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBroker(t, Config{MaxHeldBytes: 64 << 20})
+	p := make([]byte, 100)
+	for range 1000 {
+		mustPut(t, b, "q", p)
+	}
+	for range 1000 {
+		m, err := b.Get(ctx, "q", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Release()
+	}
+	if got := b.HeldBytes(); got > 2*charge(len(p)) {
+		t.Fatalf("HeldBytes = %d with queue q drained; want at most two messages' "+
+			"room, %d", got, 2*charge(len(p)))
+	}
+	wantHeld(t, b)
 }
