@@ -1,8 +1,10 @@
 package main
 
 import (
+	"math"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/storage"
@@ -15,8 +17,13 @@ type maxMemoryFlag struct {
 	set bool
 }
 
-// Set implements pflag.Value.
+// Set implements pflag.Value. "auto" asks for the default, as if unset, so that a
+// command line can override an inherited KEYQ_MAX_MEMORY or config file with it.
 func (m *maxMemoryFlag) Set(s string) error {
+	if strings.EqualFold(strings.TrimSpace(s), "auto") {
+		m.n, m.set = 0, false
+		return nil
+	}
 	if err := m.byteSize.Set(s); err != nil {
 		return err
 	}
@@ -51,17 +58,25 @@ const goHeadroom = 1 << 30
 
 // setGoMemoryLimit gives the Go runtime a soft memory limit above the broker's limit
 // held (none when held is 0) by half of it, or goHeadroom if more, unless GOMEMLIMIT
-// sets one. It returns the limit set (0: none) and a function that puts back the one
-// before. Without it the collector lets the heap grow to twice what is live
+// sets one. It returns the runtime's limit now (0: none) and a function that puts
+// back the one before. Without it the collector lets the heap grow to twice what is live
 // (GOGC=100): a broker holding half the machine's memory, the default with --storage
 // memory, could then ask for all of it. With it, the collector runs more often as
 // the heap nears the limit, which costs CPU, not the process (the runtime caps the
 // collector's share of CPU).
 func setGoMemoryLimit(held int64) (limit int64, restore func()) {
 	if held <= 0 || os.Getenv("GOMEMLIMIT") != "" {
-		return 0, func() {}
+		return goMemoryLimit(), func() {}
 	}
 	limit = held + max(held/2, goHeadroom)
 	old := debug.SetMemoryLimit(limit)
 	return limit, func() { debug.SetMemoryLimit(old) }
+}
+
+// goMemoryLimit returns the Go runtime's soft memory limit, 0 when there is none.
+func goMemoryLimit() int64 {
+	if l := debug.SetMemoryLimit(-1); l != math.MaxInt64 {
+		return l
+	}
+	return 0
 }

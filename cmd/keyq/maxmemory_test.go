@@ -101,3 +101,24 @@ func TestSetGoMemoryLimit(t *testing.T) {
 		t.Fatalf("the runtime's limit moved to %d with GOMEMLIMIT set", got)
 	}
 }
+
+// "auto" asks for the default explicitly, so that a flag can override an inherited
+// KEYQ_MAX_MEMORY; and with GOMEMLIMIT set, the start line shows the runtime's limit.
+func TestServeMaxMemoryAuto(t *testing.T) {
+	t.Setenv("KEYQ_MAX_MEMORY", "1KiB")
+	_, log, _ := startServe(t, "--addr", "127.0.0.1:0", "--storage", "memory",
+		"--max-memory", "auto")
+	if want := fmt.Sprintf("max_memory=%d", physicalMemory()/2); !strings.Contains(
+		log.String(), want) {
+		t.Fatalf("--max-memory auto: start line lacks %q:\n%s", want, log)
+	}
+
+	t.Setenv("KEYQ_MAX_MEMORY", "auto")
+	t.Setenv("GOMEMLIMIT", "3GiB")
+	before := debug.SetMemoryLimit(3 << 30)
+	defer debug.SetMemoryLimit(before)
+	_, log, _ = startServe(t, "--addr", "127.0.0.1:0", "--storage", "memory")
+	if want := fmt.Sprintf("go_memory_limit=%d", 3<<30); !strings.Contains(log.String(), want) {
+		t.Fatalf("with GOMEMLIMIT=3GiB: start line lacks %q:\n%s", want, log)
+	}
+}
