@@ -71,8 +71,9 @@ func (b *Broker) reserveHeldLocked(q *Queue, n int, size int64) error {
 			take = need
 		}
 		if held+take > b.maxHeld {
-			return fmt.Errorf("%w: %d messages of %d bytes would take the %d bytes held "+
-				"over the limit of %d", ErrServerFull, n, size, held, b.maxHeld)
+			return fmt.Errorf("%w: %d of %d bytes held, no room for %d more "+
+				"(%d payload bytes and %d per message)", ErrServerFull, held, b.maxHeld,
+				size+int64(n)*MessageOverhead, size, MessageOverhead)
 		}
 		if b.held.CompareAndSwap(held, held+take) {
 			q.heldBudget += take
