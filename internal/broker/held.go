@@ -140,3 +140,20 @@ func (b *Broker) HeldBytes() int64 { return b.held.Load() }
 // MaxHeldBytes returns the limit on HeldBytes past which new messages are refused
 // with ErrServerFull; 0 means none.
 func (b *Broker) MaxHeldBytes() int64 { return b.maxHeld }
+
+// RoomFor reports whether n new messages of size payload bytes in all would fit
+// under the limit if put to queue now. It is a forecast, for a front door that
+// must refuse a put before running it (a push queued in a RESP transaction): by
+// the time the put runs, other calls may have taken the room or made more.
+func (b *Broker) RoomFor(queue string, n int, size int64) bool {
+	if b.maxHeld == 0 {
+		return true
+	}
+	need := size + int64(n)*MessageOverhead
+	if q := b.lookup(queue, false); q != nil {
+		q.mu.Lock()
+		need -= q.heldBudget
+		q.mu.Unlock()
+	}
+	return need <= 0 || b.held.Load()+need <= b.maxHeld
+}

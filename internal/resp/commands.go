@@ -59,6 +59,11 @@ func (c *conn) execute(args [][]byte) {
 		return
 	}
 	if c.tx != nil && !txControl[cmd.name] {
+		if c.fullFor(cmd, args) {
+			c.writeError(oomError)
+			c.tx.fail()
+			return
+		}
 		c.tx.queue(cmd, args)
 		c.writeSimple("QUEUED")
 		return
@@ -205,6 +210,26 @@ func (t *transaction) queue(cmd *command, args [][]byte) {
 	t.cmds = append(t.cmds, cmd)
 	t.args = append(t.args, kept)
 }
+
+// fullFor reports whether cmd, a push, would not fit under the server's memory
+// limit now. Redis refuses a command that adds elements while over maxmemory as
+// MULTI queues it, so that EXEC then discards the whole transaction instead of
+// running it with some of its pushes refused; keyq does the same for its pushes
+// (moves are never refused for the limit, inside MULTI or not).
+func (c *conn) fullFor(cmd *command, args [][]byte) bool {
+	if !pushCommands[cmd.name] || len(args) < 3 {
+		return false
+	}
+	var size int64
+	for _, v := range args[2:] {
+		size += int64(len(v))
+	}
+	return !c.s.broker.RoomFor(string(args[1]), len(args)-2, size)
+}
+
+// pushCommands are the commands that put new messages: KEY then values.
+var pushCommands = map[string]bool{"lpush": true, "rpush": true, "lpushx": true,
+	"rpushx": true}
 
 func (t *transaction) fail() {
 	if t != nil {
