@@ -190,7 +190,7 @@ func handleSelect(c *conn, args [][]byte) {
 }
 
 func handleInfo(c *conn, args [][]byte) {
-	all := []string{"server", "clients", "keyspace"}
+	all := []string{"server", "clients", "memory", "keyspace"}
 	sections := all
 	if len(args) > 1 {
 		sections = nil
@@ -238,6 +238,17 @@ func (s *Server) infoSection(name string) string {
 		b.WriteString("# Clients\r\n")
 		line("connected_clients", s.connCount())
 		line("blocked_clients", s.blocked.Load())
+	case "memory":
+		// Redis' fields for its memory and its limit: used_memory is the Go heap in
+		// use, maxmemory the limit on what queues hold (keyq serve --max-memory),
+		// which counts toward it as keyq_held_bytes.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.WriteString("# Memory\r\n")
+		line("used_memory", ms.HeapAlloc)
+		line("maxmemory", s.broker.MaxHeldBytes())
+		line("maxmemory_policy", "noeviction")
+		line("keyq_held_bytes", s.broker.HeldBytes())
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
 		if n := len(s.liveKeys()); n > 0 {
@@ -255,8 +266,8 @@ var configParams = [][2]string{
 	{"save", ""},
 }
 
-// handleConfig answers CONFIG GET for configParams; keyq is configured by its own
-// flags, so nothing can be set.
+// handleConfig answers CONFIG GET for configParams and the memory limit; keyq is
+// configured by its own flags, so nothing can be set.
 func handleConfig(c *conn, args [][]byte) {
 	if sub := strings.ToLower(string(args[1])); sub != "get" {
 		c.writeErrorf("ERR unknown subcommand '%s'. Try CONFIG HELP.", clip(sub, 128))
@@ -266,8 +277,11 @@ func handleConfig(c *conn, args [][]byte) {
 		c.writeError("ERR wrong number of arguments for 'config|get' command")
 		return
 	}
+	params := append(slices.Clip(configParams),
+		[2]string{"maxmemory", strconv.FormatInt(c.s.broker.MaxHeldBytes(), 10)},
+		[2]string{"maxmemory-policy", "noeviction"})
 	var found [][2]string
-	for _, p := range configParams {
+	for _, p := range params {
 		for _, pattern := range args[2:] {
 			if globMatch(p[0], strings.ToLower(string(pattern))) {
 				found = append(found, p)

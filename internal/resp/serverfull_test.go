@@ -73,3 +73,37 @@ func TestMultiRefusesPushWhenFull(t *testing.T) {
 		t.Fatalf("EXEC with room again = %v, %v", cmds, err)
 	}
 }
+
+// CONFIG GET and INFO memory report the memory limit in Redis' fields, which tools
+// that watch a Redis read.
+func TestMemoryLimitInConfigAndInfo(t *testing.T) {
+	ctx := context.Background()
+	const limit = 10 << 20
+	ts := startServer(t, broker.Config{MaxHeldBytes: limit})
+	rc := ts.client(t, 2)
+	if err := rc.RPush(ctx, "q", "0123456789").Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := rc.ConfigGet(ctx, "maxmemory*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["maxmemory"] != "10485760" || got["maxmemory-policy"] != "noeviction" {
+		t.Fatalf("CONFIG GET maxmemory* = %v", got)
+	}
+
+	info, err := rc.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"# Memory\r\n", "\r\nmaxmemory:10485760\r\n",
+		"\r\nmaxmemory_policy:noeviction\r\n", "\r\nkeyq_held_bytes:"} {
+		if !strings.Contains(info, want) {
+			t.Fatalf("INFO memory lacks %q:\n%s", want, info)
+		}
+	}
+	if strings.Contains(info, "keyq_held_bytes:0\r\n") {
+		t.Fatalf("INFO memory shows nothing held with a message queued:\n%s", info)
+	}
+}
