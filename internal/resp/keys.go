@@ -6,13 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/tidwall/match"
 )
-
-// maxPatternSteps bounds the work of one glob match per key byte, so a hostile
-// pattern cannot stall a connection.
-const maxPatternSteps = 100
 
 func keyCommands() []command {
 	return []command{
@@ -98,14 +92,6 @@ func (s *Server) liveKeys() []string {
 		}
 	}
 	return live
-}
-
-// globMatch reports whether key matches a Redis glob pattern's '*', '?' and '\'.
-//
-// TODO: character classes ([abc], [^a-z]) are not supported in KEYS and SCAN MATCH.
-func globMatch(key, pattern string) bool {
-	ok, _ := match.MatchLimit(key, pattern, maxPatternSteps)
-	return ok
 }
 
 func handleKeys(c *conn, args [][]byte) {
