@@ -28,7 +28,7 @@ type Stats struct {
 	Puts      uint64 `json:"puts"`
 	Gets      uint64 `json:"gets"`
 	EmptyGets uint64 `json:"empty_gets"`
-	// Waiting is the number of blocked gets waiting for a message.
+	// Waiting is the number of blocked gets and reserves waiting for a message.
 	Waiting int64 `json:"waiting"`
 	// HeldBytes is what counts toward the server's memory limit (payloads, 64 bytes
 	// per message, room reserved by busy queues), and MaxMemory that limit; both are

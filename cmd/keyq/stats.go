@@ -23,8 +23,10 @@ func newStatsCmd() *cobra.Command {
 		Short: "Print the server's totals and each queue's counts",
 		Long: `Stats prints the server's totals since it started and, for each queue, the
 messages and bytes waiting, the puts and gets so far, and the messages under a lease
-(inflight) or held back by a delay (deferred). --json prints the server's
-document as it sent it (indented), with every field.`,
+(inflight) or held back by a delay (deferred). A server with a memory limit
+(serve --max-memory, which a --storage memory server has by default) adds a line
+"held bytes N of M": what counts toward the limit, and the limit. --json prints the
+server's document as it sent it (indented), with every field.`,
 		Args: cobra.NoArgs,
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			c, err := f.dial(cmd.Context())

@@ -39,11 +39,13 @@ func newTopCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "top",
 		Short: "Show queue depths and put and get rates, live",
-		Long: `Top shows the server's queues, deepest first, with the messages and bytes waiting,
-the puts and gets per second since the last refresh, and the gets blocked on each.
-It asks the server for its stats every --interval and redraws the terminal; press q
-or Ctrl-C to quit. When its output is not a terminal, or with --once, it prints one
-frame, with rates measured over one --interval, and exits.`,
+		Long: `Top shows the server's totals, then a row per queue, deepest first, with the
+columns QUEUE, DEPTH and BYTES (the messages waiting and their size), PUT/S and GET/S
+(per second since the last refresh), INFLIGHT (messages under a lease, not yet acked)
+and WAITING (gets and reserves blocked on the queue). It asks the server for its
+stats every --interval and redraws the terminal; press q or Ctrl-C to quit. When its
+output is not a terminal, or with --once, it prints one frame, with rates measured
+over one --interval, and exits.`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			if interval <= 0 {
