@@ -18,7 +18,7 @@ type Stats struct {
 	Acks      uint64 // deliveries acknowledged
 	Nacks     uint64 // deliveries given back by their consumer
 	EmptyGets uint64
-	Waiting   int64 // blocked gets
+	Waiting   int64 // blocked gets and reserves
 	Inflight  int64 // messages under a lease
 	Deferred  int64 // messages waiting for their delay
 	CacheUsed int64 // payload bytes in memory that the store also keeps
@@ -37,7 +37,7 @@ type QueueStats struct {
 	Gets     uint64
 	Acks     uint64
 	Nacks    uint64
-	Waiting  int
+	Waiting  int // blocked gets and reserves
 
 	Inflight     int64  // messages under a lease
 	Deferred     int64  // messages waiting for their delay

@@ -42,7 +42,7 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		gets:     perQueue("gets_total", "Messages taken since the queue was created."),
 		acks:     perQueue("acks_total", "Deliveries acknowledged since the queue was created."),
 		nacks:    perQueue("nacks_total", "Deliveries given back by their consumer."),
-		waiting:  perQueue("waiting", "Gets blocked on the queue."),
+		waiting:  perQueue("waiting", "Gets and reserves blocked on the queue."),
 		oldestAge: perQueue("oldest_message_age_seconds",
 			"How long ago, at least, the message at the head of the queue was put "+
 				"(to within a second; 0 when empty)."),
@@ -56,7 +56,7 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		totalAcks:     server("acks_total", "Deliveries acknowledged since start."),
 		totalNacks:    server("nacks_total", "Deliveries given back since start."),
 		emptyGets:     server("empty_gets_total", "Gets that found no message."),
-		blocked:       server("waiting", "Gets blocked on any queue."),
+		blocked:       server("waiting", "Gets and reserves blocked on any queue."),
 		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),
 		heldBytes: server("held_bytes", "What counts toward --max-memory: payloads, 64 "+
 			"bytes per message and room reserved by busy queues (0 without a limit)."),
