@@ -141,3 +141,26 @@ func TestTopShowsMessagesUnderLease(t *testing.T) {
 		t.Fatalf("row %q, want depth 1 and 2 in flight:\n%s", lines[topHeaderLines], r.stdout)
 	}
 }
+
+// TestTopHelpNamesEveryColumn keeps `keyq top --help` in step with the columns a frame
+// prints.
+func TestTopHelpNamesEveryColumn(t *testing.T) {
+	cur := topStats(time.Now(), []int{1}, []int{1})
+	frame := (&topView{addr: "127.0.0.1:1", interval: time.Second}).render(nil, cur, 0, 0)
+	var header string
+	for line := range strings.Lines(frame) {
+		if strings.HasPrefix(line, "QUEUE") {
+			header = line
+		}
+	}
+	if header == "" {
+		t.Fatalf("no column header in the frame:\n%s", frame)
+	}
+
+	help := newTopCmd().Long
+	for _, col := range strings.Fields(header) {
+		if !strings.Contains(help, col) {
+			t.Errorf("top's help does not name the column %s:\n%s", col, help)
+		}
+	}
+}
