@@ -32,12 +32,13 @@ const slackShare = 16
 // charges between the budget and its messages; the total is touched only when the
 // budget runs out or grows past twice what the queue may keep. What a queue may keep
 // beyond its messages (slackLocked) follows what its ready messages take: a
-// sixteenth of it, up to a chunk, and never less than one message's charge once it
-// had one, so that a queue that a put fills and a get empties by turns keeps the room
-// of that one message and does not touch the total at all. A queue holding little
-// thus reserves little: the total runs ahead of what messages use by at most about
-// a sixteenth, not by a chunk per queue that holds anything. The budget of a queue
-// goes back when the queue is deleted or dropped as drained.
+// sixteenth of it, up to a chunk. It also keeps the room of the last message it gave
+// up, if that is small (up to a sixteenth of a chunk, see keepLocked), so that a
+// queue that a put fills and a get empties by turns does not touch the total at all.
+// A queue holding little thus reserves little: the total runs ahead of what messages
+// use by about a sixteenth, plus a few KiB per queue at most, not by a chunk, or by
+// the size of its last large message, per queue that holds anything. The budget of a
+// queue goes back when the queue is deleted or dropped as drained.
 
 // charge is what a message of size payload bytes counts for in the held total.
 func charge(size int) int64 { return int64(size) + MessageOverhead }
@@ -99,18 +100,27 @@ func (b *Broker) holdLocked(q *Queue, e *entry) {
 }
 
 // unholdLocked takes e, just recorded as taken from q, out of the held total: back
-// into q's budget, which gives the total what it holds beyond what q may keep (its
-// slack, or e's charge if more) once it holds twice that.
+// into q's budget, which gives the total what it holds beyond what q may keep once
+// it holds twice that.
 func (b *Broker) unholdLocked(q *Queue, e *entry) {
 	if b.maxHeld == 0 {
 		return
 	}
 	c := charge(e.size)
 	q.heldBudget += c
-	if keep := max(b.slackLocked(q), c); q.heldBudget > 2*keep {
+	if keep := b.keepLocked(q, c); q.heldBudget > 2*keep {
 		b.held.Add(keep - q.heldBudget)
 		q.heldBudget = keep
 	}
+}
+
+// keepLocked returns how much of its budget q keeps once a message of charge c has
+// left it: its slack, or the room of that message if it is small. A large message's
+// room goes back to the total at once: kept, it would stay reserved by a queue that
+// holds a few bytes, for as long as the queue lives (a tester's case: 66 queues of
+// one 6-byte message each, which had passed 1 MB messages, held a 64 MiB limit).
+func (b *Broker) keepLocked(q *Queue, c int64) int64 {
+	return max(b.slackLocked(q), min(c, b.heldChunk/slackShare))
 }
 
 // unhold takes e out of the held total directly, for a message that leaves a queue
@@ -133,7 +143,8 @@ func (b *Broker) releaseBudgetLocked(q *Queue) {
 // HeldBytes returns what the broker holds toward its limit: the payload bytes of
 // every message, ready, deferred or leased, plus MessageOverhead for each, plus the
 // room queues reserved ahead of their puts (about a sixteenth of what they hold, at
-// most two chunks of MaxHeldChunk each). It is 0 when the broker has no limit
+// most two chunks of MaxHeldChunk each, and a few KiB for one that holds little). It
+// is 0 when the broker has no limit
 // (MaxHeldBytes 0), which keeps no count.
 func (b *Broker) HeldBytes() int64 { return b.held.Load() }
 

@@ -318,3 +318,64 @@ func TestHeldEmptyQueueKeepsLittle(t *testing.T) {
 	}
 	wantHeld(t, b)
 }
+
+// A queue that passed large messages does not keep their room once it holds little:
+// a tester's case, where 66 queues that had each passed two 1 MB messages and kept a
+// 6-byte one held a 64 MiB limit, and a put of 1 MB into a new queue was refused.
+func TestHeldLargeMessagesRoomGoesBack(t *testing.T) {
+	ctx := context.Background()
+	const limit = 64 << 20
+	b := newTestBroker(t, Config{MaxHeldBytes: limit})
+	large := make([]byte, 1_000_000)
+	const queues = 66
+	for i := range queues {
+		q := fmt.Sprintf("q%d", i)
+		mustPut(t, b, q, large)
+		mustPut(t, b, q, large)
+		mustPut(t, b, q, []byte("small\n"))
+		for range 2 {
+			m, err := b.Get(ctx, q, 0)
+			if err != nil {
+				t.Fatalf("get from %s: %v", q, err)
+			}
+			m.Release()
+		}
+	}
+
+	// Each queue may keep its slack and the room of one small message, twice over.
+	bound := int64(queues) * (charge(6) + 2*(b.heldChunk/slackShare))
+	if got := b.HeldBytes(); got > bound {
+		t.Fatalf("HeldBytes = %d with %d queues of one 6-byte message; want at most %d",
+			got, queues, bound)
+	}
+	wantHeld(t, b)
+	mustPut(t, b, "fresh", large)
+}
+
+// A get from a full queue of large messages makes room for new puts at once.
+func TestHeldGetMakesRoomForLargeMessages(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBroker(t, Config{MaxHeldBytes: 16 << 20})
+	large := make([]byte, 1_000_000)
+	for {
+		_, err := b.Put(ctx, "fill", large)
+		if errors.Is(err, ErrServerFull) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	before := b.HeldBytes()
+	m, err := b.Get(ctx, "fill", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Release()
+	if freed := before - b.HeldBytes(); freed < charge(len(large))-2*b.heldChunk {
+		t.Fatalf("a get of %d bytes freed %d held bytes", len(large), freed)
+	}
+	mustPut(t, b, "fill", []byte("ok"))
+	wantHeld(t, b)
+}
