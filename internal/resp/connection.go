@@ -70,11 +70,32 @@ func handleQuit(c *conn, _ [][]byte) {
 	c.quit = true
 }
 
-// TODO: AUTH and HELLO's AUTH option check nothing until keyq has users.
-func handleAuth(c *conn, _ [][]byte) {
-	c.writeError("ERR AUTH <password> called without any password configured for the " +
-		"default user. Are you sure your configuration is correct?")
+// handleAuth answers as a Redis with no password configured does: its one user,
+// "default", takes any password, and there is no other.
+//
+// TODO: no password can be required, as Redis' requirepass does.
+func handleAuth(c *conn, args [][]byte) {
+	switch len(args) {
+	case 2:
+		c.writeError("ERR AUTH <password> called without any password configured for " +
+			"the default user. Are you sure your configuration is correct?")
+	case 3:
+		if !knownUser(args[1]) {
+			c.writeError(wrongPass)
+			return
+		}
+		c.writeSimple("OK")
+	default:
+		c.writeError("ERR syntax error")
+	}
 }
+
+// wrongPass is Redis' answer to a user it does not know or a wrong password.
+const wrongPass = "WRONGPASS invalid username-password pair or user is disabled."
+
+// knownUser reports whether user is one AUTH accepts: only "default", as in a Redis
+// without users configured.
+func knownUser(user []byte) bool { return string(user) == "default" }
 
 func handleHello(c *conn, args [][]byte) {
 	proto := c.proto
@@ -91,10 +112,11 @@ func handleHello(c *conn, args [][]byte) {
 		proto = int(v)
 	}
 
-	name, hasName := "", false
+	name, hasName, user := "", false, []byte("default")
 	for rest := args[min(2, len(args)):]; len(rest) > 0; {
 		switch opt := strings.ToLower(string(rest[0])); {
 		case opt == "auth" && len(rest) >= 3:
+			user = rest[1]
 			rest = rest[3:]
 		case opt == "setname" && len(rest) >= 2:
 			name, hasName = string(rest[1]), true
@@ -108,6 +130,10 @@ func handleHello(c *conn, args [][]byte) {
 			c.writeErrorf("ERR Syntax error in HELLO option '%s'", rest[0])
 			return
 		}
+	}
+	if !knownUser(user) {
+		c.writeError(wrongPass)
+		return
 	}
 	if hasName {
 		c.name = name

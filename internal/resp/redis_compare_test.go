@@ -68,6 +68,8 @@ var compareSequence = [][]string{
 	{"CLIENT", "SETNAME", "a b"},
 	{"NOSUCH", "a", "b"}, {"FLUBBER", "k", "v"}, {"LPUSH", "l"}, {"LLEN"},
 	{"CONFIG", "GET", "appendonly"}, {"CONFIG", "GET", "nosuchparam"},
+	{"AUTH", "x"}, {"AUTH", "default", "x"}, {"AUTH", "other", "x"}, {"AUTH", "a", "b", "c"},
+	{"HELLO", "3", "AUTH", "other", "x"}, {"HELLO", "3", "AUTH", "default"},
 	{"PING"},
 }
 
