@@ -111,12 +111,16 @@ func (m *Message) own() {
 // Message, after the last use of Payload and of every slice of it; the buffer may
 // hold another message's bytes as soon as Release returns. A second Release of the
 // same message (through the same variable or a copy) does nothing. Never calling it
-// is safe: the buffer is then garbage collected.
+// is safe: the buffer is then garbage collected. Under the race detector it poisons
+// the buffer first (see poisonByte), so that tests catch a break of the contract.
 func (m *Message) Release() {
 	h := m.holder
 	m.Payload, m.holder = nil, nil
 	if h == nil || !h.gen.CompareAndSwap(m.gen, m.gen+1) {
 		return
+	}
+	if poisonReleased {
+		poison(h.buf)
 	}
 	class, _ := payloadClass(len(h.buf))
 	payloadPools[class].Put(h)

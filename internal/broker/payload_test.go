@@ -95,6 +95,35 @@ func TestPayloadSecondReleaseDoesNothing(t *testing.T) {
 	}
 }
 
+// TestPayloadReleasePoisonsTheBuffer: in the builds tests run in, a payload read
+// after its Release reads poison, so that a front door or a broker path reading a
+// buffer it gave back fails its tests at once, not only when a put reused it.
+func TestPayloadReleasePoisonsTheBuffer(t *testing.T) {
+	if !poisonReleased {
+		t.Skip("released buffers are poisoned under -race or -tags keyqpoison")
+	}
+	b := newTestBroker(t, Config{})
+	mustPut(t, b, "q", bytes.Repeat([]byte("p"), 100))
+	m := mustGet(t, b, "q")
+	stale := m.Payload
+	m.Release()
+	if want := bytes.Repeat([]byte{poisonByte}, len(stale)); !bytes.Equal(stale, want) {
+		t.Fatalf("a released payload reads %.8q, want poison", stale)
+	}
+
+	// A message that owns no pooled buffer is left alone.
+	mustPut(t, b, "q", bytes.Repeat([]byte("r"), 100))
+	ranged, err := b.Range("q", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := ranged[0].Payload
+	ranged[0].Release()
+	if !bytes.Equal(kept, bytes.Repeat([]byte("r"), 100)) {
+		t.Fatalf("releasing a range's message changed its payload to %.8q", kept)
+	}
+}
+
 // TestPayloadCopiesSurviveTheirQueuedOriginal: what Peek, Range, Move and Reserve
 // return is the caller's own copy, unharmed when the queued message is taken, its
 // buffer released and reused.
