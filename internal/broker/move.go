@@ -88,8 +88,9 @@ func (b *Broker) tryMove(
 // moveLocked puts a copy of e (the entry at src's end from) at dst's end to, then
 // takes e from src. The put comes first so that a store refusing it (disk full)
 // leaves everything as it was; a store that accepts the put but then refuses the
-// take has failed for good, and the message is then in both queues rather than in
-// neither. The caller holds both queues' locks.
+// take (it failed, or the disk filled up in between) leaves the message in both
+// queues rather than in neither, each with a buffer of its own. The caller holds
+// both queues' locks.
 func (b *Broker) moveLocked(
 	qs, qd *Queue, e entry, payload []byte, from, to End,
 ) (entry, storage.Ticket, error) {
@@ -100,6 +101,10 @@ func (b *Broker) moveLocked(
 	}
 	takeTicket, err := b.recordTakeLocked(qs, e)
 	if err != nil {
+		// The message is in both queues now, and moved shares e's buffer: the entry
+		// left in qs gets one of its own, or the consumers that take the two would
+		// both give the same buffer back to the pools.
+		qs.detachLocked(e.id, from == Back)
 		return entry{}, 0, err
 	}
 

@@ -3,10 +3,13 @@ package broker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/keyq/keyq/internal/storage"
 	"github.com/keyq/keyq/internal/wal"
 )
 
@@ -236,5 +239,62 @@ func TestPayloadReusedBufferLeavesTheLogIntact(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("after a restart the queue holds %q, want %q", got[:3], want[:3])
+	}
+}
+
+// takeFailStore is a listStore that refuses the next failTakes takes as the log
+// refuses a take that finds the disk full in a segment it writes at once: that
+// append alone fails, and later ones work again once there is room.
+type takeFailStore struct {
+	*listStore
+	failTakes atomic.Int32
+}
+
+func (s *takeFailStore) Append(rec *storage.Record) (storage.Location, storage.Ticket, error) {
+	if rec.Op == storage.OpTake && s.failTakes.Add(-1) >= 0 {
+		return storage.Location{}, 0, storage.ErrDiskFull
+	}
+	return s.listStore.Append(rec)
+}
+
+// TestPayloadMoveWithRefusedTakeSharesNoBuffer: a move whose put onto dst stands but
+// whose take from src is refused leaves the message in both queues. The two copies
+// must not share a buffer: each is taken by a consumer in time, and two Releases of
+// one buffer would put it in the pools twice, for two later puts to share.
+func TestPayloadMoveWithRefusedTakeSharesNoBuffer(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		src, dst string
+		from, to End
+	}{
+		{"between queues", "src", "dst", Front, Back},
+		{"rotation", "L", "L", Back, Front},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &takeFailStore{listStore: newListStore()}
+			b := newTestBroker(t, Config{Store: s})
+			ctx := context.Background()
+			want := bytes.Repeat([]byte("m"), 100)
+			mustPut(t, b, tc.src, want)
+
+			s.failTakes.Store(1)
+			_, err := b.Move(ctx, tc.src, tc.dst, tc.from, tc.to)
+			if !errors.Is(err, storage.ErrDiskFull) {
+				t.Fatalf("move with its take refused = %v, want ErrDiskFull", err)
+			}
+			moved, left := mustGet(t, b, tc.dst), mustGet(t, b, tc.src)
+			if len(moved.Payload) == 0 || len(left.Payload) == 0 {
+				t.Fatalf("payloads of %d and %d bytes", len(moved.Payload), len(left.Payload))
+			}
+			if &moved.Payload[0] == &left.Payload[0] {
+				t.Fatal("the moved message and the one left behind share a buffer")
+			}
+			moved.Release()
+			if !bytes.Equal(left.Payload, want) {
+				t.Fatalf("the message left behind became %.8q once the other was released",
+					left.Payload)
+			}
+			left.Release()
+		})
 	}
 }

@@ -135,6 +135,23 @@ func (q *Queue) removeAtLocked(i int) entry {
 	return e
 }
 
+// detachLocked gives the entry of message id in q's ready list, looked for from the
+// tail (back) or the head, its own copy of its payload (see detached), so that it
+// shares no buffer with another entry.
+func (q *Queue) detachLocked(id uint64, back bool) {
+	n := q.ready.len()
+	for k := range n {
+		i := k
+		if back {
+			i = n - 1 - k
+		}
+		if q.ready.idAt(i) == id {
+			q.ready.set(i, detached(q.ready.at(i)))
+			return
+		}
+	}
+}
+
 // indexLocked returns the place in q's ready list of the message whose meta is m,
 // or -1: O(1) when it is at either end, else a scan, O(n).
 func (q *Queue) indexLocked(m *meta) int {
