@@ -487,6 +487,51 @@ func TestListMoveSameQueueRotatesC12(t *testing.T) {
 	wantContents(t, b, "one", "x")
 }
 
+// TestListMoveRotatesAFullQueue: a rotation leaves a queue as long as it was, so a
+// queue at its limits neither refuses it nor drops a message for it. Dropping the
+// oldest for it dropped the very message being moved, and the move then took the
+// next one off the queue as well, without a record: lost until a restart.
+func TestListMoveRotatesAFullQueue(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings QueueSettings
+	}{
+		{"max length, refuse", QueueSettings{MaxLength: 3}},
+		{"max length, drop oldest", QueueSettings{MaxLength: 3, Overflow: OverflowDropOldest}},
+		{"max bytes, drop oldest", QueueSettings{MaxBytes: 3, Overflow: OverflowDropOldest}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newListStore()
+			b := newListBroker(t, Config{Store: s})
+			ctx := context.Background()
+			if err := b.SetQueue(ctx, "L", tc.settings); err != nil {
+				t.Fatal(err)
+			}
+			pushAll(t, b, "L", Back, "a", "b", "c")
+
+			for _, step := range []struct {
+				from, to End
+				want     []string
+			}{
+				{Front, Back, []string{"b", "c", "a"}},
+				{Back, Front, []string{"a", "b", "c"}},
+			} {
+				m, err := b.Move(ctx, "L", "L", step.from, step.to)
+				if err != nil {
+					t.Fatalf("lmove L L %v %v: %v", step.from, step.to, err)
+				}
+				m.Release()
+				wantContents(t, b, "L", step.want...)
+			}
+			if st, _ := b.QueueStats("L"); st.Dropped != 0 {
+				t.Fatalf("%d messages dropped by rotations", st.Dropped)
+			}
+			b.Close()
+			wantContents(t, newListBroker(t, Config{Store: s}), "L", "a", "b", "c")
+		})
+	}
+}
+
 func TestListMoveSurvivesRestart(t *testing.T) {
 	s := newListStore()
 	b := newListBroker(t, Config{Store: s})

@@ -95,7 +95,7 @@ func (b *Broker) moveLocked(
 	qs, qd *Queue, e entry, payload []byte, from, to End,
 ) (entry, storage.Ticket, error) {
 	moved := entry{id: b.nextID.Add(1) - 1, payload: payload, size: e.size}
-	putTicket, err := b.offerLocked(qd, moved, to == Front)
+	putTicket, err := b.offerMovedLocked(qs, qd, moved, to == Front)
 	if err != nil {
 		return entry{}, 0, err
 	}
@@ -116,6 +116,22 @@ func (b *Broker) moveLocked(
 		b.noteDrainedLocked(qs)
 	}
 	return moved, max(putTicket, takeTicket), nil
+}
+
+// offerMovedLocked offers moved, the copy of a message of qs, to qd as offerLocked
+// does. A rotation (qs == qd) leaves the queue as long as it was, so the queue's
+// limits neither refuse it nor drop a message to make room: the oldest message
+// they would drop may be the very one being moved.
+func (b *Broker) offerMovedLocked(
+	qs, qd *Queue, moved entry, front bool,
+) (storage.Ticket, error) {
+	s := qd.settings.Load()
+	if qs != qd || s == nil || s.MaxLength == 0 && s.MaxBytes == 0 {
+		return b.offerLocked(qd, moved, front)
+	}
+	unbounded := *s
+	unbounded.MaxLength, unbounded.MaxBytes = 0, 0
+	return b.offerSetLocked(qd, &unbounded, moved, front)
 }
 
 // BlockingMove is Move that, when src is empty, waits up to wait (Forever: until ctx
