@@ -56,27 +56,46 @@ func newTimeouts(idle time.Duration) timeouts {
 	}
 }
 
+// lingerTimeout bounds how long, after a reply sent before its request's body was read
+// to its end, the server goes on reading what the client sends before it closes the
+// connection, so that the close does not reset the connection under the reply.
+const lingerTimeout = time.Second
+
 // bodyDeadline makes every request body be read under a read deadline renewed before
 // each read, so that a client that stops sending its body (one byte short of its
 // Content-Length, say) fails the request after s.timeouts.body instead of holding it
 // forever. A request without a body gets no deadline: net/http watches such a
 // connection for the client leaving, and a deadline would end a waiting get.
+//
+// A reply sent before the body was read to its end (a refused put, a get with a body)
+// goes out at once and closes the connection: the response carries Connection: close
+// until the body reaches EOF, so net/http neither reads what is left of the body before
+// replying (up to 256 KiB, which would hold the reply until the client sends it) nor
+// parses it as the next request. A request that asked for 100 Continue and is refused
+// unread never gets it: only reading the body sends it.
 func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body == nil || r.Body == http.NoBody {
 			next.ServeHTTP(w, r)
 			return
 		}
+		body := r.Body
 		br := &bodyReader{
-			body:    r.Body,
+			body:    body,
 			rc:      http.NewResponseController(w),
+			header:  w.Header(),
 			timeout: s.timeouts.body,
 		}
+		br.header.Set("Connection", "close")
 		r.Body = br
 		next.ServeHTTP(w, r)
+		// Once the handler returns, net/http looks at the body it made (was 100 Continue
+		// sent, is some left unread): give that back, not the wrapper.
+		r.Body = body
 		if !br.eof {
-			// net/http reads what is left of the body after the handler: bound it.
-			br.rc.SetReadDeadline(time.Now().Add(br.timeout))
+			// net/http reads what is left of the body after the reply is out, before
+			// closing: bound that.
+			br.rc.SetReadDeadline(time.Now().Add(min(br.timeout, lingerTimeout)))
 		}
 	})
 }
@@ -85,6 +104,7 @@ func (s *Server) bodyDeadline(next http.Handler) http.Handler {
 type bodyReader struct {
 	body    io.ReadCloser
 	rc      *http.ResponseController
+	header  http.Header // the response's, which says Connection: close until EOF
 	timeout time.Duration
 	eof     bool
 }
@@ -97,8 +117,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	switch {
 	case err == io.EOF:
-		// The body is whole: no deadline may end the request while it goes on.
+		// The body is whole: no deadline may end the request while it goes on, and
+		// the connection may serve the next request.
 		b.eof = true
+		b.header.Del("Connection")
 		_ = b.rc.SetReadDeadline(time.Time{})
 	case err != nil && isTimeout(err):
 		err = fmt.Errorf("no byte of the body for %v: %w", b.timeout, err)

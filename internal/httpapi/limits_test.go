@@ -82,6 +82,9 @@ func TestHTTPStalledBodyFailsAfterIdleTimeout(t *testing.T) {
 	if !strings.HasPrefix(got, "HTTP/1.1 400") || !strings.Contains(got, "no byte of the body") {
 		t.Fatalf("stalled body answered %q, want 400 naming the stall", got)
 	}
+	if !strings.Contains(got, "\r\nConnection: close\r\n") {
+		t.Errorf("stalled body answered %q, without Connection: close", got)
+	}
 	if n, _ := s.broker.Len("a"); n != 0 {
 		t.Fatalf("queue holds %d messages after a failed put", n)
 	}

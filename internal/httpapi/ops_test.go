@@ -160,7 +160,8 @@ func TestHTTPMetricsAfterPutsAndGets(t *testing.T) {
 	a.do("POST", "/v1/queues/jobs/get", nil)
 	a.do("POST", "/v1/queues/none/get", nil)
 	a.do("POST", "/v1/queues/none/get?wait=1ms", nil)
-	a.do("POST", "/v1/queues/a%00/messages", strings.NewReader("x"))
+	// Without a body: one left unread would close the connection and open another.
+	a.do("POST", "/v1/queues/a%00/messages", nil)
 
 	mfs := a.scrape()
 	checks := []struct {
