@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,10 +56,54 @@ func checkQuery(raw string) error {
 	return nil
 }
 
+// takes wraps the handler of a route that takes the query parameters params (none if
+// empty): one it does not take, or one with no value, is refused with 400 naming it and
+// those the route takes, as the native protocol refuses an unknown option. A misspelt
+// ?dealy=10s must not put a message for now, nor ?wait= mean no wait by accident.
+// strictQuery has refused malformed and repeated parameters before.
+func (s *Server) takes(h http.HandlerFunc, params ...string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := checkParams(r.URL.RawQuery, r.Pattern, params); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// checkParams reports the first parameter of the query raw that the route pattern does
+// not take, or that has no value.
+func checkParams(raw, pattern string, params []string) error {
+	for part := range strings.SplitSeq(raw, "&") {
+		if part == "" {
+			continue
+		}
+		rawKey, rawValue, _ := strings.Cut(part, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return fmt.Errorf("%w: query parameter %q is malformed: %w",
+				errBadRequest, rawKey, err)
+		}
+		if !slices.Contains(params, key) {
+			takes := "no query parameters"
+			if len(params) > 0 {
+				takes = "only " + strings.Join(params, ", ")
+			}
+			return fmt.Errorf("%w: unknown query parameter %q: %s takes %s",
+				errBadRequest, key, pattern, takes)
+		}
+		if rawValue == "" {
+			return fmt.Errorf("%w: query parameter %q has no value", errBadRequest, key)
+		}
+	}
+	return nil
+}
+
 // parseDuration reads the query duration name: a Go duration ("1.5s", "250ms") or a
-// number of seconds ("5", "0.5"); empty is 0. A value that is neither is malformed; a
-// negative one, or one over limit (however large, even past what time.Duration
-// holds), is refused naming the limit. A positive value never rounds to 0.
+// number of seconds ("5", "0.5"); empty (not given: takes refused an empty value) is 0.
+// A value that is neither is malformed; a negative one, or one over limit (however
+// large, even past what time.Duration holds), is refused naming the limit. A positive
+// value never rounds to 0.
 func parseDuration(name, v string, limit time.Duration) (time.Duration, error) {
 	if v == "" {
 		return 0, nil

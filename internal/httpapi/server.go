@@ -194,15 +194,16 @@ func (s *Server) trackConn(_ net.Conn, state http.ConnState) {
 // paths and methods.
 func (s *Server) routes(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/queues/{queue}/messages", s.handlePut)
-	mux.HandleFunc("POST /v1/queues/{queue}/get", s.handleGet)
-	mux.HandleFunc("GET /v1/queues/{queue}", s.handleQueue)
-	mux.HandleFunc("DELETE /v1/queues/{queue}", s.handleDelete)
-	mux.HandleFunc("GET /v1/queues", s.handleList)
-	mux.HandleFunc("POST /v1/queues/{queue}/reserve", s.handleReserve)
-	mux.HandleFunc("POST /v1/deliveries/{id}/ack", s.handleAck)
-	mux.HandleFunc("POST /v1/deliveries/{id}/nack", s.handleNack)
-	mux.HandleFunc("POST /v1/deliveries/{id}/touch", s.handleTouch)
+	// Each route with the query parameters it takes; it refuses any other.
+	mux.Handle("POST /v1/queues/{queue}/messages", s.takes(s.handlePut, "delay", "ttl"))
+	mux.Handle("POST /v1/queues/{queue}/get", s.takes(s.handleGet, "wait"))
+	mux.Handle("GET /v1/queues/{queue}", s.takes(s.handleQueue))
+	mux.Handle("DELETE /v1/queues/{queue}", s.takes(s.handleDelete))
+	mux.Handle("GET /v1/queues", s.takes(s.handleList, "limit"))
+	mux.Handle("POST /v1/queues/{queue}/reserve", s.takes(s.handleReserve, "wait", "lease"))
+	mux.Handle("POST /v1/deliveries/{id}/ack", s.takes(s.handleAck))
+	mux.Handle("POST /v1/deliveries/{id}/nack", s.takes(s.handleNack, "delay"))
+	mux.Handle("POST /v1/deliveries/{id}/touch", s.takes(s.handleTouch, "lease"))
 
 	mux.Handle("/v1/queues/{queue}/messages", s.methodNotAllowed("POST"))
 	mux.Handle("/v1/queues/{queue}/get", s.methodNotAllowed("POST"))
@@ -216,8 +217,10 @@ func (s *Server) routes(withPprof bool) http.Handler {
 		s.writeError(w, r, fmt.Errorf("%w: %s", errNoRoute, r.URL.Path))
 	})
 
-	mux.HandleFunc("GET /healthz", s.handleHealth)
-	mux.HandleFunc("GET /readyz", s.handleReady)
+	mux.Handle("GET /healthz", s.takes(s.handleHealth))
+	mux.Handle("GET /readyz", s.takes(s.handleReady))
+	// /metrics and pprof are others' handlers, with parameters of their own (pprof's
+	// seconds and debug, a scraper's params): they are not checked here.
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics.Handler())
 	}
