@@ -660,14 +660,16 @@ func (b *Broker) awaitWaiter(ctx context.Context, w *waiter, wait time.Duration)
 func (b *Broker) park(
 	ctx context.Context, w *waiter, wait time.Duration,
 ) (d delivery, late bool, cause error) {
-	b.waiting.Add(1)
-	defer b.waiting.Add(-1)
-
 	nodes, d, took := b.register(w, w.queues, w.back)
 	defer b.unregister(nodes)
 	if took {
 		return d, false, nil
 	}
+
+	// Counted once in line, not before: a client that sees n waiting in the stats
+	// knows that the n are queued for a message in the order they came.
+	b.waiting.Add(1)
+	defer b.waiting.Add(-1)
 
 	var timeout <-chan time.Time
 	if wait != Forever {
