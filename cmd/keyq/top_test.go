@@ -23,7 +23,8 @@ func TestTopOnceShowsQueuesDeepestFirst(t *testing.T) {
 	r := runCLI(t, "", "top", "--once", "--interval", "20ms", "--addr", srv.Addr).want(t, exitOK)
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != topHeaderLines+3 {
-		t.Fatalf("%d lines, want %d headers and 3 queues:\n%s", len(lines), topHeaderLines, r.stdout)
+		t.Fatalf("%d lines, want %d headers and 3 queues:\n%s",
+			len(lines), topHeaderLines, r.stdout)
 	}
 	if !strings.HasPrefix(lines[0], "keyq "+srv.Addr) || !strings.Contains(lines[1], "queues 3") {
 		t.Fatalf("header lacks the address or the queue count:\n%s", r.stdout)

@@ -10,8 +10,9 @@ import (
 )
 
 // recountHeld adds up what the broker holds from its queues and leases, and the
-// budgets its queues reserved, as HeldBytes should count it. The broker must be quiet: no call running, no dead
-// letter on its way (synctest.Wait after the last call).
+// budgets its queues reserved, as HeldBytes should count it. The broker must be
+// quiet: no call running, no dead letter on its way (synctest.Wait after the last
+// call).
 func recountHeld(t fataler, b *Broker) int64 {
 	t.Helper()
 	if n := b.pendingDead.Load(); n != 0 {

@@ -267,7 +267,8 @@ func TestServerWaitOnTimeUnderChurnC08(t *testing.T) {
 	if took < 2*time.Second || took > 4500*time.Millisecond {
 		t.Fatalf("a 2 s wait took %v under churn", took)
 	}
-	t.Logf("2 s wait took %v with %d connections churned", took, conns[0]+conns[1]+conns[2]+conns[3])
+	t.Logf("2 s wait took %v with %d connections churned",
+		took, conns[0]+conns[1]+conns[2]+conns[3])
 }
 
 func TestServerShutdownEndsWaits(t *testing.T) {

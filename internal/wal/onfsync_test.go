@@ -48,7 +48,8 @@ func TestLogOnFsyncReportsSyncsAndErrors(t *testing.T) {
 	}
 	for i, d := range took {
 		if d < delay || errs[i] != nil {
-			t.Fatalf("call %d: took %v, err %v; want at least %v and no error", i, d, errs[i], delay)
+			t.Fatalf("call %d: took %v, err %v; want at least %v and no error",
+				i, d, errs[i], delay)
 		}
 	}
 
