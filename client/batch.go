@@ -39,13 +39,14 @@ func (c *Client) PutBatch(
 // GetBatch takes up to max messages (0 counts as 1; at most 1000) from the first of
 // queues that has any, looked at in the order given; when all are empty it waits up
 // to wait for a message on any of them, then returns ErrEmpty. Each Message names
-// the queue it came from. As with Get, a message the server took for a caller
-// whose ctx ended is lost.
+// the queue it came from. As with Get, the wait ends before ctx's deadline, and a
+// message the server took for a caller whose ctx ended anyway is lost.
 func (c *Client) GetBatch(
 	ctx context.Context, queues []string, max int, wait time.Duration,
 ) ([]Message, error) {
 	cl := getCall(proto.OpGetBatch)
 	var err error
+	wait = waitWithin(ctx, wait)
 	if cl.frame, err = encodeTake(cl.frame, proto.OpGetBatch, queues, max, wait); err != nil {
 		putCall(cl)
 		return nil, err

@@ -156,14 +156,18 @@ func (c *Client) Put(
 // exist, it returns ErrEmpty at once, or with the Wait option, once the wait has
 // passed without a message (the server may cut a long wait to its own maximum).
 //
-// If ctx ends after the request was sent, Get returns ctx's error at once, but the
-// server may still have taken the message, which is then lost: a get removes the
-// message before the reply is on its way. So give a waiting Get a ctx that outlasts
-// its wait, or use Reserve, whose messages come back unless acknowledged.
+// A get removes the message before the reply is on its way, so a message the server
+// took for a caller that has gone is lost. Get therefore ends a wait on the server
+// before ctx's deadline, with a margin for the reply (see waitWithin): a wait longer
+// than ctx allows returns ErrEmpty a little before the deadline. But if ctx is
+// cancelled, or its deadline passes anyway, after the request was sent, Get returns
+// ctx's error at once and the server may still take a message for it. Use Reserve
+// where that matters: its messages come back unless acknowledged.
 func (c *Client) Get(ctx context.Context, queue string, opts ...GetOption) (Message, error) {
 	cl := getCall(proto.OpGet)
 	var err error
-	if cl.frame, err = encodeGet(cl.frame, queue, opts); err != nil {
+	wait := waitWithin(ctx, getOptionsOf(opts).wait)
+	if cl.frame, err = encodeGet(cl.frame, queue, wait); err != nil {
 		putCall(cl)
 		return Message{}, err
 	}

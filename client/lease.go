@@ -43,14 +43,15 @@ type Delivery struct {
 // for a message, then returns ErrEmpty. A message not acked before its lease runs
 // out (or, for a bound lease, before the connection closes) is delivered again.
 //
-// If ctx ends after the request was sent, Reserve returns ctx's error, and a message
-// the server leased meanwhile comes back when that lease runs out or this Client
-// closes.
+// The wait ends before ctx's deadline, as Get's does. If ctx ends anyway after the
+// request was sent, Reserve returns ctx's error, and a message the server leased
+// meanwhile comes back when that lease runs out or this Client closes.
 func (c *Client) Reserve(
 	ctx context.Context, queues []string, o ReserveOptions,
 ) ([]Delivery, error) {
 	cl := getCall(proto.OpReserve)
 	var err error
+	o.Wait = waitWithin(ctx, o.Wait)
 	if cl.frame, err = encodeReserve(cl.frame, queues, o); err != nil {
 		putCall(cl)
 		return nil, err

@@ -115,7 +115,7 @@ func (p *Pipeline) Get(queue string, opts ...GetOption) *Result[Message] {
 	r := newResult(&p.msgs, decodeGet)
 	start := len(p.buf)
 	var err error
-	p.buf, err = encodeGet(p.buf, queue, opts)
+	p.buf, err = encodeGet(p.buf, queue, getOptionsOf(opts).wait)
 	if cl := p.queue(proto.OpGet, r, start, err); cl != nil {
 		cl.queue = queue
 	}

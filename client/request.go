@@ -68,18 +68,17 @@ func encodePut(dst []byte, queue string, data []byte, opts []PutOption) ([]byte,
 	return endFrame(append(out, data...), start), nil
 }
 
-func encodeGet(dst []byte, queue string, opts []GetOption) ([]byte, error) {
-	o := getOptionsOf(opts)
-	if o.wait < 0 {
-		return dst, badOption("get", "wait", o.wait)
+func encodeGet(dst []byte, queue string, wait time.Duration) ([]byte, error) {
+	if wait < 0 {
+		return dst, badOption("get", "wait", wait)
 	}
 	start := len(dst)
 	out, err := appendKey(beginFrame(dst, proto.OpGet), "get", queue)
 	if err != nil {
 		return dst[:start], err
 	}
-	if o.wait > 0 {
-		out, err = appendOptions(out, "get", proto.DurationOption(proto.OptGetWait, o.wait))
+	if wait > 0 {
+		out, err = appendOptions(out, "get", proto.DurationOption(proto.OptGetWait, wait))
 	} else {
 		out, err = appendOptions(out, "get")
 	}

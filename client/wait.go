@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -32,6 +33,32 @@ func getOptionsOf(opts []GetOption) getOptions {
 		opt(o)
 	}
 	return *o
+}
+
+// The margin left for a reply between the end of a server-side wait and the
+// caller's deadline (see waitWithin): an eighth of the time left, within these.
+const (
+	minReplyMargin = 5 * time.Millisecond
+	maxReplyMargin = 250 * time.Millisecond
+)
+
+// waitWithin cuts wait, a get's wait on the server, so that it ends a margin before
+// ctx's deadline: the server then answers Empty while the caller still listens,
+// instead of taking, for a caller that has gone, a message that would be lost. When
+// less time is left than the margin, the get does not wait at all.
+func waitWithin(ctx context.Context, wait time.Duration) time.Duration {
+	deadline, ok := ctx.Deadline()
+	if wait <= 0 || !ok {
+		return wait
+	}
+	return waitBefore(deadline, time.Now(), wait)
+}
+
+// waitBefore is waitWithin for a deadline and the time now.
+func waitBefore(deadline, now time.Time, wait time.Duration) time.Duration {
+	left := deadline.Sub(now)
+	margin := min(max(left/8, minReplyMargin), maxReplyMargin)
+	return max(min(wait, left-margin), 0)
 }
 
 // A PutOption changes how Put and PutBatch store a message.
