@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyq/keyq/internal/testutil"
 )
 
 // doorAddrs returns the RESP and HTTP addresses of serve's start line.
@@ -108,5 +111,47 @@ func TestServeMaxWaitLeavesRESPBlockingAlone(t *testing.T) {
 	}
 	if took := time.Since(start); took < 600*time.Millisecond {
 		t.Fatalf("BLPOP 0.6 returned after %v: cut by --max-wait 100ms", took)
+	}
+}
+
+// TestServeMetricsCountRefusedConnections: a connection refused over --max-conns
+// counts in keyq_connections_refused_total of its door, on each of the three doors.
+func TestServeMetricsCountRefusedConnections(t *testing.T) {
+	useMemoryStorage(t)
+	addr, log, _ := startServe(t, "--addr", "127.0.0.1:0", "--max-conns", "1")
+	respAddr, httpAddr := doorAddrs(t, log)
+
+	dialDoor(t, addr) // holds the native door's one connection
+	dialDoor(t, addr)
+	dialDoor(t, respAddr)
+	readToClose(t, dialDoor(t, respAddr))
+
+	held := dialDoor(t, httpAddr)
+	readToClose(t, dialDoor(t, httpAddr))
+	held.Close() // frees the HTTP door for the scrape
+
+	// No keep-alive: an idle connection kept by the client would hold the one slot.
+	hc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var scrape string
+	testutil.WaitFor(t, testTimeout, func() bool {
+		resp, err := hc.Get("http://" + httpAddr + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		scrape = string(body)
+		return err == nil && resp.StatusCode == http.StatusOK &&
+			sampleValue(t, scrape, `keyq_connections_refused_total{door="native"}`) >= 1
+	})
+	for _, door := range []string{"native", "resp"} {
+		series := `keyq_connections_refused_total{door="` + door + `"}`
+		if got := sampleValue(t, scrape, series); got != 1 {
+			t.Errorf("%s = %v, want 1", series, got)
+		}
+	}
+	// A scrape made before the server saw the held connection close is refused too.
+	if got := sampleValue(t, scrape, `keyq_connections_refused_total{door="http"}`); got < 1 {
+		t.Errorf(`keyq_connections_refused_total{door="http"} = %v, want at least 1`, got)
 	}
 }

@@ -177,6 +177,7 @@ func (c *limitedConn) Close() error {
 // refuseConn answers a connection over the limit with 503 and closes it.
 func (s *Server) refuseConn(nc net.Conn) {
 	defer nc.Close()
+	s.metrics.ConnRefused(Door)
 	if s.warnRefused() {
 		s.log.Warn("connection refused over the limit", "remote", nc.RemoteAddr().String(),
 			"max_conns", s.maxConns)

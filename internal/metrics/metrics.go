@@ -3,8 +3,8 @@
 // durable log feed as they work (connections, request latency, fsync latency), with
 // the Go runtime and process collectors beside them.
 //
-// Front doors hold a *Metrics and call ObserveRequest (or a RequestRecorder), ConnOpened
-// and ConnClosed; these calls do not allocate once a door and operation have been
+// Front doors hold a *Metrics and call ObserveRequest (or a RequestRecorder), ConnOpened,
+// ConnClosed and ConnRefused; these calls do not allocate once a door and operation have been
 // seen. A nil *Metrics is valid and records nothing, so a door built without metrics
 // needs no checks.
 package metrics
@@ -59,6 +59,7 @@ type Metrics struct {
 	requests    *requestCollector      // door, op, result
 	connections *prometheus.GaugeVec   // door
 	accepted    *prometheus.CounterVec // door
+	refused     *prometheus.CounterVec // door
 	fsync       prometheus.Histogram
 	fsyncErrors prometheus.Counter
 
@@ -83,6 +84,11 @@ func New(cfg Config) *Metrics {
 		Name:      "connections_accepted_total",
 		Help:      "Client connections accepted since start, by front door.",
 	}, []string{"door"})
+	m.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "keyq",
+		Name:      "connections_refused_total",
+		Help:      "Client connections refused over --max-conns since start, by front door.",
+	}, []string{"door"})
 	m.fsync = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: "keyq",
 		Name:      "fsync_duration_seconds",
@@ -96,7 +102,8 @@ func New(cfg Config) *Metrics {
 	})
 	m.series.Store(&seriesCache{})
 
-	m.reg.MustRegister(m.requests, m.connections, m.accepted, m.fsync, m.fsyncErrors)
+	m.reg.MustRegister(m.requests, m.connections, m.accepted, m.refused, m.fsync,
+		m.fsyncErrors)
 	if cfg.Broker != nil {
 		m.reg.MustRegister(newQueueCollector(cfg.Broker, cfg.MaxQueueSeries))
 	}

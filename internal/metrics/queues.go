@@ -14,10 +14,12 @@ type queueCollector struct {
 	maxSeries int
 
 	messages, bytes, puts, gets, acks, nacks, waiting, oldestAge *prometheus.Desc
+	inflight, deferred, expired, deadLettered, dropped           *prometheus.Desc
 
 	queues, overflow, totalMessages, totalBytes *prometheus.Desc
 	totalPuts, totalGets, emptyGets, blocked    *prometheus.Desc
 	totalAcks, totalNacks                       *prometheus.Desc
+	totalInflight, totalDeferred                *prometheus.Desc
 	cacheBytes                                  *prometheus.Desc
 	heldBytes, maxMemory                        *prometheus.Desc
 }
@@ -46,6 +48,14 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		oldestAge: perQueue("oldest_message_age_seconds",
 			"How long ago, at least, the message at the head of the queue was put "+
 				"(to within a second; 0 when empty)."),
+		inflight: perQueue("inflight", "Messages under a lease: delivered, not yet acked."),
+		deferred: perQueue("deferred", "Messages put with a delay that is not over yet."),
+		expired: perQueue("expired_total",
+			"Messages whose TTL ran out, dropped or dead-lettered."),
+		deadLettered: perQueue("dead_lettered_total",
+			"Messages moved from the queue to its dead-letter queue."),
+		dropped: perQueue("dropped_total",
+			"Messages dropped from the head of the full queue (overflow drop-oldest)."),
 
 		queues:        server("queues", "Queues in the table."),
 		overflow:      server("queues_other", "Queues summed under queue=\"_other\"."),
@@ -57,6 +67,8 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 		totalNacks:    server("nacks_total", "Deliveries given back since start."),
 		emptyGets:     server("empty_gets_total", "Gets that found no message."),
 		blocked:       server("waiting", "Gets and reserves blocked on any queue."),
+		totalInflight: server("inflight", "Messages under a lease in all queues."),
+		totalDeferred: server("deferred", "Messages waiting for their delay in all queues."),
 		cacheBytes:    server("cache_bytes", "Payload bytes kept in memory that the log also has."),
 		heldBytes: server("held_bytes", "What counts toward --max-memory: payloads, 64 "+
 			"bytes per message and room reserved by busy queues (0 without a limit)."),
@@ -69,10 +81,11 @@ func newQueueCollector(source StatsSource, maxSeries int) *queueCollector {
 func (c *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.messages, c.bytes, c.puts, c.gets, c.acks, c.nacks, c.waiting, c.oldestAge,
+		c.inflight, c.deferred, c.expired, c.deadLettered, c.dropped,
 		c.queues, c.overflow, c.totalMessages, c.totalBytes,
 		c.totalPuts, c.totalGets, c.emptyGets, c.blocked, c.cacheBytes,
 		c.heldBytes, c.maxMemory,
-		c.totalAcks, c.totalNacks,
+		c.totalAcks, c.totalNacks, c.totalInflight, c.totalDeferred,
 	} {
 		ch <- d
 	}
@@ -116,6 +129,8 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.totalNacks, s.Nacks)
 	counter(c.emptyGets, s.EmptyGets)
 	gauge(c.blocked, float64(s.Waiting))
+	gauge(c.totalInflight, float64(s.Inflight))
+	gauge(c.totalDeferred, float64(s.Deferred))
 	gauge(c.cacheBytes, float64(s.CacheUsed))
 	gauge(c.heldBytes, float64(s.HeldBytes))
 	gauge(c.maxMemory, float64(s.MaxHeld))
@@ -134,6 +149,11 @@ func (c *queueCollector) collectQueue(ch chan<- prometheus.Metric, label string,
 	metric(c.nacks, prometheus.CounterValue, float64(qs.Nacks))
 	metric(c.waiting, prometheus.GaugeValue, float64(qs.Waiting))
 	metric(c.oldestAge, prometheus.GaugeValue, qs.OldestAge.Seconds())
+	metric(c.inflight, prometheus.GaugeValue, float64(qs.Inflight))
+	metric(c.deferred, prometheus.GaugeValue, float64(qs.Deferred))
+	metric(c.expired, prometheus.CounterValue, float64(qs.Expired))
+	metric(c.deadLettered, prometheus.CounterValue, float64(qs.DeadLettered))
+	metric(c.dropped, prometheus.CounterValue, float64(qs.Dropped))
 }
 
 func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
@@ -144,5 +164,10 @@ func addQueueStats(sum *broker.QueueStats, qs broker.QueueStats) {
 	sum.Acks += qs.Acks
 	sum.Nacks += qs.Nacks
 	sum.Waiting += qs.Waiting
+	sum.Inflight += qs.Inflight
+	sum.Deferred += qs.Deferred
+	sum.Expired += qs.Expired
+	sum.DeadLettered += qs.DeadLettered
+	sum.Dropped += qs.Dropped
 	sum.OldestAge = max(sum.OldestAge, qs.OldestAge) // the oldest of them all
 }

@@ -34,6 +34,7 @@ type requestKey struct{ door, op string }
 type doorSeries struct {
 	open     prometheus.Gauge
 	accepted prometheus.Counter
+	refused  prometheus.Counter
 }
 
 // ObserveRequest records that door (e.g. "native", "resp", "http") served one request
@@ -89,6 +90,15 @@ func (m *Metrics) ConnClosed(door string) {
 		return
 	}
 	m.door(door).open.Dec()
+}
+
+// ConnRefused records a client connection that door refused over its connection limit;
+// ConnOpened does not count it.
+func (m *Metrics) ConnRefused(door string) {
+	if m == nil {
+		return
+	}
+	m.door(door).refused.Inc()
 }
 
 // ObserveFsync records one fsync of the durable log that took d and ended with err.
@@ -160,6 +170,7 @@ func (m *Metrics) addDoor(door string) *doorSeries {
 	ds := &doorSeries{
 		open:     m.connections.WithLabelValues(door),
 		accepted: m.accepted.WithLabelValues(door),
+		refused:  m.refused.WithLabelValues(door),
 	}
 
 	next := &seriesCache{requests: old.requests, doors: maps.Clone(old.doors)}

@@ -15,9 +15,11 @@ const Door = "resp"
 // *metrics.Metrics is one. Its methods are called from the connections' goroutines:
 // they must be quick and should not allocate.
 type Observer interface {
-	// ConnOpened and ConnClosed bracket each connection.
+	// ConnOpened and ConnClosed bracket each connection served; ConnRefused counts
+	// each connection refused over MaxConns, which the other two do not see.
 	ConnOpened(door string)
 	ConnClosed(door string)
+	ConnRefused(door string)
 
 	// RequestRecorder returns the function that records one command op (its
 	// lower-case name, or "unknown"): that it took d and ended with err: nil,

@@ -18,8 +18,9 @@ type recordingObserver struct {
 	open     int
 }
 
-func (r *recordingObserver) ConnOpened(string) { r.mu.Lock(); r.open++; r.mu.Unlock() }
-func (r *recordingObserver) ConnClosed(string) { r.mu.Lock(); r.open--; r.mu.Unlock() }
+func (r *recordingObserver) ConnOpened(string)  { r.mu.Lock(); r.open++; r.mu.Unlock() }
+func (r *recordingObserver) ConnClosed(string)  { r.mu.Lock(); r.open--; r.mu.Unlock() }
+func (r *recordingObserver) ConnRefused(string) {}
 
 func (r *recordingObserver) RequestRecorder(door, op string) recorder {
 	return func(_ uint64, _ time.Duration, err error) { r.observe(door, op, err) }

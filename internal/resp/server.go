@@ -299,6 +299,9 @@ func (s *Server) startConn(nc net.Conn) bool {
 		return false
 	}
 	if s.maxConns > 0 && len(s.conns) >= s.maxConns {
+		if s.observer != nil {
+			s.observer.ConnRefused(Door)
+		}
 		s.wg.Go(func() { s.refuse(nc) })
 		return true
 	}

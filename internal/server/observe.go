@@ -19,9 +19,10 @@ const Door = "native"
 // they must be quick and should not allocate.
 type Observer interface {
 	// ConnOpened and ConnClosed bracket each connection served (not those refused
-	// over MaxConns).
+	// over MaxConns); ConnRefused counts each connection refused over MaxConns.
 	ConnOpened(door string)
 	ConnClosed(door string)
+	ConnRefused(door string)
 
 	// RequestRecorder returns the function that records one request of op: that it
 	// took d and ended with err: nil, broker.ErrEmpty for an Empty reply,
@@ -86,6 +87,13 @@ func (s *Server) connOpened() {
 func (s *Server) connClosed() {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.ConnClosed(Door)
+	}
+}
+
+// connRefused tells the Observer, if any, of a connection refused over MaxConns.
+func (s *Server) connRefused() {
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.ConnRefused(Door)
 	}
 }
 

@@ -29,6 +29,8 @@ func (r *recordingObserver) ConnOpened(door string) {
 	r.opened++
 }
 
+func (r *recordingObserver) ConnRefused(string) {}
+
 func (r *recordingObserver) ConnClosed(door string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

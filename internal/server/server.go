@@ -217,6 +217,7 @@ func (s *Server) accept(nc net.Conn) {
 	}
 	s.nextConn++
 	if s.cfg.MaxConns > 0 && len(s.conns) >= s.cfg.MaxConns {
+		s.connRefused()
 		s.wg.Go(func() { s.refuse(nc, s.nextConn) })
 		return
 	}
