@@ -18,6 +18,11 @@ var (
 	// ErrConnectionLost wraps the cause of a connection's death (a read or write
 	// error, the server hanging up, a fatal error reply). Once it is dead, every call
 	// on the Client fails at once with an error that matches it; dial again to go on.
+	// When a server shuts down gracefully, it answers every request it read, then
+	// says goodbye: the calls still waiting then fail with an error that matches
+	// ErrConnectionLost and an *Error with CodeShuttingDown, and were never run, so
+	// they may be sent again. Without the goodbye (a crash, a network failure), the
+	// outcome of a call that got no reply is unknown.
 	ErrConnectionLost = errors.New("keyq: connection lost")
 )
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"testing"
 	"time"
 
@@ -97,4 +98,31 @@ func requestWait(t *testing.T, req proto.Frame) time.Duration {
 		}
 	}
 	return 0
+}
+
+// A server that shuts down answers every request it read, then sends a ShuttingDown
+// frame with id 0: the calls still waiting were never run, and their error says so.
+func TestGoodbyeFailsUnansweredCallsAsNotRun(t *testing.T) {
+	fs := startFake(t, fakeHello())
+	c := dialTest(t, fs.addr())
+	fc := fs.accept(t)
+
+	errs := make(chan error, 1)
+	go func() {
+		_, err := c.Put(context.Background(), "q", []byte("m"))
+		errs <- err
+	}()
+	fc.next(t)
+	fc.reply(t, proto.OpNone, proto.StatusShuttingDown, 0,
+		[]byte("server is shutting down; requests not answered were not run"))
+
+	err := <-errs
+	var e *Error
+	if !errors.Is(err, ErrConnectionLost) || !errors.As(err, &e) || e.Code != CodeShuttingDown {
+		t.Fatalf("unanswered put at a shutdown: %v; want connection lost with ShuttingDown", err)
+	}
+	if _, err := c.Len(context.Background(), "q"); !errors.As(err, &e) ||
+		e.Code != CodeShuttingDown {
+		t.Fatalf("call after the goodbye: %v", err)
+	}
 }

@@ -191,6 +191,9 @@ func (c *conn) serve() {
 	}
 	c.endWaits(cause)
 	c.releaseLeases()
+	if c.stopping.Load() && !fatal {
+		c.sayGoodbye()
+	}
 	close(c.outbox)
 	writer.Wait()
 	// A client may still be sending after a fatal error or a shutdown: close gently, or
@@ -200,6 +203,18 @@ func (c *conn) serve() {
 		return
 	}
 	c.nc.Close()
+}
+
+// sayGoodbye sends, after the last reply of a connection that a shutdown ends, a
+// ShuttingDown frame with request id 0: every request the server read has been
+// answered by then, so the client knows that those it still waits for were never
+// read, hence never run, and may be sent again elsewhere, rather than losing the
+// connection with their outcome unknown.
+func (c *conn) sayGoodbye() {
+	rp := reply{op: proto.OpNone}
+	rp.fail(proto.StatusShuttingDown,
+		"server is shutting down; requests not answered were not run")
+	c.send(rp)
 }
 
 // handshake reads the client hello and answers it. It returns false if the

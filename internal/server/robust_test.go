@@ -192,6 +192,13 @@ func flood(addr, key string, started *sync.WaitGroup) (oks int, err error) {
 			return oks, fmt.Errorf("%s reply %d: %w", key, i, err)
 		}
 		switch {
+		case f.Op == proto.OpNone && f.ID == 0 && f.Status() == proto.StatusShuttingDown:
+			// The goodbye: every request read was answered before it, so none may
+			// come after it.
+			if f, err := c.Recv(); err == nil {
+				return oks, fmt.Errorf("%s: %v frame %d after the goodbye", key, f.Op, f.ID)
+			}
+			return oks, nil
 		case f.ID != uint32(i):
 			return oks, fmt.Errorf("%s reply %d has id %d", key, i, f.ID)
 		case f.Status() == proto.StatusOK:

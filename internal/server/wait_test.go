@@ -289,6 +289,13 @@ func TestServerShutdownEndsWaits(t *testing.T) {
 		t.Fatalf("reply id %d", f.ID)
 	}
 	want(t, f, proto.StatusShuttingDown, "")
+
+	// Then the goodbye, after the last reply: requests not answered were not run.
+	f = next(t, got, 5*time.Second)
+	if f.Op != proto.OpNone || f.ID != 0 {
+		t.Fatalf("after the last reply: %v frame %d, want the goodbye", f.Op, f.ID)
+	}
+	want(t, f, proto.StatusShuttingDown, "not run")
 }
 
 func TestServerRefusesTooManyWaits(t *testing.T) {
