@@ -13,7 +13,7 @@ import (
 // serveFlags returns the flags of a new serve command after parsing args.
 func serveFlags(t *testing.T, args ...string) *pflag.FlagSet {
 	t.Helper()
-	fs := newServeCmd().Flags()
+	fs := newServeCmd(nil).Flags()
 	if err := fs.Parse(args); err != nil {
 		t.Fatalf("parse %v: %v", args, err)
 	}
@@ -223,7 +223,7 @@ func TestServeHelpMentionsConfigAndEnvironment(t *testing.T) {
 			t.Errorf("serve --help lacks %q", want)
 		}
 	}
-	newServeCmd().Flags().VisitAll(func(f *pflag.Flag) {
+	newServeCmd(nil).Flags().VisitAll(func(f *pflag.Flag) {
 		if !strings.Contains(r.stdout, "--"+f.Name+" ") {
 			t.Errorf("serve --help lacks --%s", f.Name)
 		}

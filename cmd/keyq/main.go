@@ -4,7 +4,9 @@
 //
 // Exit statuses: 0 when the command did what it was asked, 3 when `keyq get` or
 // `keyq reserve` found the queue empty, 2 for a usage error (unknown command or flag,
-// wrong arguments), 1 for any other error.
+// wrong arguments), 1 for any other error. A second SIGINT or SIGTERM, while `keyq
+// serve` shuts down after the first, ends it at once with 130 or 143 (128 plus the
+// signal's number, as a shell reports a process the signal killed).
 package main
 
 import (
@@ -30,9 +32,11 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// After the first signal, a second one kills the process as if unhandled.
+	// After the first signal, a second one kills the process as if unhandled, unless
+	// serve watches for it (processSignals) to say so in its log.
 	context.AfterFunc(ctx, stop)
-	code := run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	code := run(ctx, os.Args[1:], streams{in: os.Stdin, out: os.Stdout, err: os.Stderr,
+		signals: processSignals})
 	stop()
 	os.Exit(code)
 }
@@ -42,6 +46,9 @@ type streams struct {
 	in  io.Reader
 	out io.Writer
 	err io.Writer
+
+	// signals, if not nil, is where serve watches for a second SIGINT or SIGTERM.
+	signals *signalWatch
 }
 
 // run executes the command line args and returns the exit status. ctx ends on SIGINT

@@ -36,7 +36,7 @@ Exit statuses: 0 ok, 3 queue empty (get, reserve), 2 usage error, 1 any other er
 	root.SetErr(st.err)
 
 	root.AddCommand(
-		newServeCmd(),
+		newServeCmd(st.signals),
 		newPutCmd(),
 		newGetCmd(),
 		newLenCmd(),

@@ -33,6 +33,7 @@ type serveOptions struct {
 	native          nativeDoor
 	doors           []frontDoor // besides native
 	metrics         metricsOptions
+	signals         *signalWatch // nil: a second signal is not watched for
 }
 
 // storageBackend adds serve's storage flags and opens the store they describe. The
@@ -61,8 +62,9 @@ func (memoryBackend) configure(cfg *broker.Config, _ *slog.Logger) ([]any, error
 	return []any{"storage", "memory"}, nil
 }
 
-func newServeCmd() *cobra.Command {
+func newServeCmd(signals *signalWatch) *cobra.Command {
 	opts := serveOptions{
+		signals:   signals,
 		logFormat: "text",
 		logLevel:  logLevel{level: slog.LevelInfo},
 		storage:   newStorageBackend(),
@@ -79,7 +81,9 @@ with the address it listens on (use --addr 127.0.0.1:0 for any free port) and it
 settings. SIGINT or SIGTERM stops it gracefully: it stops accepting, finishes the
 requests in progress, closes the connections and exits with status 0. Requests still
 running after --shutdown-timeout are cut off: a warning says how many connections
-were, and the status is still 0.
+were, and the status is still 0. A second SIGINT or SIGTERM during that shutdown
+stops it at once, without waiting for requests in progress: it logs an error saying
+so and exits with status 130 (SIGINT) or 143 (SIGTERM), as if killed by the signal.
 
 --max-conns and --idle-timeout apply to every door (native, RESP, HTTP), each door
 counting its own connections. Idle means: native, no byte received; RESP, no complete
@@ -138,6 +142,10 @@ func (o *serveOptions) check() error {
 // serve runs the server until ctx ends (a signal), then shuts it down gracefully.
 func serve(ctx context.Context, logOut io.Writer, opts serveOptions) error {
 	log := newLogger(logOut, opts.logFormat, opts.logLevel)
+	if opts.signals != nil {
+		// Watched from the start: a second signal may come while storage recovers.
+		defer opts.signals.watch(ctx, log)()
+	}
 	m, err := opts.metrics.newMetrics(&opts)
 	if err != nil {
 		return err
