@@ -23,11 +23,16 @@ type durationValue struct {
 }
 
 // durationFlag registers a duration flag that must not be negative; a positive max
-// bounds it.
+// bounds it. A zero default is not shown in --help: what 0 means ("the queue's",
+// "none") is for usage to say, and pflag would add "(default 0s)" beside it, since it
+// reads only "0" as the zero of a flag type it does not know.
 func durationFlag(fs *pflag.FlagSet, p *time.Duration, name string, def, max time.Duration,
 	usage string) {
 	*p = def
 	fs.Var(&durationValue{d: p, max: max}, name, usage)
+	if def == 0 {
+		fs.Lookup(name).DefValue = "0"
+	}
 }
 
 // Set implements pflag.Value.

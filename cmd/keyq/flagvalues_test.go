@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 
 	"github.com/keyq/keyq/internal/testutil"
 )
@@ -76,4 +79,22 @@ func TestClientErrorsNameTheCommandTyped(t *testing.T) {
 			t.Errorf("keyq %v: stderr %q, want it to start %q", c.args, r.stderr, c.want)
 		}
 	}
+}
+
+// TestHelpShowsEachDefaultOnce: no flag of any command shows two defaults (a usage
+// that names its default, and pflag's beside it), nor pflag's "(default 0s)" for a
+// zero duration whose meaning the usage says.
+func TestHelpShowsEachDefaultOnce(t *testing.T) {
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		for line := range strings.Lines(cmd.LocalFlags().FlagUsages()) {
+			if strings.Count(line, "(default") > 1 || strings.Contains(line, "(default 0s)") {
+				t.Errorf("%s --help: %s", cmd.CommandPath(), strings.TrimSpace(line))
+			}
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(streams{in: strings.NewReader(""), out: io.Discard, err: io.Discard}))
 }

@@ -38,7 +38,8 @@ exits with status 3; with --wait it first waits that long for a message.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the message to this file")
 	cmd.MarkFlagRequired("output")
 	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration,
-		"how long until the message is delivered again unless acked (default the queue's)")
+		"how long until the message is delivered again unless acked; 0 for the queue's "+
+			"default lease")
 	durationFlag(cmd.Flags(), &wait, "wait", 0, 0,
 		"wait this long for a message when the queue is empty (e.g. 5s)")
 	return cmd
@@ -142,7 +143,8 @@ it was given) and prints the new deadline.`,
 		}),
 	}
 	f.register(cmd)
-	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration, "the new lease, from now")
+	durationFlag(cmd.Flags(), &lease, "lease", 0, broker.MaxDuration,
+		"the new lease, from now; 0 for the length it was given")
 	return cmd
 }
 
