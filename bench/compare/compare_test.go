@@ -40,6 +40,26 @@ func TestMarkdownShowsRatiosAndMarks(t *testing.T) {
 	}
 }
 
+// TestDeliveryIssueTellsNotTakenFromLost: messages the consumers never got to are
+// "not taken", in results saved before not_taken existed too (they counted as lost).
+func TestDeliveryIssueTellsNotTakenFromLost(t *testing.T) {
+	for _, c := range []struct {
+		res  bench.Result
+		want string
+	}{
+		{bench.Result{Lost: 3}, "3 lost, 0 duplicates, 0 corrupt"},
+		{bench.Result{NotTaken: 4}, "4 not taken (the consumers stopped early), 0 lost"},
+		{bench.Result{NotTaken: 5, DrainTimedOut: true},
+			"5 not taken before the drain timeout, 0 lost"},
+		{bench.Result{Lost: 6, DrainTimedOut: true},
+			"6 not taken before the drain timeout, 0 lost"},
+	} {
+		if got := deliveryIssue(&c.res); !strings.HasPrefix(got, c.want) {
+			t.Errorf("issue of %+v = %q, want it to start %q", c.res, got, c.want)
+		}
+	}
+}
+
 func TestMarkdownPacedTableShowsPaceLagAndService(t *testing.T) {
 	rep := sampleReport()
 	lag, service := bench.Latency{P99: 3500}, bench.Latency{P99: 700}

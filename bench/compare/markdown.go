@@ -212,10 +212,26 @@ func (c cell) issue() string {
 	case c.Error != "":
 		return c.Error
 	case !c.Result.ExactlyOnce:
-		return fmt.Sprintf("%d lost (not taken before the drain timeout), %d duplicates, "+
-			"%d corrupt", c.Result.Lost, c.Result.Duplicates, c.Result.Corrupt)
+		return deliveryIssue(c.Result)
 	}
 	return ""
+}
+
+// deliveryIssue says what kept a run from being exactly once. Results saved before
+// not_taken existed counted what was not taken by the drain timeout as lost.
+func deliveryIssue(r *bench.Result) string {
+	lost, notTaken := r.Lost, r.NotTaken
+	if r.DrainTimedOut && notTaken == 0 {
+		lost, notTaken = 0, lost
+	}
+	text := fmt.Sprintf("%d lost, %d duplicates, %d corrupt", lost, r.Duplicates, r.Corrupt)
+	switch {
+	case notTaken > 0 && r.DrainTimedOut:
+		text = fmt.Sprintf("%d not taken before the drain timeout, ", notTaken) + text
+	case notTaken > 0:
+		text = fmt.Sprintf("%d not taken (the consumers stopped early), ", notTaken) + text
+	}
+	return text
 }
 
 func dedupe(in []string) []string {

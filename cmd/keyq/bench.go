@@ -40,7 +40,10 @@ percentiles, errors, and whether every acknowledged message arrived exactly once
 
 A run lasts --duration, or until --count messages were put (then --duration, if
 given, is an upper bound; else ` + benchCountCap.String() + `). Queues are named bench-<random>-<n>.
-Exit status 1 when requests failed or a message was lost or duplicated.`,
+A message is lost only if the consumers emptied their queues without finding it; one
+they did not get to (a get failed, the run was interrupted, --drain-timeout ran out)
+is "not taken" and may still be queued. Exit status 1 when requests failed, a message
+was lost or duplicated, or messages were not taken.`,
 		Example: `  keyq bench --producers 8 --consumers 8 --queues 8 --depth 64 --duration 10s
   keyq bench --count 100000 --size 4096 --json`,
 		Args: cobra.NoArgs,
@@ -117,18 +120,22 @@ func runBench(cmd *cobra.Command, o benchOptions) error {
 	return benchVerdict(res)
 }
 
-// benchVerdict turns failed requests and broken delivery into an error for the exit
-// status; the numbers were already printed.
+// benchVerdict turns failed requests and broken or unverified delivery into an error
+// for the exit status; the numbers were already printed. run prefixes the command's
+// name, so the texts do not.
 func benchVerdict(res *bench.Result) error {
 	switch {
 	case res.Errors > 0:
-		return fmt.Errorf("bench: %d requests failed", res.Errors)
-	case res.DrainTimedOut:
-		return fmt.Errorf("bench: %d messages not taken before --drain-timeout ran out",
-			res.Lost)
-	case !res.ExactlyOnce:
-		return fmt.Errorf("bench: delivery broken: %d lost, %d duplicates, %d corrupt",
+		return fmt.Errorf("%d requests failed", res.Errors)
+	case res.Duplicates > 0 || res.Lost > 0 || res.Corrupt > 0:
+		return fmt.Errorf("delivery broken: %d lost, %d duplicates, %d corrupt",
 			res.Lost, res.Duplicates, res.Corrupt)
+	case res.DrainTimedOut:
+		return fmt.Errorf("%d messages not taken before --drain-timeout ran out",
+			res.NotTaken)
+	case !res.ExactlyOnce:
+		return fmt.Errorf("%d messages not taken: the consumers stopped before draining",
+			res.NotTaken)
 	}
 	return nil
 }

@@ -64,8 +64,9 @@ func TestBenchCommandRefusesBadFlags(t *testing.T) {
 		var out, errOut bytes.Buffer
 		code := run(context.Background(), []string{"bench", "--addr", "127.0.0.1:1", flag},
 			streams{in: strings.NewReader(""), out: &out, err: &errOut})
-		if code == exitOK || !strings.Contains(errOut.String(), "bench:") {
-			t.Errorf("%s: exit %d, stderr %q; want a bench error", flag, code, errOut.String())
+		if code == exitOK || !strings.HasPrefix(errOut.String(), "keyq bench: ") ||
+			strings.Contains(errOut.String(), "bench: bench:") {
+			t.Errorf("%s: exit %d, stderr %q; want one bench error", flag, code, errOut.String())
 		}
 	}
 }
@@ -92,5 +93,30 @@ func TestBenchCommandWritesProfileAndTraceAtRate(t *testing.T) {
 		if st, err := os.Stat(path); err != nil || st.Size() == 0 {
 			t.Errorf("%s: %v, want a non-empty file", path, err)
 		}
+	}
+}
+
+// TestBenchVerdictSaysWhatFailed: run puts "keyq bench: " before the verdict, so the
+// verdict does not start with "bench: " again, and messages the consumers never got
+// to are "not taken", not lost.
+func TestBenchVerdictSaysWhatFailed(t *testing.T) {
+	for _, c := range []struct {
+		res  bench.Result
+		want string
+	}{
+		{bench.Result{Errors: 4, NotTaken: 9}, "4 requests failed"},
+		{bench.Result{Lost: 2, Duplicates: 1},
+			"delivery broken: 2 lost, 1 duplicates, 0 corrupt"},
+		{bench.Result{NotTaken: 3, DrainTimedOut: true},
+			"3 messages not taken before --drain-timeout ran out"},
+		{bench.Result{NotTaken: 5}, "5 messages not taken: the consumers stopped before draining"},
+	} {
+		err := benchVerdict(&c.res)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("verdict of %+v = %v, want %q", c.res, err, c.want)
+		}
+	}
+	if err := benchVerdict(&bench.Result{ExactlyOnce: true}); err != nil {
+		t.Errorf("verdict of a clean run = %v, want nil", err)
 	}
 }

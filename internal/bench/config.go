@@ -69,17 +69,17 @@ func (c *Config) Validate() error {
 func (c *Config) check() error {
 	switch {
 	case c.Producers < 0 || c.Consumers < 0 || c.Queues < 0 || c.Depth < 0:
-		return errors.New("bench: producers, consumers, queues and depth must be positive")
+		return errors.New("producers, consumers, queues and depth must be positive")
 	case c.MessageBytes < HeaderBytes:
-		return fmt.Errorf("bench: message size %d is below the %d-byte header",
+		return fmt.Errorf("message size %d is below the %d-byte header",
 			c.MessageBytes, HeaderBytes)
 	case c.Count < 0 || c.Duration < 0 || c.Rate < 0:
-		return errors.New("bench: count, duration and rate must not be negative")
+		return errors.New("count, duration and rate must not be negative")
 	case c.Mix != MixPutGet && c.Mix != MixPutReserveAck:
-		return fmt.Errorf("bench: unknown operation mix %q (want %s or %s)",
+		return fmt.Errorf("unknown operation mix %q (want %s or %s)",
 			c.Mix, MixPutGet, MixPutReserveAck)
 	case c.Batch < 0:
-		return fmt.Errorf("bench: batch size %d is negative", c.Batch)
+		return fmt.Errorf("batch size %d is negative", c.Batch)
 	}
 	return nil
 }

@@ -31,13 +31,19 @@ type Result struct {
 	Errors      int64    `json:"errors"`
 	ErrorSample []string `json:"error_samples,omitempty"`
 
-	Duplicates  int64 `json:"duplicates"`
-	Lost        int64 `json:"lost"`
+	Duplicates int64 `json:"duplicates"`
+	// Lost counts acknowledged puts that no consumer took although every consumer
+	// emptied its queues: the server lost them.
+	Lost int64 `json:"lost"`
+	// NotTaken counts acknowledged puts that no consumer took when the consumers
+	// stopped before emptying their queues (a failed get, such as from a server that
+	// stopped, the run cut short, or the drain timeout): they may still be queued.
+	NotTaken    int64 `json:"not_taken"`
 	Unexpected  int64 `json:"unexpected"` // taken, but its put was not acknowledged
 	Corrupt     int64 `json:"corrupt"`
-	ExactlyOnce bool  `json:"exactly_once"`
+	ExactlyOnce bool  `json:"exactly_once"` // false too while messages are not taken
 	// DrainTimedOut says consumers stopped at the drain timeout with messages not yet
-	// taken: those count as lost, but may still be in their queues.
+	// taken: those count in NotTaken.
 	DrainTimedOut bool `json:"drain_timed_out"`
 
 	PutLatency      Latency `json:"put_latency"`
@@ -76,11 +82,13 @@ func (r *run) result(producers, consumers []*worker) *Result {
 	e2eHist := hdrhistogram.New(histMinMicros, histMaxMicros, histDigits)
 	var lastTake time.Duration
 	var corrupt int64
+	drained := true
 	for i, w := range consumers {
 		seen[i] = w.seen
 		e2eHist.Merge(w.latency)
 		lastTake = max(lastTake, w.lastTake)
 		corrupt += w.corrupt
+		drained = drained && w.drained
 	}
 	d := verify(acked, seen)
 
@@ -88,10 +96,16 @@ func (r *run) result(producers, consumers []*worker) *Result {
 	res.Seconds = lastTake.Seconds()
 	res.Put = r.put.Load()
 	res.Delivered = d.received
-	res.Duplicates, res.Lost, res.Unexpected = d.duplicates, d.lost, d.unexpected
+	res.Duplicates, res.Unexpected = d.duplicates, d.unexpected
+	// What no consumer took is missing only if the consumers looked for it to the end.
+	if drained {
+		res.Lost = d.missing
+	} else {
+		res.NotTaken = d.missing
+	}
 	res.Corrupt = corrupt
 	res.DrainTimedOut = r.timedOut.Load()
-	res.ExactlyOnce = d.duplicates == 0 && d.lost == 0 && corrupt == 0
+	res.ExactlyOnce = d.duplicates == 0 && d.missing == 0 && corrupt == 0
 	if res.Seconds > 0 {
 		res.MsgsPerSec = float64(d.received) / res.Seconds
 		res.MBPerSec = res.MsgsPerSec * float64(r.cfg.MessageBytes) / 1e6
@@ -151,10 +165,14 @@ func (res *Result) WriteJSON(w io.Writer) error {
 func (res *Result) WriteText(w io.Writer) error {
 	verdict := "yes"
 	switch {
-	case res.DrainTimedOut:
-		verdict = "NO (the drain timeout ran out; lost ones may still be queued)"
-	case !res.ExactlyOnce:
+	case res.Duplicates > 0 || res.Lost > 0 || res.Corrupt > 0:
 		verdict = "NO"
+	case res.DrainTimedOut:
+		verdict = "not known (the drain timeout ran out; messages not taken may still " +
+			"be queued)"
+	case res.NotTaken > 0:
+		verdict = "not known (consumers stopped before draining; messages not taken " +
+			"may still be queued)"
 	}
 	shape := fmt.Sprintf("server      %s, %d producers, %d consumers, %d queues, "+
 		"%d-byte messages, depth %d", res.Server, res.Producers, res.Consumers,
@@ -183,13 +201,22 @@ func (res *Result) WriteText(w io.Writer) error {
 	lines = append(lines,
 		fmt.Sprintf("errors      %d%s", res.Errors, errorSuffix(res.ErrorSample)),
 		fmt.Sprintf("exactly once %s: %d put, %d delivered, %d duplicates, %d lost, "+
-			"%d corrupt, %d unacknowledged", verdict, res.Put, res.Delivered,
-			res.Duplicates, res.Lost, res.Corrupt, res.Unexpected),
+			"%s%d corrupt, %d taken without an acknowledged put", verdict, res.Put,
+			res.Delivered, res.Duplicates, res.Lost, notTakenText(res.NotTaken),
+			res.Corrupt, res.Unexpected),
 	)
 	if _, err := io.WriteString(w, strings.Join(lines, "\n")+"\n"); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}
 	return nil
+}
+
+// notTakenText is the count of messages not taken, shown only when there are some.
+func notTakenText(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d not taken, ", n)
 }
 
 func errorSuffix(samples []string) string {

@@ -35,7 +35,7 @@ type run struct {
 // early; the result then covers what happened until then.
 func Run(ctx context.Context, cfg Config, d Driver) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench config: %w", err)
 	}
 	if err := configure(cfg, d); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -206,10 +207,92 @@ func TestRunReportsDrainTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if !res.DrainTimedOut || res.Lost != 50 || res.ExactlyOnce {
-		t.Fatalf("timed out %v, lost %d, exactly once %v; want true, 50, false",
-			res.DrainTimedOut, res.Lost, res.ExactlyOnce)
+	if !res.DrainTimedOut || res.NotTaken != 50 || res.Lost != 0 || res.ExactlyOnce {
+		t.Fatalf("timed out %v, not taken %d, lost %d, exactly once %v; "+
+			"want true, 50, 0, false", res.DrainTimedOut, res.NotTaken, res.Lost,
+			res.ExactlyOnce)
 	}
+}
+
+// TestRunServerStoppedCountsNotTakenNotLost: when the server stops mid-run, the
+// messages it still holds were not taken, not lost: the consumers never drained.
+func TestRunServerStoppedCountsNotTakenNotLost(t *testing.T) {
+	d := &stoppingDriver{memDriver: newMemDriver(), stopAfter: 10}
+	res, err := Run(context.Background(), Config{Count: 50, Depth: 10, GetWait: time.Millisecond},
+		d)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Errors == 0 || res.Lost != 0 || res.NotTaken != res.Put-res.Delivered ||
+		res.NotTaken == 0 || res.ExactlyOnce {
+		t.Fatalf("errors %d, lost %d, not taken %d (put %d, delivered %d), exactly once "+
+			"%v; want errors, none lost, the rest not taken", res.Errors, res.Lost,
+			res.NotTaken, res.Put, res.Delivered, res.ExactlyOnce)
+	}
+
+	var text bytes.Buffer
+	if err := res.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("exactly once not known (consumers stopped before draining; "+
+		"messages not taken may still be queued): 50 put, %d delivered, 0 duplicates, "+
+		"0 lost, %d not taken, 0 corrupt, 0 taken without an acknowledged put\n",
+		res.Delivered, res.NotTaken)
+	if !strings.HasSuffix(text.String(), want) {
+		t.Fatalf("text ends\n%s\nwant\n%s", text.String(), want)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(mustJSON(t, res), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["not_taken"] != float64(res.NotTaken) || doc["lost"] != float64(0) {
+		t.Fatalf("JSON not_taken %v, lost %v; want %d, 0", doc["not_taken"], doc["lost"],
+			res.NotTaken)
+	}
+}
+
+func mustJSON(t *testing.T, res *Result) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := res.WriteJSON(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// stoppingDriver is memDriver until the server "stops" after handing out stopAfter
+// messages: every get after that fails.
+type stoppingDriver struct {
+	*memDriver
+	stopAfter int
+	taken     int // guarded by memDriver.mu
+}
+
+func (d *stoppingDriver) Dial(ctx context.Context) (Conn, error) {
+	c, _ := d.memDriver.Dial(ctx)
+	return &stoppingConn{memConn: c.(*memConn), d: d}, nil
+}
+
+type stoppingConn struct {
+	*memConn
+	d *stoppingDriver
+}
+
+var errStopped = errors.New("server stopped")
+
+func (c *stoppingConn) Get(ctx context.Context, queue string, n int, wait time.Duration) (
+	[][]byte, error) {
+	c.d.mu.Lock()
+	stopped := c.d.taken >= c.d.stopAfter
+	c.d.mu.Unlock()
+	if stopped {
+		return nil, errStopped
+	}
+	msgs, err := c.memConn.Get(ctx, queue, n, wait)
+	c.d.mu.Lock()
+	c.d.taken += len(msgs)
+	c.d.mu.Unlock()
+	return msgs, err
 }
 
 // blindDriver puts like memDriver but its gets never find anything.

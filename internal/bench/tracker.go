@@ -49,7 +49,7 @@ func (t *tracker) add(producer uint32, seq uint64) {
 type delivery struct {
 	received   int64 // distinct messages taken by consumers
 	duplicates int64 // messages taken more than once
-	lost       int64 // acknowledged puts no consumer took
+	missing    int64 // acknowledged puts no consumer took
 	unexpected int64 // messages taken whose put was not acknowledged
 }
 
@@ -66,7 +66,7 @@ func verify(acked []seqSet, consumers []*tracker) delivery {
 			d.duplicates += mergeInto(&got, c.seen[p])
 		}
 		d.received += got.count()
-		d.lost += andNotCount(acked[p], got)
+		d.missing += andNotCount(acked[p], got)
 		d.unexpected += andNotCount(got, acked[p])
 	}
 	return d

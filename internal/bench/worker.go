@@ -30,6 +30,7 @@ type worker struct {
 	seen     *tracker                // consumer: what it took
 	corrupt  int64                   // consumer: messages that failed to decode
 	lastTake time.Duration           // consumer: when it last took a message
+	drained  bool                    // consumer: it stopped because its queues were empty
 }
 
 func newWorker(r *run, index, of int, conn Conn) *worker {
@@ -152,7 +153,11 @@ func (w *worker) consume(ctx context.Context) {
 	empty := 0 // gets in a row that found nothing
 	for i := 0; ctx.Err() == nil; i++ {
 		complete, expired := w.run.drainState()
-		if expired || complete && empty >= len(queues) {
+		if complete && empty >= len(queues) {
+			w.drained = true
+			return
+		}
+		if expired {
 			return
 		}
 		queue := queues[i%len(queues)]
