@@ -143,7 +143,8 @@ func (n *nativeDoor) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&n.addr, "addr", defaultAddr, "address to listen on, host:port")
 	fs.IntVar(&n.maxConns, "max-conns", 10000,
 		"most client connections open at once on each door (native, RESP and HTTP are "+
-			"counted separately); one more is refused; 0 for no limit")
+			"counted separately); one more is refused; 0 for no limit. HTTP health "+
+			"probes and /metrics scrapes count too: leave them room over the clients")
 	fs.DurationVar(&n.idleTimeout, "idle-timeout", 0,
 		"on every door, close a connection idle for this long (see above); 0 for never")
 	fs.DurationVar(&n.maxWait, "max-wait", server.DefaultMaxWait,

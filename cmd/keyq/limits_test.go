@@ -155,3 +155,19 @@ func TestServeMetricsCountRefusedConnections(t *testing.T) {
 		t.Errorf(`keyq_connections_refused_total{door="http"} = %v, want at least 1`, got)
 	}
 }
+
+// TestServeHelpSaysProbesShareMaxConns: the HTTP door applies --max-conns when it
+// accepts a connection, so a health probe is refused at the limit like any request
+// (TestServeMaxConnsOnEveryDoor); --help says so, for operators to leave room.
+func TestServeHelpSaysProbesShareMaxConns(t *testing.T) {
+	help := runCLI(t, "", "serve", "--help").want(t, exitOK).stdout
+	for line := range strings.Lines(help) {
+		if strings.Contains(line, "--max-conns int") {
+			if !strings.Contains(line, "health probes and /metrics scrapes count too") {
+				t.Fatalf("--max-conns help does not say probes share the limit: %s", line)
+			}
+			return
+		}
+	}
+	t.Fatalf("serve --help lacks --max-conns:\n%s", help)
+}
