@@ -69,7 +69,7 @@ func TestClientErrorsNameTheCommandTyped(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"get", "a\tb"}, "keyq get: invalid key"},
+		{[]string{"get", "a\tb"}, `keyq get: get from queue "a\tb": invalid key`},
 		{[]string{"queue", "set", "a\tb", "--max-length", "5"}, "keyq queue set: invalid key"},
 		{[]string{"queue", "show", "a\tb"}, "keyq queue show: invalid key"},
 		{[]string{"len", "--addr", "127.0.0.1:1", "q"}, "keyq len: dial"},

@@ -65,7 +65,7 @@ func reserve(
 		return emptyError{queue: queue}
 	}
 	if err != nil {
-		return err
+		return &doingError{fmt.Sprintf("reserve from queue %q", queue), err}
 	}
 	d := ds[0]
 
@@ -75,8 +75,8 @@ func reserve(
 	}
 	if err != nil {
 		if nerr := c.Nack(cmd.Context(), d.DeliveryID, 0); nerr != nil {
-			return fmt.Errorf("write message %d (and give it back to queue %q: %v): %w",
-				d.ID, queue, nerr, err)
+			return fmt.Errorf("write message %d (and give it back to queue %q: %s): %w",
+				d.ID, queue, clientText(nerr.Error()), err)
 		}
 		return fmt.Errorf("write message %d, given back to queue %q: %w", d.ID, queue, err)
 	}

@@ -82,6 +82,17 @@ type runError struct{ err error }
 func (e *runError) Error() string { return e.err.Error() }
 func (e *runError) Unwrap() error { return e.err }
 
+// doingError says what a command was doing when a call of the client failed, then
+// the call's error without its "keyq OP: " (see clientText): "get from queue "q":
+// storage: disk full: ...".
+type doingError struct {
+	doing string
+	err   error
+}
+
+func (e *doingError) Error() string { return e.doing + ": " + clientText(e.err.Error()) }
+func (e *doingError) Unwrap() error { return e.err }
+
 // clientText strips the "keyq OP: " or "keyq: " that errors of the client package
 // start with: OP is the protocol operation (reserve, queue_set), not the command the
 // user typed, which run names instead.

@@ -161,7 +161,7 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string, wait time.Dur
 		return emptyError{queue: queue}
 	}
 	if err != nil {
-		return err
+		return &doingError{fmt.Sprintf("get from queue %q", queue), err}
 	}
 	msg := ds[0]
 
@@ -171,14 +171,16 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string, wait time.Dur
 	}
 	if err != nil {
 		if nerr := c.Nack(cmd.Context(), msg.DeliveryID, 0); nerr != nil {
-			return fmt.Errorf("write message %d (and give it back to queue %q: %v): %w",
-				msg.ID, queue, nerr, err)
+			return fmt.Errorf("write message %d (and give it back to queue %q: %s): %w",
+				msg.ID, queue, clientText(nerr.Error()), err)
 		}
 		return fmt.Errorf("write message %d, given back to queue %q: %w", msg.ID, queue, err)
 	}
 	if err := c.Ack(cmd.Context(), msg.DeliveryID); err != nil {
-		return fmt.Errorf("message %d written, but not removed from queue %q: %w",
-			msg.ID, queue, err)
+		return &doingError{
+			fmt.Sprintf("message %d written, but not removed from queue %q", msg.ID, queue),
+			err,
+		}
 	}
 	return nil
 }

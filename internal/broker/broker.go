@@ -451,7 +451,7 @@ func (b *Broker) storePutLocked(
 	loc, ticket, err := b.store.Append(rec)
 	rec.Payload = nil
 	if err != nil {
-		return 0, fmt.Errorf("store %s on queue %q: %w", op, q.name, err)
+		return 0, &StoreError{Record: op.String(), Queue: q.name, Err: err}
 	}
 	e.loc = loc
 	return ticket, nil
@@ -532,7 +532,8 @@ func (b *Broker) recordTakeLocked(q *Queue, e entry) (storage.Ticket, error) {
 		})
 		var err error
 		if _, ticket, err = b.store.Append(rec); err != nil {
-			return 0, fmt.Errorf("store take of %d on queue %q: %w", e.id, q.name, err)
+			return 0, &StoreError{Record: fmt.Sprintf("take of %d", e.id), Queue: q.name,
+				Err: err}
 		}
 	}
 	b.cancelExpiry(e.meta)

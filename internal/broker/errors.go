@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/keyq/keyq/internal/storage"
 )
@@ -44,3 +45,19 @@ var (
 	// ErrDiskFull is returned when the store has no space left for a put.
 	ErrDiskFull = storage.ErrDiskFull
 )
+
+// StoreError is a failure of the store to record a change to a queue. Its text names
+// the record, for the log; a front door tells its client Err, what the store said
+// (storage.ErrDiskFull and the like), since the record means nothing to a client.
+type StoreError struct {
+	Record string // what was being recorded: "put", "take of 12", "lease of 12", ...
+	Queue  string
+	Err    error
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("store %s on queue %q: %v", e.Record, e.Queue, e.Err)
+}
+
+// Unwrap returns the store's error, so that errors.Is(err, ErrDiskFull) matches.
+func (e *StoreError) Unwrap() error { return e.Err }

@@ -145,7 +145,7 @@ func (b *Broker) setLocked(q *Queue, s QueueSettings) (storage.Ticket, error) {
 			Payload: encodeSettings(s)}
 		var err error
 		if loc, ticket, err = b.store.Append(&rec); err != nil {
-			return 0, fmt.Errorf("store settings of queue %q: %w", q.name, err)
+			return 0, &StoreError{Record: "settings", Queue: q.name, Err: err}
 		}
 	}
 	if q.settingsID != 0 {

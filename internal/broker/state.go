@@ -203,7 +203,8 @@ func (b *Broker) appendStateLocked(
 	rec := storage.Record{Op: op, Queue: q.name, ID: id, Pos: m.pos, Payload: st.encode()}
 	loc, ticket, err := b.store.Append(&rec)
 	if err != nil {
-		return 0, fmt.Errorf("store %s of %d on queue %q: %w", op, e.id, q.name, err)
+		return 0, &StoreError{Record: fmt.Sprintf("%s of %d", op, e.id), Queue: q.name,
+			Err: err}
 	}
 
 	old, oldLoc := m.stateID, m.stateLoc
@@ -222,7 +223,8 @@ func (b *Broker) endRecord(
 	rec := storage.Record{Op: storage.OpTake, Queue: queue, ID: id, Ref: loc}
 	_, ticket, err := b.store.Append(&rec)
 	if err != nil {
-		return 0, fmt.Errorf("store end of record %d on queue %q: %w", id, queue, err)
+		return 0, &StoreError{Record: fmt.Sprintf("end of record %d", id), Queue: queue,
+			Err: err}
 	}
 	return max(ticket, after), nil
 }

@@ -82,10 +82,33 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	reply := errorReply{Error: errorDetail{
 		Code:    codeName(st),
 		Status:  st,
-		Message: strings.TrimPrefix(err.Error(), "broker: "), // the client has no broker
+		Message: clientText(err, st),
 	}}
 	writeJSON(w, code, reply)
 }
+
+// clientText is err's text for a client, who knows no broker: a request ended by the
+// shutdown says so in those words, after what it was doing; a failure of the store
+// says what the store said, not which record the broker was writing; and the
+// broker's own errors lose their "broker: ".
+func clientText(err error, st proto.Status) string {
+	var se *broker.StoreError
+	switch text := err.Error(); {
+	case st == proto.StatusShuttingDown:
+		what, _, found := strings.Cut(text, broker.ErrClosed.Error())
+		if !found || what == "" {
+			return shuttingDownText
+		}
+		return what + shuttingDownText
+	case errors.As(err, &se):
+		return se.Err.Error()
+	default:
+		return strings.TrimPrefix(text, "broker: ")
+	}
+}
+
+// shuttingDownText answers a request that the server's shutdown ended.
+const shuttingDownText = "server is shutting down"
 
 // codeName turns a status name as PROTOCOL.md spells it (InvalidKey) into the JSON
 // code (invalid_key).

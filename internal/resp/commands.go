@@ -151,7 +151,7 @@ func (c *conn) writeBrokerError(err error) {
 		// The client went while its command waited; nobody reads this reply.
 		c.writeError("ERR connection closed")
 	case errors.Is(err, broker.ErrDiskFull):
-		c.writeError("ERR disk full: " + err.Error())
+		c.writeError("ERR " + storeText(err)) // "storage: disk full: ..."
 	case errors.Is(err, broker.ErrServerFull):
 		// Redis' own words for a write over maxmemory, which clients know.
 		c.writeError(oomError)
@@ -160,8 +160,18 @@ func (c *conn) writeBrokerError(err error) {
 		c.writeError("ERR " + err.Error())
 	default:
 		c.log.Warn("command failed", "err", err)
-		c.writeError("ERR " + err.Error())
+		c.writeError("ERR " + storeText(err))
 	}
+}
+
+// storeText is err's text, or for a failure of the store what the store said: the
+// record the broker was writing means nothing to a client.
+func storeText(err error) string {
+	var se *broker.StoreError
+	if errors.As(err, &se) {
+		return se.Err.Error()
+	}
+	return err.Error()
 }
 
 // parseInt parses an integer argument as Redis does, replying on failure.

@@ -16,9 +16,19 @@ var ErrServerClosed = errors.New("server: closed")
 // (without the "broker: " of the broker's own sentinels: the client has no broker).
 // ErrEmpty is not an error on the wire: it is the Empty status with no text.
 func statusOf(err error) (proto.Status, string) {
+	var se *broker.StoreError
+	if errors.As(err, &se) {
+		// The record the broker was writing means nothing to the client; what the
+		// store said (a full disk, a failed log) does.
+		code, _ := statusText(err)
+		return code, se.Err.Error()
+	}
 	code, text := statusText(err)
 	return code, strings.TrimPrefix(text, "broker: ")
 }
+
+// shuttingDownText answers a request that the server's shutdown ended.
+const shuttingDownText = "server is shutting down"
 
 func statusText(err error) (proto.Status, string) {
 	switch {
@@ -39,7 +49,7 @@ func statusText(err error) (proto.Status, string) {
 	case errors.Is(err, broker.ErrDiskFull):
 		return proto.StatusDiskFull, err.Error()
 	case errors.Is(err, broker.ErrClosed), errors.Is(err, context.Canceled):
-		return proto.StatusShuttingDown, err.Error()
+		return proto.StatusShuttingDown, shuttingDownText
 	}
 	if pe := proto.AsError(err); pe != nil {
 		return pe.Code, pe.Text
