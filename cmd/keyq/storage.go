@@ -179,7 +179,9 @@ func newRepairCmd() *cobra.Command {
 drops the damaged ones, keeping every record that passes its checksum. It prints each
 range it dropped. Run it, with the server stopped, when keyq serve refuses to start
 because the log is corrupt. A dropped put loses its message; a dropped get record
-brings its message back.`,
+brings its message back. A file named like a segment that is not one of the log's is
+moved aside (renamed with a .stray suffix), never taken for a segment. Message IDs
+after a repair start past every ID the log can have handed out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: runE(func(cmd *cobra.Command, args []string) error {
 			log := newLogger(cmd.ErrOrStderr(), "text", logLevel{level: slog.LevelWarn})
@@ -188,6 +190,10 @@ brings its message back.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
+			for _, f := range report.Strays {
+				fmt.Fprintf(out, "moved %s aside to %s: not a segment of this log (%s)\n",
+					f.File, f.MovedTo, f.Reason)
+			}
 			for _, d := range report.Dropped {
 				if d.Missing {
 					fmt.Fprintf(out, "missing segment %s: its messages are lost "+

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -95,6 +96,53 @@ func TestRepairCommand(t *testing.T) {
 		t.Fatalf("repair printed %q", r.stdout)
 	}
 	runCLI(t, "", "repair").want(t, exitUsage)
+
+	addr, _, _ := startServe(t, serve[1:]...)
+	if r := runCLI(t, "", "get", "jobs", "--addr", addr).want(t, exitOK); r.stdout != "kept" {
+		t.Fatalf("get after repair = %q, want kept", r.stdout)
+	}
+}
+
+// TestRepairCommandStrayAndCutShort: a stray file named like a segment, and a newest
+// segment cut short, each stop serve with an error naming the file; keyq repair moves
+// the stray aside (making no segment up to it) and reports the cut, and serve starts.
+func TestRepairCommandStrayAndCutShort(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, wal.Options{SegmentBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locs []storage.Location
+	for i, p := range []string{"kept", "lost"} {
+		rec := storage.Record{Op: storage.OpPut, Queue: "jobs", ID: uint64(i + 1),
+			Pos: int64(i), Payload: []byte(p)}
+		loc, ticket, err := l.Append(&rec)
+		if err != nil || l.Wait(context.Background(), ticket) != nil {
+			t.Fatalf("append: %v", err)
+		}
+		locs = append(locs, loc)
+	}
+	l.Close()
+	stray := filepath.Join(dir, "00000000000000000099.wal")
+	os.WriteFile(stray, []byte("junk\n"), 0o644)
+	serve := []string{"serve", "--addr", "127.0.0.1:0", "--storage", "disk", "--data-dir", dir,
+		"--segment-bytes", "64KiB", "--max-message-bytes", "4096"}
+	r := runCLI(t, "", serve...).want(t, exitError)
+	if !strings.Contains(r.stderr, "unexpected file "+stray) {
+		t.Fatalf("serve with a stray file: stderr %q does not name %s", r.stderr, stray)
+	}
+
+	path := filepath.Join(dir, "00000000000000000001.wal")
+	os.Truncate(path, locs[1].Offset)
+	r = runCLI(t, "", "repair", dir).want(t, exitOK)
+	if !strings.Contains(r.stdout, "moved "+stray+" aside to "+stray+".stray") ||
+		!strings.Contains(r.stdout, "at "+path+" offset "+strconv.FormatInt(locs[1].Offset,
+			10)+": segment file cut short") {
+		t.Fatalf("repair printed %q", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "00000000000000000002.wal")); err == nil {
+		t.Fatalf("repair made up segment 2")
+	}
 
 	addr, _, _ := startServe(t, serve[1:]...)
 	if r := runCLI(t, "", "get", "jobs", "--addr", addr).want(t, exitOK); r.stdout != "kept" {

@@ -10,7 +10,10 @@
 // (the message ID and the Location of its put), each framed with its length and a
 // CRC-32C. record.go and segment.go give the exact layout. A LOCK file keeps a second
 // process out of the directory, and a RANGE file records the oldest and the newest
-// segment, so that a segment file deleted from either end is noticed (range.go).
+// segment, so that a segment file deleted from either end is noticed, the size the
+// newest segment was preallocated to, so that one cut short is noticed, and a limit
+// past every message ID the log accepted, so that no ID is handed out twice
+// (range.go).
 //
 // # Writing
 //
@@ -25,7 +28,11 @@
 //
 // # Recovery
 //
-// Open reads every segment and checks every record. Positions (where the log ends,
+// Open first surveys the directory without changing it (survey.go): a file named
+// like a segment that is not one of the log's fails with an *UnexpectedFileError; a
+// missing segment, or a newest one empty or shorter than the RANGE file records,
+// with a *CorruptError. It then reads every segment and checks every record. The next
+// message ID is past the RANGE file's limit. Positions (where the log ends,
 // which puts are live) come from the validated contents alone, never from a separate
 // counter. A bad record at the end of the newest segment with nothing valid after it
 // is a torn write: it is cut off with a warning. A bad record anywhere else fails
@@ -45,5 +52,6 @@
 // The broker's locks come before Log.mu. A segment's io lock is taken after Log.mu
 // (or without it) and guards the file against being closed during a read or fsync
 // done outside Log.mu. No disk wait happens under Log.mu except writes (of one
-// record, or of the syncer's pending group) and the fsyncs of a segment roll.
+// record, or of the syncer's pending group), the fsyncs of a segment roll and those
+// of the RANGE file (at a roll, before a deletion, and once per idBlock IDs).
 package wal

@@ -32,3 +32,21 @@ func (e *CorruptError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrCorrupt) match.
 func (e *CorruptError) Unwrap() error { return ErrCorrupt }
+
+// UnexpectedFileError names a file in the data directory that is named like a
+// segment but is not one of the log's: outside the range of segments the RANGE file
+// records, or with no valid segment header where the log cannot have left one. Open
+// refuses to start over it rather than take it for a segment; Repair moves it aside.
+type UnexpectedFileError struct {
+	File   string
+	Reason string // what shows it is not the log's
+}
+
+func (e *UnexpectedFileError) Error() string {
+	return fmt.Sprintf("wal: unexpected file %s: not a segment of this log (%s); move it "+
+		"out of the data directory, or run keyq repair to move it aside", e.File, e.Reason)
+}
+
+// Unwrap lets errors.Is(err, ErrCorrupt) match: the directory is not as the log
+// left it.
+func (e *UnexpectedFileError) Unwrap() error { return ErrCorrupt }

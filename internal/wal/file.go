@@ -34,6 +34,8 @@ type fileSystem interface {
 	// (and failing if it then exists).
 	OpenFile(name string, create bool) (file, error)
 	Remove(name string) error
+	// Rename moves oldName to newName, replacing nothing: Repair moves files aside.
+	Rename(oldName, newName string) error
 	// ReadDir returns the names of the entries in dir.
 	ReadDir(dir string) ([]string, error)
 	// SyncDir makes the creations and removals in dir durable.
@@ -60,6 +62,16 @@ func (osFS) OpenFile(name string, create bool) (file, error) {
 }
 
 func (osFS) Remove(name string) error { return os.Remove(name) }
+
+func (osFS) Rename(oldName, newName string) error {
+	if _, err := os.Lstat(newName); !errors.Is(err, os.ErrNotExist) {
+		if err == nil {
+			err = &os.LinkError{Op: "rename", Old: oldName, New: newName, Err: os.ErrExist}
+		}
+		return err
+	}
+	return os.Rename(oldName, newName)
+}
 
 func (osFS) ReadDir(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)

@@ -35,6 +35,7 @@ type Log struct {
 	firstOf   map[storage.Location]storage.Location
 	maxID     uint64 // highest message ID appended or replayed
 	nextID    uint64 // from recovery: past every ID the log has seen
+	idLimit   uint64 // no accepted ID is past it, as the RANGE file says
 	appended  storage.Ticket
 	synced    storage.Ticket
 	roundDone chan struct{}  // closed when the current sync round ends
@@ -135,6 +136,9 @@ func (l *Log) Append(rec *storage.Record) (storage.Location, storage.Ticket, err
 	l.mu.Lock()
 	defer l.unlock()
 	if err := l.writableLocked(); err != nil {
+		return storage.Location{}, 0, err
+	}
+	if err := l.reserveIDsLocked(rec.ID); err != nil {
 		return storage.Location{}, 0, err
 	}
 
@@ -295,6 +299,9 @@ func (l *Log) Close() error {
 		} else {
 			l.synced = l.appended
 		}
+	}
+	if err == nil && l.err == nil {
+		err = l.closeRangeLocked()
 	}
 	l.stopped = true
 	done := l.roundDone
@@ -551,8 +558,12 @@ func (l *Log) rollLocked() error {
 // file.
 func (l *Log) writeRangeLocked() error {
 	active := l.activeLocked()
-	return l.rng.write(segmentRange{first: l.segments[0].id, last: active.id,
-		nextID: active.nextID, segmentBytes: l.opts.SegmentBytes})
+	r := segmentRange{first: l.segments[0].id, last: active.id, nextID: active.nextID,
+		segmentBytes: l.opts.SegmentBytes, idLimit: l.idLimit}
+	if active.prealloc { // its space was allocated and synced: it is no shorter
+		r.newestBytes = l.opts.SegmentBytes
+	}
+	return l.rng.write(r)
 }
 
 func (l *Log) spaceBackLocked() {

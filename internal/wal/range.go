@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
+	"math"
 	"path/filepath"
 )
 
@@ -22,15 +23,31 @@ import (
 //	segmentBytes  uint64, the segment size the log used
 //	crc32c        uint32 of the 48 bytes before it
 //
+// and then, in the same slot (older versions ignore it; a slot an older version
+// rewrote fails its checksum, and reads as "not known"):
+//
+//	newestBytes   uint64, the size the log made the file of segment last and
+//	              synced: a shorter file was cut outside the log (0: not known)
+//	idLimit       uint64, at least every message ID the log has accepted: the
+//	              next ID after any recovery is past it (0: not known)
+//	crc32c        uint32 of the 68 bytes before it
+//
 // The log writes it after a new segment is durable, before an old one is deleted,
-// and at every open. So segment files beyond last (a crash right after a roll) or
-// before first (a crash right before a deletion) are fine; a file missing inside
-// [first, last] is damage.
+// at every open, at a clean close and when it reserves more message IDs. So segment
+// files beyond last (a crash right after a roll) or before first (a crash right
+// before a deletion) are fine; a file missing inside [first, last] is damage.
 const (
 	rangeName     = "RANGE"
 	rangeSlot     = 52
+	rangeSlotExt  = 72
 	rangeSlotSpan = 4096
 )
+
+// idBlock is how many message IDs the log reserves at a time: before it accepts a
+// record whose ID is past idLimit, it records a new idLimit that far ahead. After a
+// crash the next ID is past idLimit, so IDs skip ahead by up to idBlock; after a
+// clean close idLimit is the highest ID accepted, and they do not.
+const idBlock = 1 << 16
 
 var rangeMagic = []byte("KEYQRNG1")
 
@@ -40,10 +57,12 @@ type segmentRange struct {
 	first, last  uint64
 	nextID       uint64
 	segmentBytes int64
+	newestBytes  int64  // 0: not known
+	idLimit      uint64 // 0: not known
 }
 
 func encodeRange(r segmentRange) []byte {
-	b := make([]byte, rangeSlot)
+	b := make([]byte, rangeSlotExt)
 	copy(b, rangeMagic)
 	binary.LittleEndian.PutUint64(b[8:], r.seq)
 	binary.LittleEndian.PutUint64(b[16:], r.first)
@@ -51,6 +70,9 @@ func encodeRange(r segmentRange) []byte {
 	binary.LittleEndian.PutUint64(b[32:], r.nextID)
 	binary.LittleEndian.PutUint64(b[40:], uint64(r.segmentBytes))
 	binary.LittleEndian.PutUint32(b[48:], crc32.Checksum(b[:48], castagnoli))
+	binary.LittleEndian.PutUint64(b[52:], uint64(r.newestBytes))
+	binary.LittleEndian.PutUint64(b[60:], r.idLimit)
+	binary.LittleEndian.PutUint32(b[68:], crc32.Checksum(b[:68], castagnoli))
 	return b
 }
 
@@ -59,13 +81,19 @@ func decodeRange(b []byte) (segmentRange, bool) {
 		crc32.Checksum(b[:48], castagnoli) != binary.LittleEndian.Uint32(b[48:]) {
 		return segmentRange{}, false
 	}
-	return segmentRange{
+	r := segmentRange{
 		seq:          binary.LittleEndian.Uint64(b[8:]),
 		first:        binary.LittleEndian.Uint64(b[16:]),
 		last:         binary.LittleEndian.Uint64(b[24:]),
 		nextID:       binary.LittleEndian.Uint64(b[32:]),
 		segmentBytes: int64(binary.LittleEndian.Uint64(b[40:])),
-	}, true
+	}
+	if len(b) >= rangeSlotExt &&
+		crc32.Checksum(b[:68], castagnoli) == binary.LittleEndian.Uint32(b[68:]) {
+		r.newestBytes = int64(binary.LittleEndian.Uint64(b[52:]))
+		r.idLimit = binary.LittleEndian.Uint64(b[60:])
+	}
+	return r, true
 }
 
 // readRange returns the newest valid slot of dir's RANGE file, and false when there
@@ -157,6 +185,36 @@ func (rf *rangeFile) write(r segmentRange) error {
 	}
 	if err := rf.f.Datasync(); err != nil {
 		return fmt.Errorf("sync segment range: %w", err)
+	}
+	return nil
+}
+
+// reserveIDsLocked makes sure the RANGE file's idLimit covers id before a record
+// carrying it is accepted, so that no recovery hands id out again, whatever it
+// loses. A failure to record it is sticky, as any failed write of the log.
+func (l *Log) reserveIDsLocked(id uint64) error {
+	if id <= l.idLimit {
+		return nil
+	}
+	old := l.idLimit
+	l.idLimit = min(id, math.MaxUint64-idBlock) + idBlock
+	if err := l.writeRangeLocked(); err != nil {
+		l.idLimit = old
+		return l.failLocked(fmt.Errorf("reserve message IDs past %d: %w", id, err))
+	}
+	return nil
+}
+
+// closeRangeLocked lowers idLimit, at a clean close with every record on disk, to
+// the highest ID the log has seen, so that the next open skips no ID.
+func (l *Log) closeRangeLocked() error {
+	limit := max(l.maxID, l.nextID-1)
+	if limit >= l.idLimit {
+		return nil
+	}
+	l.idLimit = limit
+	if err := l.writeRangeLocked(); err != nil {
+		return fmt.Errorf("close: %w", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package wal
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -19,41 +20,38 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	if err := checkContiguous(l.dir, ids); err != nil {
-		return err
-	}
 	rng, hasRange, err := readRange(l.fs, l.dir)
 	if err != nil {
 		return err
 	}
+	lay, err := surveySegments(l.fs, l.dir, ids, rng, hasRange)
+	if err != nil {
+		return err
+	}
+	if err := l.checkLayout(lay, rng, hasRange); err != nil {
+		return err // before anything in the directory changed
+	}
 
 	var buf []byte
 	var scanned int64
-	for i, id := range ids {
-		newest := i == len(ids)-1
+	loaded := lay.loaded()
+	for i, id := range loaded {
 		var sg *segment
-		sg, buf, err = l.loadSegment(id, newest, buf)
-		if err != nil {
+		if sg, buf, err = l.loadSegment(id, i == len(loaded)-1, buf); err != nil {
 			return err
 		}
-		if sg != nil {
-			scanned += sg.size
+		scanned += sg.size
+	}
+	if lay.blank != 0 {
+		if err := l.dropEmptySegment(newSegment(l.dir, lay.blank, nil)); err != nil {
+			return err
 		}
 	}
 
-	if hasRange {
-		loaded := make([]uint64, len(l.segments))
-		for i, sg := range l.segments {
-			loaded[i] = sg.id
-		}
-		if err := checkRange(l.dir, loaded, rng); err != nil {
-			return err
-		}
-	}
 	if len(l.segments) == 0 {
 		next := uint64(1)
-		if len(ids) > 0 {
-			next = ids[len(ids)-1] + 1
+		if len(lay.ids) > 0 {
+			next = lay.ids[len(lay.ids)-1] + 1
 		}
 		sg, err := l.createSegment(next, max(l.nextID, l.maxID+1, 1))
 		if err != nil {
@@ -63,6 +61,10 @@ func (l *Log) recover() error {
 		l.diskBytes += sg.size
 	}
 	l.nextID = max(l.nextID, l.maxID+1, l.activeLocked().nextID)
+	if hasRange && rng.idLimit > 0 { // IDs the log accepted may be lost: skip them all
+		l.nextID = max(l.nextID, min(rng.idLimit, math.MaxUint64-1)+1)
+	}
+	l.idLimit = min(l.nextID, math.MaxUint64-idBlock) + idBlock - 1
 	if l.rng, err = openRangeFile(l.fs, l.dir, rng.seq); err != nil {
 		return err
 	}
@@ -73,6 +75,65 @@ func (l *Log) recover() error {
 	l.log.Info("log opened", "dir", l.dir, "segments", len(l.segments), "bytes", scanned,
 		"live_bytes", l.liveBytes, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// checkLayout refuses a directory that is not as the log left it: files that are
+// not its segments, a segment missing, an empty newest segment the RANGE file says
+// was written, or one shorter than the size the RANGE file says it had.
+func (l *Log) checkLayout(lay segmentLayout, rng segmentRange, hasRange bool) error {
+	if len(lay.strays) > 0 {
+		return lay.strays[0]
+	}
+	loaded := lay.loaded()
+	if err := checkContiguous(l.dir, loaded); err != nil {
+		return err
+	}
+	if !hasRange {
+		return nil
+	}
+	if err := checkRange(l.dir, loaded, rng); err != nil {
+		return err
+	}
+	if err := checkBlank(l.fs, l.dir, loaded[len(loaded)-1], rng); err != nil {
+		return err
+	}
+	return checkCutShort(l.fs, l.dir, rng)
+}
+
+// checkBlank refuses a newest segment that holds nothing although the RANGE file
+// records it: the log makes a segment's header durable before it records the
+// segment, so the file lost its header and its records, which only Repair accepts.
+func checkBlank(fsys fileSystem, dir string, newest uint64, rng segmentRange) error {
+	h, err := readHead(fsys, dir, newest)
+	if err != nil || !h.blank {
+		return err
+	}
+	return &CorruptError{File: segmentPath(dir, newest), Reason: fmt.Sprintf("segment "+
+		"file holds nothing (%d bytes, all zeros, no header), but RANGE says the log "+
+		"holds segments %d..%d: the records it held are lost", h.size, rng.first, rng.last)}
+}
+
+// checkCutShort refuses a file of the RANGE file's newest segment that is shorter
+// than the size the log made it: no crash does that (the log cuts a torn record by
+// writing zeros over it), so something outside the log cut it, and the records past
+// the cut are lost, which only Repair accepts. Call it once the file is known to be
+// there.
+func checkCutShort(fsys fileSystem, dir string, rng segmentRange) error {
+	if rng.newestBytes == 0 {
+		return nil // not known
+	}
+	h, err := readHead(fsys, dir, rng.last)
+	if err != nil || h.size >= rng.newestBytes {
+		return err
+	}
+	return &CorruptError{File: segmentPath(dir, rng.last), Offset: h.size,
+		Reason: cutShortReason(h.size, rng.newestBytes)}
+}
+
+func cutShortReason(size, want int64) string {
+	return fmt.Sprintf("segment file cut short: it is %d bytes, not the %d bytes the log "+
+		"preallocated it to; cut outside the log (truncated, or lost by the file system), "+
+		"so whatever records lay past offset %d are lost", size, want, size)
 }
 
 // checkContiguous refuses a log with a segment missing between its oldest and its
@@ -106,9 +167,9 @@ func listSegments(fs fileSystem, dir string) ([]uint64, error) {
 	return ids, nil
 }
 
-// loadSegment opens segment id, scans it and appends it to l.segments. It returns a
-// nil segment when the newest segment holds nothing at all (a crash while it was
-// being created): that file is removed.
+// loadSegment opens segment id, scans it and appends it to l.segments. The newest
+// segment is preallocated again if it is not, and synced, so that the size the
+// RANGE file records for it is on disk.
 func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte, error) {
 	sg := newSegment(l.dir, id, nil)
 	f, err := l.fs.OpenFile(sg.path, false)
@@ -126,10 +187,8 @@ func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte,
 	sg.nextID, err = decodeSegmentHeader(data, id)
 	if err != nil {
 		f.Close()
-		if newest && lastNonZero(data, 0) == 0 {
-			return nil, buf, l.dropEmptySegment(sg)
-		}
-		return nil, buf, &CorruptError{File: sg.path, Offset: 0, Reason: err.Error()}
+		return nil, buf, &CorruptError{File: sg.path, Offset: 0,
+			Reason: "not a valid segment header: " + err.Error()}
 	}
 	l.nextID = max(l.nextID, sg.nextID)
 	l.segments = append(l.segments, sg)
@@ -144,11 +203,17 @@ func (l *Log) loadSegment(id uint64, newest bool, buf []byte) (*segment, []byte,
 		}
 		sg.prealloc = ok
 	}
+	if newest && sg.prealloc {
+		if err := f.Sync(); err != nil {
+			return nil, buf, fmt.Errorf("sync %s: %w", sg.path, err)
+		}
+	}
 	l.diskBytes += sg.size
 	return sg, buf, nil
 }
 
-// dropEmptySegment removes a newest segment whose file is all zeros.
+// dropEmptySegment removes a newest segment whose file is all zeros, left by a crash
+// while it was being created.
 func (l *Log) dropEmptySegment(sg *segment) error {
 	l.log.Warn("removing empty segment left by a crash", "segment", sg.id, "file", sg.path)
 	if err := l.fs.Remove(sg.path); err != nil {
@@ -182,7 +247,7 @@ func (l *Log) scanSegment(sg *segment, data []byte, newest bool) error {
 		}
 		l.log.Warn("cutting torn record at end of log", "file", sg.path, "offset", off,
 			"bytes", end-off, "err", err)
-		if err := l.cutTail(sg, off); err != nil {
+		if err := l.cutTail(sg, off, end); err != nil {
 			return err
 		}
 		break
@@ -192,10 +257,12 @@ func (l *Log) scanSegment(sg *segment, data []byte, newest bool) error {
 	return nil
 }
 
-// cutTail drops everything from off in the newest segment and preallocates it again,
-// so the next record is written over zeros.
-func (l *Log) cutTail(sg *segment, off int64) error {
-	if err := sg.f.Truncate(off); err != nil {
+// cutTail drops the torn bytes [off, end) at the end of the newest segment by writing
+// zeros over them, so the next record is written over zeros, and preallocates the
+// file if it is not. The file never gets shorter: a newest segment shorter than the
+// size the RANGE file records was cut by something else.
+func (l *Log) cutTail(sg *segment, off, end int64) error {
+	if _, err := sg.f.WriteAt(make([]byte, end-off), off); err != nil {
 		return fmt.Errorf("cut torn record from %s at %d: %w", sg.path, off, err)
 	}
 	ok, err := sg.f.Allocate(l.opts.SegmentBytes)
