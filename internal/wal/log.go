@@ -498,6 +498,9 @@ func (l *Log) writeFailedLocked(sg *segment, off int64, err error) error {
 	if !isNoSpace(err) {
 		return l.failLocked(err)
 	}
+	if terr := l.unreserveLocked(sg); terr != nil {
+		return l.failLocked(fmt.Errorf("%w; %w", err, terr))
+	}
 	if terr := sg.f.Truncate(off); terr != nil {
 		return l.failLocked(fmt.Errorf("%w; cut partial record: %w", err, terr))
 	}

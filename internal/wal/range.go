@@ -219,6 +219,22 @@ func (l *Log) closeRangeLocked() error {
 	return nil
 }
 
+// unreserveLocked is called before the log cuts a write that found no room off the
+// active segment sg, which makes the file shorter than the size it was preallocated
+// to (a file system whose preallocation reserves no space): from then on sg holds
+// no reserved space, and the RANGE file must no longer say how long it is, or the
+// next open would take the cut for damage.
+func (l *Log) unreserveLocked(sg *segment) error {
+	if !sg.prealloc {
+		return nil
+	}
+	sg.prealloc = false
+	if err := l.writeRangeLocked(); err != nil {
+		return fmt.Errorf("record that segment %d holds no reserved space: %w", sg.id, err)
+	}
+	return nil
+}
+
 // checkRange refuses a log whose oldest or newest segment files are missing from
 // the range the RANGE file records. ids are the segment files found, ascending.
 func checkRange(dir string, ids []uint64, r segmentRange) error {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/keyq/keyq/internal/storage"
@@ -314,4 +315,56 @@ func TestRecoverIDsPastDroppedRecords(t *testing.T) {
 			t.Fatalf("next ID after a clean close = %d, want %d", next, n+1)
 		}
 	})
+}
+
+// thinFS is faultFS on a file system whose fallocate reports success but reserves
+// nothing (as copy-on-write ones may): a write inside the allocated size can still
+// find the disk full.
+type thinFS struct{ *faultFS }
+
+func (fs thinFS) OpenFile(name string, create bool) (file, error) {
+	f, err := fs.faultFS.OpenFile(name, create)
+	if err != nil {
+		return nil, err
+	}
+	return thinFile{f.(*faultFile)}, nil
+}
+
+type thinFile struct{ *faultFile }
+
+func (f thinFile) Allocate(size int64) (bool, error) {
+	if f.fs.isFull() {
+		return false, syscall.ENOSPC
+	}
+	return f.faultFile.file.Allocate(size) // the size, not the space
+}
+
+// TestRecoverAfterDiskFullInAllocatedSpace: where a write inside a preallocated
+// segment can still find the disk full, the log cuts the partial record off and the
+// file is shorter than its preallocated size from then on; that is the log's own
+// doing, and the next open must not take it for a segment cut short outside the log.
+func TestRecoverAfterDiskFullInAllocatedSpace(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	opts.Fsync = FsyncInterval
+	ffs := &faultFS{}
+	opts.fs = thinFS{ffs}
+	l := mustOpen(t, dir, opts)
+	for id := uint64(1); id <= 5; id++ {
+		mustPut(t, l, putRec("q", id, int64(id), payloadFor(id, 500)))
+	}
+	ffs.setFull(true)
+	if _, _, err := l.Append(putRec("q", 6, 6, payloadFor(6, 500))); !errors.Is(err,
+		storage.ErrDiskFull) {
+		t.Fatalf("put on a full disk: err = %v, want ErrDiskFull", err)
+	}
+	ffs.setFull(false)
+	mustPut(t, l, putRec("q", 7, 7, payloadFor(7, 500)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	checkReplay(t, l, []uint64{1, 2, 3, 4, 5, 7}, 500)
 }
