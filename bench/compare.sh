@@ -8,5 +8,7 @@
 #   bench/compare.sh -systems keyq,redis -modes memory -duration 2s -md /tmp/b.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
-go build -o "${TMPDIR:-/tmp}/keyq-compare" ./bench/compare
-exec "${TMPDIR:-/tmp}/keyq-compare" "$@"
+bin=$(mktemp -d "${TMPDIR:-/tmp}/keyq-compare.XXXXXX")
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/keyq-compare" ./bench/compare
+"$bin/keyq-compare" "$@"

@@ -31,7 +31,7 @@ func sampleReport() *report {
 }
 
 func TestMarkdownShowsRatiosAndMarks(t *testing.T) {
-	md := sampleReport().markdown()
+	md := sampleReport().markdown("benchmarks.svg")
 	for _, want := range []string{"| 1x1-100B | 1 | 3.0k | 1.5k | 10 (!) | 2.00x |",
 		"pending", "3 lost", sectionBegin, sectionEnd} {
 		if !strings.Contains(md, want) {
@@ -67,7 +67,7 @@ func TestMarkdownPacedTableShowsPaceLagAndService(t *testing.T) {
 		level: one, Rate: 1500, MsgsPerSec: 1500, Result: &bench.Result{MsgsPerSec: 1500,
 			ExactlyOnce: true, PutLatency: bench.Latency{P50: 200, P99: 4000, P999: 9000},
 			PaceLag: &lag, PutService: &service}})
-	md := rep.markdown()
+	md := rep.markdown("benchmarks.svg")
 	for _, want := range []string{"| pace lag p99 | put p99 from send |",
 		"| 4.0 ms | 9.0 ms |", "| 3.5 ms | 700 µs |",
 		"(pace lag p99 3.5 ms, p99 from send 700 µs), **not met**"} {
@@ -222,6 +222,19 @@ func TestNewPlanRefusesANameGivenTwice(t *testing.T) {
 	} {
 		if _, err := newPlan(o); err == nil || !strings.Contains(err.Error(), "twice") {
 			t.Errorf("newPlan(%+v) = %v, want an error naming the duplicate", o, err)
+		}
+	}
+}
+
+func TestChartLinkIsRelativeToTheMarkdown(t *testing.T) {
+	for _, c := range []struct{ md, svg, want string }{
+		{"docs/BENCHMARKS.md", "docs/benchmarks.svg", "benchmarks.svg"},
+		{"/tmp/out/B.md", "/tmp/out/b.svg", "b.svg"},
+		{"/tmp/out/B.md", "/tmp/charts/b.svg", "../charts/b.svg"},
+		{"docs/BENCHMARKS.md", "", ""},
+	} {
+		if got := chartLink(c.md, c.svg); got != c.want {
+			t.Errorf("chartLink(%q, %q) = %q, want %q", c.md, c.svg, got, c.want)
 		}
 	}
 }

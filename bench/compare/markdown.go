@@ -22,8 +22,9 @@ var modeTitles = map[string]string{
 	"durable": "Durable (every acknowledged write on disk; see the notes)",
 }
 
-// markdown renders the generated block.
-func (r *report) markdown() string {
+// markdown renders the generated block, with the chart at chart (a path relative to
+// the markdown file; none if empty).
+func (r *report) markdown(chart string) string {
 	var b strings.Builder
 	b.WriteString(sectionBegin + "\n")
 	fmt.Fprintf(&b, "Measured %s on %s; producers put for %s per cell.\n\n",
@@ -33,7 +34,9 @@ func (r *report) markdown() string {
 			"as cells ended (cells run server after server, so each row saw similar load).\n\n",
 			lo, hi)
 	}
-	b.WriteString("![Throughput by server](benchmarks.svg)\n\n")
+	if chart != "" {
+		fmt.Fprintf(&b, "![Throughput by server](%s)\n\n", chart)
+	}
 	r.targetList(&b)
 	for _, mode := range r.modes() {
 		fmt.Fprintf(&b, "#### %s: messages per second delivered\n\n", modeTitles[mode])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -93,9 +94,27 @@ func (r *report) write(o options) error {
 		}
 	}
 	if o.mdPath != "" {
-		return replaceSection(o.mdPath, r.markdown())
+		return replaceSection(o.mdPath, r.markdown(chartLink(o.mdPath, o.svgPath)))
 	}
 	return nil
+}
+
+// chartLink returns the path of the chart svg as the markdown file md links it:
+// relative to md's folder when it can be, else as given.
+func chartLink(md, svg string) string {
+	if svg == "" {
+		return ""
+	}
+	mdDir, err1 := filepath.Abs(filepath.Dir(md))
+	abs, err2 := filepath.Abs(svg)
+	if err1 != nil || err2 != nil {
+		return filepath.ToSlash(svg)
+	}
+	rel, err := filepath.Rel(mdDir, abs)
+	if err != nil {
+		return filepath.ToSlash(abs)
+	}
+	return filepath.ToSlash(rel)
 }
 
 // machine describes the CPU the run had.
