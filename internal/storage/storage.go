@@ -149,12 +149,20 @@ type Failer interface {
 	Err() error
 }
 
+// SpaceReporter is implemented by a Store that refuses puts while its disk is full
+// and serves gets meanwhile: DiskFull returns why (wrapping ErrDiskFull) while it
+// refuses them, or nil. The broker reports it as not ready.
+type SpaceReporter interface {
+	DiskFull() error
+}
+
 // Errors a Store returns; the broker maps them to the clients' error codes.
 var (
 	// ErrClosed is returned by a Store used after Close.
 	ErrClosed = errors.New("storage: closed")
 	// ErrDiskFull is returned when a record could not be written for lack of space.
-	// The Store refuses puts until space returns, but takes keep working.
+	// The Store refuses puts until space returns, but takes keep working: a Store
+	// accepts a put only with room held for the take that will end it.
 	ErrDiskFull = errors.New("storage: disk full")
 )
 

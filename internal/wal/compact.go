@@ -51,6 +51,7 @@ func (l *Log) compactLoop() {
 				break
 			}
 		}
+		l.tendSpace()
 	}
 }
 

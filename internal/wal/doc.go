@@ -44,14 +44,17 @@
 //
 // Segments are deleted oldest first once all their puts are dead, and the oldest
 // segment is compacted (its live puts copied forward) when little of it is live; see
-// compact.go. A full disk fails puts with storage.ErrDiskFull and leaves the end of
-// each segment to takes.
+// compact.go. The log holds room, in the active segment and in preallocated spare
+// segment files (SPARE.n), for the take record of every live put, and accepts a put
+// only with room for its take too, so that a full disk fails puts with
+// storage.ErrDiskFull but never a take, before or after a restart; see space.go.
 //
 // # Locking
 //
 // The broker's locks come before Log.mu. A segment's io lock is taken after Log.mu
 // (or without it) and guards the file against being closed during a read or fsync
 // done outside Log.mu. No disk wait happens under Log.mu except writes (of one
-// record, or of the syncer's pending group), the fsyncs of a segment roll and those
-// of the RANGE file (at a roll, before a deletion, and once per idBlock IDs).
+// record, or of the syncer's pending group), the fsyncs of a segment roll or of a
+// new spare, and those of the RANGE file (at a roll, before a deletion, and once per
+// idBlock IDs).
 package wal

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,7 +25,7 @@ type Log struct {
 	log     *slog.Logger
 	lock    io.Closer  // the data directory's lock
 	rng     *rangeFile // the RANGE file; written under mu
-	reserve int64      // bytes at the end of each segment kept for takes
+	reserve int64      // SegmentBytes/8: bounds a record's size; see appendLocked
 
 	mu       sync.Mutex // protects the fields below; taken after the broker's locks
 	segments []*segment // oldest first; the last one is active
@@ -45,7 +46,7 @@ type Log struct {
 	closed    bool           // Close has begun
 	stopped   bool           // Close has made everything durable and closed the files
 	full      bool           // a write or roll failed for lack of space; none succeeded since
-	fullRoll  bool           // it was a roll: only a roll shows the space is back
+	fullRoll  bool           // it was a new file: only a new file shows the space is back
 	rollAfter time.Time      // while full, puts that need a new segment fail until then
 	diskBytes int64          // sum of the segments' sizes
 	liveBytes int64          // frame bytes of live puts
@@ -58,6 +59,14 @@ type Log struct {
 	// outside mu (zero when none), while it holds zeroMu; see zeroAhead.
 	zeroing  [2]int64
 	logLater []func() // log calls to make once mu is released
+
+	// reserved is the frame bytes of the take records the live puts will need; the
+	// room left in the active segment and the spares always holds them (space.go).
+	reserved   int64
+	spares     []string // paths of the spare segment files
+	spareSeq   uint64   // number of the newest spare file
+	noPrealloc bool     // the file system cannot preallocate: no room can be reserved
+	takesFull  bool     // a take failed for lack of space; logged, none succeeded since
 
 	zeroMu      sync.Mutex // held while zeros are written; taken after mu
 	zeroBuf     []byte     // the syncer's zeros
@@ -77,8 +86,10 @@ type Stats struct {
 	Records   uint64 // records appended since Open
 	Syncs     uint64 // fsyncs of the active segment by the syncer
 	Segments  int
+	Spares    int   // spare segment files, preallocated for take records
 	DiskBytes int64 // bytes of records and headers in all segments
 	LiveBytes int64 // bytes of put records not yet taken
+	Reserved  int64 // bytes of the take records the live puts will need, kept free
 }
 
 // rollRetry is how long puts needing a new segment fail fast after the disk was
@@ -117,7 +128,11 @@ func Open(dir string, opts Options) (*Log, error) {
 		done:        make(chan struct{}),
 	}
 	l.ctx, l.cancel = context.WithCancel(context.Background())
-	if err := l.recover(); err != nil {
+	err = l.recover()
+	if err == nil {
+		err = l.openSpares()
+	}
+	if err != nil {
 		l.closeFiles()
 		lock.Close()
 		l.cancel()
@@ -130,8 +145,9 @@ func Open(dir string, opts Options) (*Log, error) {
 }
 
 // Append writes rec at the end of the log and returns where it went and the ticket
-// to Wait on. A put that finds the disk full fails with an error wrapping
-// storage.ErrDiskFull and leaves nothing in the log.
+// to Wait on. A put (or state record) that finds no room for itself and for the
+// take record it will need fails with an error wrapping storage.ErrDiskFull and
+// leaves nothing in the log; a take always finds room held for it (space.go).
 func (l *Log) Append(rec *storage.Record) (storage.Location, storage.Ticket, error) {
 	l.mu.Lock()
 	defer l.unlock()
@@ -153,6 +169,7 @@ func (l *Log) Append(rec *storage.Record) (storage.Location, storage.Ticket, err
 	case rec.Op == storage.OpTake:
 		l.scratch = appendTake(l.scratch[:0], rec)
 		if _, err := l.appendLocked(l.scratch, false); err != nil {
+			l.takeFailedLocked(err)
 			return storage.Location{}, 0, fmt.Errorf("append take of %d: %w", rec.ID, err)
 		}
 		l.maxID = max(l.maxID, rec.ID)
@@ -267,8 +284,10 @@ func (l *Log) Stats() Stats {
 		Records:   l.records.Load(),
 		Syncs:     l.syncs.Load(),
 		Segments:  len(l.segments),
+		Spares:    len(l.spares),
 		DiskBytes: l.diskBytes,
 		LiveBytes: l.liveBytes,
+		Reserved:  l.reserved,
 	}
 }
 
@@ -391,17 +410,25 @@ func (l *Log) segmentLocked(id uint64) *segment {
 }
 
 // appendPutLocked writes a put record, first set when it is a copy of a put first
-// written there, and accounts for it as live.
+// written there, and accounts for it as live. It fails with ErrDiskFull, writing
+// nothing, unless the room held for takes will still cover the take of this put
+// too.
 func (l *Log) appendPutLocked(
 	rec *storage.Record, first storage.Location,
 ) (storage.Location, error) {
 	l.scratch = appendPut(l.scratch[:0], rec, first)
+	take := l.takeBoundLocked(rec.ID, first)
+	if err := l.makeRoomLocked(int64(len(l.scratch)), take); err != nil {
+		return storage.Location{}, err
+	}
 	loc, err := l.appendLocked(l.scratch, true)
 	if err != nil {
 		return storage.Location{}, err
 	}
-	l.activeLocked().addPut(loc.Offset, len(l.scratch))
-	l.liveBytes += int64(len(l.scratch))
+	if first.IsZero() {
+		first = loc
+	}
+	l.addPutLocked(l.activeLocked(), loc.Offset, len(l.scratch), takeFrameSize(rec.ID, first))
 	l.maxID = max(l.maxID, rec.ID)
 	if l.full && !l.fullRoll {
 		l.spaceBackLocked()
@@ -414,8 +441,9 @@ func (l *Log) appendPutLocked(
 const maxPendingBytes = 256 << 10
 
 // appendLocked adds one frame at the end of the active segment, rolling to a new
-// segment first if it does not fit. Puts may use the segment up to its take
-// reserve, takes to its end.
+// segment first if it does not fit. A take goes into a spare segment rather than
+// into an active segment without preallocated space. Where space cannot be
+// preallocated at all, puts leave the segment's last l.reserve bytes to takes.
 //
 // With FsyncAlways and a preallocated segment, the frame joins l.pending, and the
 // syncer writes every pending frame with one write(2) right before its fsync: a
@@ -429,11 +457,11 @@ func (l *Log) appendLocked(frame []byte, put bool) (storage.Location, error) {
 		return storage.Location{}, fmt.Errorf("%w: %d bytes", ErrRecordTooLarge, len(frame))
 	}
 	limit := l.opts.SegmentBytes
-	if put {
+	if put && l.noPrealloc {
 		limit -= l.reserve
 	}
 	sg := l.activeLocked()
-	if sg.size+int64(len(frame)) > limit {
+	if sg.size+int64(len(frame)) > limit || !put && !sg.prealloc && len(l.spares) > 0 {
 		if err := l.rollLocked(); err != nil {
 			return storage.Location{}, err
 		}
@@ -509,7 +537,7 @@ func (l *Log) writeFailedLocked(sg *segment, off int64, err error) error {
 }
 
 // noteFullLocked records that a write (or, with roll set, the creation of a new
-// segment) failed for lack of space, logging it once until space is back.
+// segment or spare) failed for lack of space, logging it once until space is back.
 func (l *Log) noteFullLocked(roll bool) {
 	l.rollAfter = time.Now().Add(rollRetry)
 	l.fullRoll = roll
@@ -517,16 +545,22 @@ func (l *Log) noteFullLocked(roll bool) {
 		return
 	}
 	l.full = true
+	msg := "disk full, refusing puts; gets and acks still served"
+	if l.noPrealloc {
+		msg = "disk full, refusing puts; gets and acks may fail too " +
+			"(the file system cannot preallocate room for them)"
+	}
+	reserved := l.reserved
 	l.logLater = append(l.logLater, func() {
-		l.log.Error("disk full, refusing puts", "dir", l.dir)
+		l.log.Error(msg, "dir", l.dir, "reserved_bytes", reserved)
 	})
 }
 
-// rollLocked makes a new segment the active one. The old one is fsynced first, so a
-// segment that is not the newest is always whole on disk, and only the newest can
-// end in a torn record after a crash.
+// rollLocked makes a new segment the active one: a spare if there is one, else a
+// new file. The old one is fsynced first, so a segment that is not the newest is
+// always whole on disk, and only the newest can end in a torn record after a crash.
 func (l *Log) rollLocked() error {
-	if l.full && time.Now().Before(l.rollAfter) {
+	if len(l.spares) == 0 && l.full && time.Now().Before(l.rollAfter) {
 		return fmt.Errorf("%w: no room for a new segment", storage.ErrDiskFull)
 	}
 	old := l.activeLocked()
@@ -538,7 +572,10 @@ func (l *Log) rollLocked() error {
 	}
 	l.synced = l.appended // every older segment was synced when it rolled
 
-	sg, err := l.createSegment(old.id+1, l.maxID+1)
+	sg, spare, err := l.nextSegmentLocked(old.id+1, l.maxID+1)
+	if errors.Is(err, storage.ErrDiskFull) {
+		return err
+	}
 	if isNoSpace(err) {
 		l.noteFullLocked(true)
 		return fmt.Errorf("%w: %w", storage.ErrDiskFull, err)
@@ -551,7 +588,7 @@ func (l *Log) rollLocked() error {
 	if err := l.writeRangeLocked(); err != nil {
 		return l.failLocked(err)
 	}
-	if l.full {
+	if l.full && !spare {
 		l.spaceBackLocked()
 	}
 	return nil
@@ -571,6 +608,7 @@ func (l *Log) writeRangeLocked() error {
 
 func (l *Log) spaceBackLocked() {
 	l.full = false
+	l.takesFull = false
 	l.logLater = append(l.logLater, func() {
 		l.log.Info("disk space back, accepting puts")
 	})
@@ -645,11 +683,12 @@ func (l *Log) killLocked(cur storage.Location, now time.Time) *segment {
 	if sg == nil {
 		return nil
 	}
-	n, ok := sg.kill(cur.Offset)
+	p, ok := sg.kill(cur.Offset)
 	if !ok {
 		return nil
 	}
-	l.liveBytes -= n
+	l.liveBytes -= int64(p.size)
+	l.reserved -= int64(p.take)
 	sg.lastKill = now
 	return sg
 }

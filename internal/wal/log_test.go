@@ -52,13 +52,13 @@ func TestLogAppendReadReplay(t *testing.T) {
 	}
 }
 
-// TestLogSegmentRollExactBoundary fills a segment's put area to its last byte: the
-// record that fits exactly stays, the next one starts the next segment.
+// TestLogSegmentRollExactBoundary fills a segment to its last byte: the record that
+// fits exactly stays, the next one starts the next segment. (The room for takes is
+// held in spare segments, not at the end of each segment.)
 func TestLogSegmentRollExactBoundary(t *testing.T) {
 	const segmentBytes = 8192
-	reserve := int64(segmentBytes / 8)
 	frame := len(appendPut(nil, putRec("q", 1, 1, make([]byte, 100)), storage.Location{}))
-	room := segmentBytes - reserve - segmentHeader
+	room := int64(segmentBytes - segmentHeader)
 	k := room / int64(frame)
 	last := room - (k-1)*int64(frame) // the k-th record fills the area exactly
 	payloadLast := 100 + int(last) - frame
@@ -73,15 +73,15 @@ func TestLogSegmentRollExactBoundary(t *testing.T) {
 		}
 	}
 	loc := mustPut(t, l, putRec("q", uint64(k), 1, make([]byte, payloadLast)))
-	if loc.Segment != 1 || loc.Offset+last != segmentBytes-reserve {
+	if loc.Segment != 1 || loc.Offset+last != segmentBytes {
 		t.Fatalf("exact-fit put at %+v (frame %d), want segment 1 ending at %d",
-			loc, last, segmentBytes-reserve)
+			loc, last, segmentBytes)
 	}
 	loc = mustPut(t, l, putRec("q", uint64(k+1), 1, nil))
 	if want := (storage.Location{Segment: 2, Offset: segmentHeader}); loc != want {
 		t.Fatalf("next put at %+v, want %+v", loc, want)
 	}
-	// A take still fits in the reserve of segment 2; nothing rolls.
+	// A take still fits in segment 2; nothing rolls.
 	mustTake(t, l, "q", 1, storage.Location{Segment: 1, Offset: segmentHeader})
 	if n := l.Stats().Segments; n != 2 {
 		t.Fatalf("segments = %d, want 2", n)

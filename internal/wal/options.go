@@ -65,8 +65,8 @@ type Options struct {
 	FsyncInterval time.Duration
 
 	// SegmentBytes is the size at which the log starts a new segment file; each
-	// segment is preallocated to it. The last eighth of every segment is kept for
-	// take records, so that gets keep working when the disk is full.
+	// segment is preallocated to it, and so is each spare that holds room for take
+	// records (see space.go). A record may take up to seven eighths of it.
 	SegmentBytes int64
 
 	// CompactRatio is the share of live bytes under which the oldest segment's live

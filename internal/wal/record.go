@@ -112,6 +112,25 @@ func appendTake(dst []byte, rec *storage.Record) []byte {
 	return sealFrame(dst, start)
 }
 
+// maxTakeFrame is the size of the largest take record.
+const maxTakeFrame = frameHeader + 1 + 3*binaryMaxVarint
+
+// takeFrameSize returns the size of the frame appendTake writes for a take of
+// message id whose put was first written at ref.
+func takeFrameSize(id uint64, ref storage.Location) int {
+	return frameHeader + 1 + uvarintLen(id) + uvarintLen(ref.Segment) +
+		uvarintLen(uint64(ref.Offset))
+}
+
+// uvarintLen returns the length of x encoded as a uvarint.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
+}
+
 // padFrame returns a pad record exactly n bytes long; n must be > frameHeader.
 func padFrame(n int) []byte {
 	dst := make([]byte, n)

@@ -282,6 +282,7 @@ func (l *Log) applyLocked(sg *segment, r *diskRecord, off int64, n int) {
 	switch {
 	case r.isPut():
 		cur := storage.Location{Segment: sg.id, Offset: off}
+		first := cur
 		if r.moved {
 			prev := r.first
 			if m, ok := l.moved[r.first]; ok {
@@ -291,9 +292,9 @@ func (l *Log) applyLocked(sg *segment, r *diskRecord, off int64, n int) {
 			l.killLocked(prev, time.Time{})
 			l.moved[r.first] = cur
 			l.firstOf[cur] = r.first
+			first = r.first
 		}
-		sg.addPut(off, n)
-		l.liveBytes += int64(n)
+		l.addPutLocked(sg, off, n, takeFrameSize(r.id, first))
 	case r.kind == kindTake:
 		l.takeLocked(r.ref, time.Time{})
 	}

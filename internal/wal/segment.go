@@ -101,6 +101,7 @@ type segment struct {
 type putRef struct {
 	offset int64
 	size   uint32 // frame bytes
+	take   uint8  // frame bytes of its take record, reserved while it lives
 	dead   bool   // taken, or copied forward by compaction
 }
 
@@ -108,26 +109,27 @@ func newSegment(dir string, id uint64, f file) *segment {
 	return &segment{id: id, path: filepath.Join(dir, segmentName(id)), f: f}
 }
 
-// addPut accounts for a put record just written (or replayed) at offset.
-func (sg *segment) addPut(offset int64, size int) {
-	sg.puts = append(sg.puts, putRef{offset: offset, size: uint32(size)})
+// addPut accounts for a put record of size bytes just written (or replayed) at
+// offset, whose take record will take take bytes.
+func (sg *segment) addPut(offset int64, size, take int) {
+	sg.puts = append(sg.puts, putRef{offset: offset, size: uint32(size), take: uint8(take)})
 	sg.live++
 	sg.liveBytes += int64(size)
 }
 
-// kill marks the put at offset dead and returns its frame size, or false if no live
-// put starts there.
-func (sg *segment) kill(offset int64) (int64, bool) {
+// kill marks the put at offset dead and returns it, or false if no live put starts
+// there.
+func (sg *segment) kill(offset int64) (putRef, bool) {
 	i, ok := slices.BinarySearchFunc(sg.puts, offset, func(p putRef, off int64) int {
 		return cmpInt64(p.offset, off)
 	})
 	if !ok || sg.puts[i].dead {
-		return 0, false
+		return putRef{}, false
 	}
 	sg.puts[i].dead = true
 	sg.live--
 	sg.liveBytes -= int64(sg.puts[i].size)
-	return int64(sg.puts[i].size), true
+	return sg.puts[i], true
 }
 
 // sizeOf returns the frame size of the put at offset, live or dead.
