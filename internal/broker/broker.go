@@ -779,9 +779,10 @@ func (b *Broker) requeueEntry(queue string, e entry, back bool) {
 	}
 }
 
-// Ready returns nil while the broker takes work: ErrClosed once it is closed, or the
-// store's failure when its store stopped taking writes (see storage.Failer), for a
-// readiness check to report.
+// Ready returns nil while the broker takes work: ErrClosed once it is closed, the
+// store's failure when its store stopped taking writes (see storage.Failer), or an
+// error wrapping ErrDiskFull while the store refuses puts for a full disk (see
+// storage.SpaceReporter; gets are still served), for a readiness check to report.
 func (b *Broker) Ready() error {
 	if b.closed.Load() {
 		return ErrClosed
@@ -789,6 +790,11 @@ func (b *Broker) Ready() error {
 	if f, ok := b.store.(storage.Failer); ok {
 		if err := f.Err(); err != nil {
 			return fmt.Errorf("store failed: %w", err)
+		}
+	}
+	if r, ok := b.store.(storage.SpaceReporter); ok {
+		if err := r.DiskFull(); err != nil {
+			return err
 		}
 	}
 	return nil

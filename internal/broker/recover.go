@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -78,7 +79,12 @@ func (b *Broker) recover() error {
 		messages += q.depth.Load() + q.deferred.Load()
 		size += q.bytes.Load() + q.deferredBytes
 		for _, r := range rq.stale {
-			if _, err := b.endRecord(name, r.id, r.loc, 0); err != nil {
+			if _, err := b.endRecord(name, r.id, r.loc, 0); errors.Is(err, ErrDiskFull) {
+				// The stale record stays; the next start finds it stale again.
+				b.log.Warn("disk full: stale state records left for the next start",
+					"queue", name, "err", err)
+				break
+			} else if err != nil {
 				return fmt.Errorf("recover queues: %w", err)
 			}
 		}
@@ -239,16 +245,29 @@ func splitReplayed(rq *replayQueue, now time.Time) (ready, leased, later []repla
 // its next delivery counts one more). The return is recorded, so that a later
 // restart finds them where this one put them. leased is last message first, so each
 // insertion is at the front of the returned messages.
+//
+// On a full disk the returns cannot be recorded: the messages are returned in
+// memory all the same, as returnLocked does, since the store still holds them as
+// leased, which the next restart returns too. Refusing to start would leave every
+// message on the disk out of reach of the gets that would free it.
 func (b *Broker) returnLeasedLocked(q *Queue, leased []replayed) error {
+	unrecorded := 0
 	for _, r := range leased {
 		e := r.e
 		e.meta.leased = false
 		e.meta.pos, e.meta.returned = q.returnPosLocked(), true
-		if _, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{}); err != nil {
+		_, err := b.appendStateLocked(q, &e, storage.OpReturn, 0, time.Time{})
+		if errors.Is(err, ErrDiskFull) {
+			unrecorded++
+		} else if err != nil {
 			return fmt.Errorf("return leased message: %w", err)
 		}
 		q.insertReturnedLocked(e)
 		q.puts.Add(1)
+	}
+	if unrecorded > 0 {
+		b.log.Warn("disk full: returned leased messages without recording it",
+			"queue", q.name, "messages", unrecorded)
 	}
 	return nil
 }

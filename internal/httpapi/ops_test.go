@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -88,6 +89,41 @@ func TestHTTPReadinessFailsWhenTheLogFails(t *testing.T) {
 	}
 	if resp, _ := a.do("GET", "/healthz", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz with the log failed = %d, want 200", resp.StatusCode)
+	}
+}
+
+// fullStore is a memory store whose DiskFull reports a full disk once full is set,
+// as a durable log does while it refuses puts for lack of space.
+type fullStore struct {
+	storage.Memory
+	full atomic.Bool
+}
+
+func (f *fullStore) DiskFull() error {
+	if f.full.Load() {
+		return fmt.Errorf("%w in /data: refusing puts; gets and acks still served",
+			storage.ErrDiskFull)
+	}
+	return nil
+}
+
+// TestHTTPReadinessFailsWhileTheDiskIsFull: while the log refuses puts for a full
+// disk, /readyz answers 503 with status "disk full" and the reason, and turns 200
+// again once space is back.
+func TestHTTPReadinessFailsWhileTheDiskIsFull(t *testing.T) {
+	store := &fullStore{}
+	a := startAPI(t, func(s *apiSetup) { s.broker.Store = store })
+	store.full.Store(true)
+	resp, body := a.do("GET", "/readyz", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable ||
+		!strings.Contains(string(body), `"status":"disk full"`) ||
+		!strings.Contains(string(body), "gets and acks still served") {
+		t.Fatalf("readyz with the disk full = %d %s, want 503 disk full with the reason",
+			resp.StatusCode, body)
+	}
+	store.full.Store(false)
+	if resp, body := a.do("GET", "/readyz", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz once space is back = %d %s, want 200", resp.StatusCode, body)
 	}
 }
 

@@ -247,13 +247,17 @@ func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
 }
 
 // handleReady answers 200 while the broker takes work, and 503 once shutdown began,
-// the broker closed or its durable log failed (it then refuses writes until keyq
-// restarts), so that a load balancer sends clients elsewhere.
+// the broker closed, its durable log failed (it then refuses writes until keyq
+// restarts) or while the log refuses puts for a full disk (gets are still served),
+// so that a load balancer sends clients elsewhere.
 func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 	err := s.broker.Ready()
 	switch {
 	case s.draining.Load() || errors.Is(err, broker.ErrClosed):
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "shutting down"})
+	case errors.Is(err, broker.ErrDiskFull):
+		writeJSON(w, http.StatusServiceUnavailable,
+			map[string]string{"status": "disk full", "error": err.Error()})
 	case err != nil:
 		writeJSON(w, http.StatusServiceUnavailable,
 			map[string]string{"status": "failed", "error": err.Error()})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyq/keyq/internal/broker"
 	"github.com/keyq/keyq/internal/storage"
 )
 
@@ -164,6 +165,81 @@ func TestLogDrainsFullDiskAfterRestart(t *testing.T) {
 			takeAll(t, l, uint64(cut+1), locs[cut:], false)
 		})
 	}
+}
+
+// TestBrokerDrainsFullDiskAcrossRestart runs the tester's case through the broker:
+// small messages fill the disk, a few of them leased; the broker reports itself not
+// ready for the full disk, serves every get, and after a crash it starts again on
+// the full disk (returning the leased messages needs records it cannot write) and
+// serves the rest. Once drained, puts and readiness come back.
+func TestBrokerDrainsFullDiskAcrossRestart(t *testing.T) {
+	ctx := context.Background()
+	fs := newQuotaFS(drainCapacity)
+	dir := t.TempDir()
+	opts, lb := testOptions(t, drainSegmentBytes)
+	opts.Fsync, opts.fs = FsyncNever, fs
+	b, l := openBroker(t, dir, opts, 0)
+
+	put := 0
+	for ; put < 5; put++ {
+		if _, err := b.Put(ctx, "q", nil); err != nil {
+			t.Fatalf("put %d: %v", put, err)
+		}
+	}
+	leased, err := b.Reserve(ctx, []string{"q"}, broker.ReserveOptions{Max: 3,
+		Lease: time.Hour})
+	if err != nil || len(leased) != 3 {
+		t.Fatalf("reserve: %d, %v", len(leased), err)
+	}
+	for ; ; put++ {
+		_, err := b.Put(ctx, "q", nil)
+		if errors.Is(err, broker.ErrDiskFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("put %d: %v", put, err)
+		}
+	}
+	if err := b.Ready(); !errors.Is(err, broker.ErrDiskFull) {
+		t.Fatalf("Ready on a full disk = %v, want disk full", err)
+	}
+	got := drainBroker(t, b, put/3)
+	l.crash()
+	b.Close()
+
+	b, _ = openBroker(t, dir, opts, 0)
+	defer b.Close()
+	got += drainBroker(t, b, -1)
+	if got != put {
+		t.Fatalf("got %d messages of %d", got, put)
+	}
+	if lb.count("disk full, refusing gets") != 0 {
+		t.Fatalf("gets were refused:\n%s", lb.String())
+	}
+	waitFor(t, 10*time.Second, "puts to come back after the drain", func() bool {
+		_, err := b.Put(ctx, "q", nil)
+		return err == nil
+	})
+	waitFor(t, 10*time.Second, "ready after the drain", func() bool {
+		return b.Ready() == nil
+	})
+}
+
+// drainBroker gets up to n messages from queue q of b (all of them if n < 0) and
+// returns how many it got; any error but an empty queue fails the test.
+func drainBroker(t *testing.T, b *broker.Broker, n int) int {
+	t.Helper()
+	got := 0
+	for ; n < 0 || got < n; got++ {
+		_, err := b.Get(context.Background(), "q", 0)
+		if errors.Is(err, broker.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("get %d on a full disk: %v", got+1, err)
+		}
+	}
+	return got
 }
 
 // TestLogSparesSurviveCrashes: the spares a full log holds are found again at open.
