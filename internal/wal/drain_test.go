@@ -89,6 +89,9 @@ func testDrainFullDisk(t *testing.T, fsync FsyncPolicy, size int, reverse bool) 
 	opts.Fsync, opts.fs = fsync, fs
 	l := mustOpen(t, t.TempDir(), opts)
 	defer l.Close()
+	if n := l.Stats().Spares; n != 0 {
+		t.Fatalf("a new log made %d spares, before any put needed room", n)
+	}
 
 	locs := fillDisk(t, l, size)
 	if min := 3 * drainSegmentBytes / 64; len(locs) < min {
@@ -153,6 +156,9 @@ func TestLogDrainsFullDiskAfterRestart(t *testing.T) {
 
 			l = mustOpen(t, dir, opts)
 			defer l.Close()
+			if err := l.DiskFull(); cut == 0 && !errors.Is(err, storage.ErrDiskFull) {
+				t.Fatalf("DiskFull of a log reopened on a full disk = %v", err)
+			}
 			puts, _ := mustReplay(t, l)
 			if len(puts) != len(locs)-cut {
 				t.Fatalf("replayed %d puts, want %d", len(puts), len(locs)-cut)

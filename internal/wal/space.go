@@ -37,6 +37,10 @@ import (
 // their put reserved (a take naming an ID or location other than its put's).
 const takeSlack = 32 * maxTakeFrame
 
+// minPutFrame is the size of the smallest put: kind, ID, position, the queue name's
+// length and a one-byte name.
+const minPutFrame = frameHeader + 5
+
 const sparePrefix = "SPARE."
 
 // spareName returns the file name of spare n.
@@ -306,7 +310,10 @@ func (l *Log) DiskFull() error {
 
 // openSpares counts the spare files in the directory, at Open, and makes more if
 // the room they and the active segment hold does not cover the takes of every
-// live put (a log written before spares existed, or a spare deleted by hand).
+// live put (a log written before spares existed, or a spare deleted by hand). It
+// makes room for the smallest put too, as that put would, so that a log reopened
+// on a full disk says so (and is not ready) from the start rather than from the
+// first put it refuses.
 func (l *Log) openSpares() error {
 	l.mu.Lock()
 	defer l.unlock()
@@ -331,13 +338,14 @@ func (l *Log) openSpares() error {
 		}
 	}
 
-	if err := l.makeRoomLocked(0, 0); errors.Is(err, storage.ErrDiskFull) {
-		short := l.reserved + takeSlack - l.roomAfterLocked(0)
+	err = l.makeRoomLocked(minPutFrame, maxTakeFrame)
+	if short := l.reserved + takeSlack - l.roomAfterLocked(0); short > 0 && err != nil {
 		l.logLater = append(l.logLater, func() {
 			l.log.Warn("disk full: no room held for some gets; they fail until space "+
 				"is freed", "dir", l.dir, "short_bytes", short)
 		})
-	} else if err != nil {
+	}
+	if err != nil && !errors.Is(err, storage.ErrDiskFull) {
 		return err
 	}
 	l.trimSparesLocked()
