@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/keyq/keyq/internal/storage"
 )
@@ -359,7 +361,11 @@ func TestRecoverAfterDiskFullInAllocatedSpace(t *testing.T) {
 		t.Fatalf("put on a full disk: err = %v, want ErrDiskFull", err)
 	}
 	ffs.setFull(false)
-	mustPut(t, l, putRec("q", 7, 7, payloadFor(7, 500)))
+	// The log looks for space again on its own schedule (see space.go).
+	waitFor(t, 5*time.Second, "a put to succeed once space is back", func() bool {
+		_, ticket, err := l.Append(putRec("q", 7, 7, payloadFor(7, 500)))
+		return err == nil && l.Wait(context.Background(), ticket) == nil
+	})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
