@@ -374,3 +374,30 @@ func TestRecoverAfterDiskFullInAllocatedSpace(t *testing.T) {
 	defer l.Close()
 	checkReplay(t, l, []uint64{1, 2, 3, 4, 5, 7}, 500)
 }
+
+// A start after a crash says so, where one after a clean close does not: whoever is
+// on call learns from the log that the last stop was not clean.
+func TestOpenTellsAnUncleanStop(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	l := mustOpen(t, dir, opts)
+	mustPut(t, l, putRec("q", 1, 1, payloadFor(1, 100)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	opts, lb := testOptions(t, 64<<10)
+	l = mustOpen(t, dir, opts)
+	if lb.count("unclean stop") != 0 || lb.count("log opened") != 1 {
+		t.Fatalf("open after a clean close:\n%s", lb.String())
+	}
+	mustPut(t, l, putRec("q", 2, 2, payloadFor(2, 100)))
+	l.crash()
+
+	opts, lb = testOptions(t, 64<<10)
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	if lb.count("log opened after an unclean stop") != 1 {
+		t.Fatalf("open after a crash does not say so:\n%s", lb.String())
+	}
+}
