@@ -136,7 +136,16 @@ func (o *serveOptions) check() error {
 	case o.shutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout must be positive, not %v", o.shutdownTimeout)
 	}
+	if c, ok := o.storage.(storageChecker); ok {
+		return c.check(o.maxMessageBytes)
+	}
 	return nil
+}
+
+// storageChecker is a storageBackend whose flags can disagree with serve's: check
+// refuses such values while the command line is parsed, as a usage error.
+type storageChecker interface {
+	check(maxMessageBytes int) error
 }
 
 // serve runs the server until ctx ends (a signal), then shuts it down gracefully.

@@ -56,10 +56,24 @@ func (b *logBackend) addFlags(fs *pflag.FlagSet) {
 		"interval (every --fsync-interval) or never (left to the OS); see docs/DURABILITY.md")
 	fs.DurationVar(&b.fsyncInterval, "fsync-interval", b.fsyncInterval,
 		"how often --fsync interval forces the log to disk")
-	fs.Var(&b.segmentBytes, "segment-bytes",
-		"size of each log segment file (suffixes KiB, MiB, GiB)")
+	fs.Var(&b.segmentBytes, "segment-bytes", "size of each log segment file; it must "+
+		"hold the largest message (--max-message-bytes) with room to spare: 2 MiB for the "+
+		"default 1 MiB (suffixes KiB, MiB, GiB)")
 	fs.Var(&b.cacheBytes, "cache-bytes", "payload bytes kept in memory; the rest are read "+
 		"back from the log on get; 0 for no limit (suffixes KiB, MiB, GiB)")
+}
+
+// check refuses a segment too small for the largest message a put may carry.
+func (b *logBackend) check(maxMessageBytes int) error {
+	if b.kind == "memory" {
+		return nil
+	}
+	if max := wal.MaxPayloadBytes(b.segmentBytes.n); int64(maxMessageBytes) > max {
+		return fmt.Errorf("--segment-bytes %d holds messages of at most %d bytes, under "+
+			"--max-message-bytes %d: raise --segment-bytes or lower --max-message-bytes",
+			b.segmentBytes.n, max, maxMessageBytes)
+	}
+	return nil
 }
 
 func (b *logBackend) configure(cfg *broker.Config, log *slog.Logger) ([]any, error) {
@@ -70,9 +84,8 @@ func (b *logBackend) configure(cfg *broker.Config, log *slog.Logger) ([]any, err
 	if b.fsyncInterval <= 0 {
 		return nil, fmt.Errorf("--fsync-interval must be positive, not %v", b.fsyncInterval)
 	}
-	if max := wal.MaxPayloadBytes(b.segmentBytes.n); int64(cfg.MaxMessageBytes) > max {
-		return nil, fmt.Errorf("--segment-bytes %d holds messages of at most %d bytes, "+
-			"under --max-message-bytes %d", b.segmentBytes.n, max, cfg.MaxMessageBytes)
+	if err := b.check(cfg.MaxMessageBytes); err != nil {
+		return nil, err
 	}
 
 	l, err := wal.Open(b.dataDir, wal.Options{

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -151,11 +152,16 @@ func TestRepairCommandStrayAndCutShort(t *testing.T) {
 }
 
 // TestServeRefusesSegmentsTooSmallForMessages: a segment must hold the largest
-// message a put may carry.
+// message a put may carry; flags that disagree are a usage error, found before
+// anything is opened.
 func TestServeRefusesSegmentsTooSmallForMessages(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
 	r := runCLI(t, "", "serve", "--addr", "127.0.0.1:0", "--http-addr", "", "--data-dir",
-		t.TempDir(), "--segment-bytes", "64KiB", "--max-message-bytes", "1048576")
-	r.want(t, exitError)
+		dir, "--segment-bytes", "64KiB", "--max-message-bytes", "1048576")
+	r.want(t, exitUsage)
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused serve made its data directory: %v", err)
+	}
 	if !strings.Contains(r.stderr, "--segment-bytes 65536 holds messages of at most") {
 		t.Fatalf("stderr %q does not explain the conflict", r.stderr)
 	}
