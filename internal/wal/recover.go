@@ -31,6 +31,12 @@ func (l *Log) recover() error {
 	if err := l.checkLayout(lay, rng, hasRange); err != nil {
 		return err // before anything in the directory changed
 	}
+	if !hasRange && len(ids) > 0 {
+		l.log.Warn("no RANGE file in the data directory (deleted, or a log from before "+
+			"it existed): writing a new one from the segments found; a segment missing "+
+			"at either end, or the newest one cut short, cannot be noticed this time",
+			"dir", l.dir, "segments", len(ids))
+	}
 
 	var buf []byte
 	var scanned int64

@@ -401,3 +401,25 @@ func TestOpenTellsAnUncleanStop(t *testing.T) {
 		t.Fatalf("open after a crash does not say so:\n%s", lb.String())
 	}
 }
+
+// A log whose RANGE file is gone opens, and says what checks it could not make.
+func TestOpenWithoutRangeFileWarns(t *testing.T) {
+	dir := t.TempDir()
+	opts, _ := testOptions(t, 64<<10)
+	l := mustOpen(t, dir, opts)
+	mustPut(t, l, putRec("q", 1, 1, payloadFor(1, 100)))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, rangeName)); err != nil {
+		t.Fatal(err)
+	}
+
+	opts, lb := testOptions(t, 64<<10)
+	l = mustOpen(t, dir, opts)
+	defer l.Close()
+	if lb.count("no RANGE file") != 1 {
+		t.Fatalf("open without a RANGE file does not say so:\n%s", lb.String())
+	}
+	checkReplay(t, l, []uint64{1}, 100)
+}
