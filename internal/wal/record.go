@@ -58,6 +58,9 @@ var (
 	errLength   = errors.New("bad frame length")
 	errChecksum = errors.New("checksum mismatch")
 	errBody     = errors.New("undecodable record body")
+
+	// errOtherSegment: a segment header, intact, names another segment.
+	errOtherSegment = errors.New("not this segment's file")
 )
 
 // diskRecord is a decoded frame. Its byte slices point into the decoded buffer.

@@ -140,6 +140,12 @@ func TestRecoverRefusesStrayFile(t *testing.T) {
 			false},
 		{"after a gap, no RANGE file", func(uint64) uint64 { return 99 }, []byte("junk\n"),
 			true},
+		// A copy of the newest segment, its header intact but naming that segment (a
+		// tester's case: repair without a RANGE file took such a copy in, and the log
+		// held its records twice).
+		{"a copy of a segment", func(last uint64) uint64 { return last + 1 }, nil, false},
+		{"a copy of a segment, no RANGE file", func(last uint64) uint64 { return last + 1 },
+			nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -151,6 +157,12 @@ func TestRecoverRefusesStrayFile(t *testing.T) {
 				os.Remove(filepath.Join(dir, rangeName))
 			}
 			stray := segmentPath(dir, c.id(last))
+			if c.contents == nil {
+				var err error
+				if c.contents, err = os.ReadFile(segmentPath(dir, last)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := os.WriteFile(stray, c.contents, 0o644); err != nil {
 				t.Fatal(err)
 			}

@@ -58,6 +58,9 @@ func encodeSegmentHeader(id, nextID uint64) []byte {
 
 // decodeSegmentHeader checks the header at the start of buf against the segment id
 // from its file name and returns the nextID it records.
+//
+// A header intact but for another segment is errOtherSegment: the file is a copy of
+// another segment, which the log never writes under this name.
 func decodeSegmentHeader(buf []byte, id uint64) (uint64, error) {
 	if len(buf) < segmentHeader {
 		return 0, fmt.Errorf("segment header cut short at %d bytes", len(buf))
@@ -70,7 +73,7 @@ func decodeSegmentHeader(buf []byte, id uint64) (uint64, error) {
 		return 0, fmt.Errorf("bad segment magic %q", h[:8])
 	}
 	if got := binary.LittleEndian.Uint64(h[8:16]); got != id {
-		return 0, fmt.Errorf("segment header names segment %d", got)
+		return 0, fmt.Errorf("%w: segment header names segment %d", errOtherSegment, got)
 	}
 	return binary.LittleEndian.Uint64(h[16:24]), nil
 }

@@ -1,6 +1,7 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -71,11 +72,17 @@ func surveySegments(
 	}
 	var lay segmentLayout
 	for _, id := range ids {
+		h, err := readHead(fsys, dir, id)
+		if err != nil {
+			return lay, err
+		}
+		if errors.Is(h.err, errOtherSegment) {
+			// A copy of another segment (its header is intact): never the log's.
+			lay.strays = append(lay.strays, &UnexpectedFileError{File: segmentPath(dir, id),
+				Reason: "no RANGE file, and " + h.err.Error()})
+			continue
+		}
 		if n := len(lay.ids); n > 0 && id != lay.ids[n-1]+1 {
-			h, err := readHead(fsys, dir, id)
-			if err != nil {
-				return lay, err
-			}
 			if h.err != nil {
 				lay.strays = append(lay.strays, &UnexpectedFileError{File: segmentPath(dir,
 					id), Reason: fmt.Sprintf("no RANGE file; segment %d is the last before "+
