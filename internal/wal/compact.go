@@ -26,8 +26,8 @@ import (
 // copy (moved, firstOf) so ReadPayload and takes keep working, and each copy
 // records its first location so the map is rebuilt at the next start.
 
-// maxCompactPerRound bounds how many segments one round deletes before it lets
-// the timer pace the next.
+// maxCompactPerRound bounds how many segments one round copies forward, and how
+// many it deletes, before it lets the timer pace the next.
 const maxCompactPerRound = 16
 
 // compactBatchBytes bounds how much of a segment is read and copied under one hold
@@ -46,44 +46,71 @@ func (l *Log) compactLoop() {
 		case <-l.compactKick:
 		case <-t.C:
 		}
-		for range maxCompactPerRound {
-			if !l.compactFront() {
-				break
-			}
-		}
+		l.compactRound()
 		l.tendSpace()
 	}
 }
 
-// compactFront deletes the oldest segment if it is dead, after copying its live
-// puts forward if the compaction rules say so. It reports whether it deleted one.
-func (l *Log) compactFront() bool {
+// compactRound copies forward the live puts of the oldest sealed segments that the
+// compaction rules pick, up to maxCompactPerRound of them, then deletes the oldest
+// segments that are dead and past their read grace. Copying several at once lets
+// their graces run together: one segment a round, a log of many sparse segments
+// took a grace per segment to shrink (116 segments of 1 MiB holding 1.4 MB of
+// messages stayed on disk for minutes while the server was idle).
+func (l *Log) compactRound() {
+	for i := range maxCompactPerRound {
+		sg, live, ok := l.toCompact(i)
+		if !ok {
+			break
+		}
+		if len(live) == 0 {
+			continue
+		}
+		if err := l.moveForward(sg, live); err != nil {
+			if !errors.Is(err, storage.ErrDiskFull) && !errors.Is(err, storage.ErrClosed) {
+				l.log.Error("compaction stopped", "segment", sg.id, "err", err)
+			}
+			break
+		}
+	}
+	for range maxCompactPerRound {
+		if !l.dropOldest() {
+			break
+		}
+	}
+}
+
+// toCompact returns the i-th oldest segment and its live puts to copy forward, if
+// it is sealed and dead or the compaction rules pick it; ok is false at the first
+// one they do not pick, since a segment that stays pins every newer one.
+func (l *Log) toCompact(i int) (sg *segment, live []putRef, ok bool) {
 	l.mu.Lock()
-	if l.closed || l.err != nil || len(l.segments) < 2 {
+	defer l.mu.Unlock()
+	if l.closed || l.err != nil || i >= len(l.segments)-1 {
+		return nil, nil, false
+	}
+	sg = l.segments[i]
+	if sg.live > 0 && !l.shouldCompactLocked(sg) {
+		return nil, nil, false
+	}
+	return sg, sg.livePuts(), true
+}
+
+// dropOldest deletes the oldest segment if it is dead (see dropFront), and reports
+// whether it did.
+func (l *Log) dropOldest() bool {
+	l.mu.Lock()
+	if l.closed || l.err != nil || len(l.segments) < 2 || l.segments[0].live > 0 {
 		l.mu.Unlock()
 		return false
 	}
 	front := l.segments[0]
-	if front.live > 0 && !l.shouldCompactLocked(front) {
-		l.mu.Unlock()
-		return false
-	}
-	live := front.livePuts()
 	l.mu.Unlock()
-
-	if len(live) > 0 {
-		if err := l.moveForward(front, live); err != nil {
-			if !errors.Is(err, storage.ErrDiskFull) && !errors.Is(err, storage.ErrClosed) {
-				l.log.Error("compaction stopped", "segment", front.id, "err", err)
-			}
-			return false
-		}
-	}
 	return l.dropFront(front)
 }
 
-// shouldCompactLocked reports whether the live puts of sg, the oldest segment,
-// should be copied forward.
+// shouldCompactLocked reports whether the live puts of sg, one of the oldest sealed
+// segments, should be copied forward.
 func (l *Log) shouldCompactLocked(sg *segment) bool {
 	if sg.live == 0 {
 		return true
