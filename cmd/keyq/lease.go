@@ -69,7 +69,7 @@ func reserve(
 	}
 	d := ds[0]
 
-	_, err = out.tmp.Write(d.Data)
+	_, err = out.f.Write(d.Data)
 	if err == nil {
 		err = out.commit()
 	}

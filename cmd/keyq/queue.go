@@ -151,7 +151,7 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string, wait time.Dur
 			return err
 		}
 		defer out.discard()
-		w = out.tmp
+		w = out.f
 	}
 
 	// Taken under a lease bound to this connection, and acked once written: if the
@@ -185,31 +185,58 @@ func get(cmd *cobra.Command, f *clientFlags, queue, output string, wait time.Dur
 	return nil
 }
 
-// outputFile is the file `get --output` writes: a temporary file beside the
-// destination, renamed over it once the message is written whole.
+// outputFile is the file `get --output` (and `reserve --output`) writes: a temporary
+// file beside the destination, renamed over it once the message is written whole, so
+// that a reader never sees half a message. A destination that exists and is not a
+// regular file (/dev/null, /dev/stdout, a FIFO) is written in place instead: a
+// rename would replace the device or pipe with a file (as root, `-o /dev/null`
+// turned /dev/null into a regular file).
 type outputFile struct {
-	tmp  *os.File
-	path string
-	done bool
+	f      *os.File // the temporary file, or the destination written in place
+	path   string
+	direct bool // f is the destination itself
+	done   bool
 }
 
 func createOutput(path string) (*outputFile, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("create output %s: is a directory", path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("open output %s: %w", path, err)
+		}
+		return &outputFile{f: f, path: path, direct: true}, nil
+	}
+	// A symbolic link stays one: the file it points to is replaced.
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		path = real
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyq-get-*")
 	if err != nil {
 		return nil, fmt.Errorf("create output for %s: %w", path, err)
 	}
-	return &outputFile{tmp: tmp, path: path}, nil
+	return &outputFile{f: tmp, path: path}, nil
 }
 
-// commit closes the temporary file and renames it to the destination.
+// commit closes the temporary file and renames it to the destination, or closes the
+// destination written in place.
 func (o *outputFile) commit() error {
-	if err := o.tmp.Chmod(0o644); err != nil {
+	if o.direct {
+		o.done = true
+		if err := o.f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", o.path, err)
+		}
+		return nil
+	}
+	if err := o.f.Chmod(0o644); err != nil {
 		return fmt.Errorf("write %s: %w", o.path, err)
 	}
-	if err := o.tmp.Close(); err != nil {
+	if err := o.f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", o.path, err)
 	}
-	if err := os.Rename(o.tmp.Name(), o.path); err != nil {
+	if err := os.Rename(o.f.Name(), o.path); err != nil {
 		return fmt.Errorf("write %s: %w", o.path, err)
 	}
 	o.done = true
@@ -218,9 +245,12 @@ func (o *outputFile) commit() error {
 
 // discard removes the temporary file unless commit renamed it.
 func (o *outputFile) discard() {
-	if !o.done {
-		o.tmp.Close()
-		os.Remove(o.tmp.Name())
+	if o.done {
+		return
+	}
+	o.f.Close()
+	if !o.direct {
+		os.Remove(o.f.Name())
 	}
 }
 
