@@ -33,11 +33,9 @@ func checkQuery(raw string) error {
 		if part == "" {
 			continue
 		}
-		rawKey, rawValue, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(rawKey)
+		key, rawValue, err := splitParam(part)
 		if err != nil {
-			return fmt.Errorf("%w: query parameter %q is malformed: %w",
-				errBadRequest, rawKey, err)
+			return err
 		}
 		if strings.Contains(part, ";") {
 			return fmt.Errorf("%w: query parameter %q holds a ';': separate parameters "+
@@ -54,6 +52,17 @@ func checkQuery(raw string) error {
 		seen[key] = true
 	}
 	return nil
+}
+
+// splitParam splits one "key=value" part of a query string into its unescaped key
+// and its value as sent.
+func splitParam(part string) (key, rawValue string, err error) {
+	rawKey, rawValue, _ := strings.Cut(part, "=")
+	if key, err = url.QueryUnescape(rawKey); err != nil {
+		return "", "", fmt.Errorf("%w: query parameter %q is malformed: %w",
+			errBadRequest, rawKey, err)
+	}
+	return key, rawValue, nil
 }
 
 // takes wraps the handler of a route that takes the query parameters params (none if
@@ -78,11 +87,9 @@ func checkParams(raw, pattern string, params []string) error {
 		if part == "" {
 			continue
 		}
-		rawKey, rawValue, _ := strings.Cut(part, "=")
-		key, err := url.QueryUnescape(rawKey)
+		key, rawValue, err := splitParam(part)
 		if err != nil {
-			return fmt.Errorf("%w: query parameter %q is malformed: %w",
-				errBadRequest, rawKey, err)
+			return err
 		}
 		if !slices.Contains(params, key) {
 			takes := "no query parameters"
